@@ -1,0 +1,247 @@
+//! Configuration: one TOML file plus `GATEPOST__*` environment overrides.
+//!
+//! The file is read into a `toml::Table` and then consumed key by key by a collecting
+//! reader, so `gatepost check-config` can list every mistake in one run instead of
+//! making the operator fix them one at a time. See `docs/configuration.md`.
+
+mod reader;
+mod sections;
+mod units;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_env;
+#[cfg(test)]
+mod tests_units;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use units::{parse_duration, parse_size};
+
+/// Every key the reader understands, as dotted paths; `[]` marks the elements of an
+/// array of tables. Tests check that the reader asks for exactly these keys and that the
+/// example config and `docs/configuration.md` mention each one, so they cannot drift.
+pub const KNOWN_KEYS: &[&str] = &[
+    "data_dir",
+    "hostname",
+    "submission.starttls_listen",
+    "submission.tls_listen",
+    "submission.max_message_size",
+    "submission.max_recipients",
+    "submission.max_line_length",
+    "submission.command_timeout",
+    "submission.data_timeout",
+    "submission.max_connections",
+    "submission.max_connections_per_ip",
+    "submission.auth_failures_before_lockout",
+    "submission.auth_lockout",
+    "submission.trusted_networks",
+    "submission.trusted_networks[].network",
+    "submission.trusted_networks[].user",
+    "submission.shutdown_grace",
+    "tls.cert",
+    "tls.key",
+    "tls.generate_if_missing",
+    "relay.url",
+    "relay.username",
+    "relay.password_file",
+    "relay.password_env",
+    "schedule.daily_hour",
+    "schedule.timezone",
+    "schedule.max_hold",
+    "log.level",
+    "log.format",
+];
+
+/// Keys that are read only to be refused with a pointed hint (secrets never sit inline).
+const FORBIDDEN_KEYS: &[&str] = &["relay.password"];
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "GATEPOST__";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Embedded store, outbox, generated dev certificates.
+    pub data_dir: PathBuf,
+    /// Our own name in the SMTP greeting and in `Received:` headers.
+    pub hostname: String,
+    pub submission: SubmissionConfig,
+    pub tls: TlsConfig,
+    pub relay: RelayConfig,
+    pub schedule: ScheduleConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmissionConfig {
+    /// Port 587 style: plain connect, then STARTTLS. Empty disables it.
+    pub starttls_listen: Vec<SocketAddr>,
+    /// Port 465 style ("submissions"): TLS from the first byte. Empty disables it.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Advertised in SIZE and enforced during DATA/BDAT.
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    /// Longest DATA line in octets including CRLF; RFC 5321 requires at least 1000.
+    pub max_line_length: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Failed AUTH attempts from one IP before it is refused for `auth_lockout`;
+    /// each failure before that also adds a growing delay.
+    pub auth_failures_before_lockout: u32,
+    pub auth_lockout: Duration,
+    /// Local programs that may submit without AUTH, as the named user.
+    pub trusted_networks: Vec<TrustedNetwork>,
+    /// How long in-flight sessions may finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedNetwork {
+    pub network: IpNetwork,
+    pub user: String,
+}
+
+/// Minimal CIDR type so the crate needs no extra dependency: v4 and v6,
+/// `"10.0.0.0/8"`, `"::1/128"`, a bare IP means /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Create a self-signed pair when the files are absent (development only).
+    pub generate_if_missing: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// `smtp://`, `smtp+starttls://`, `smtps://` host[:port], or `file://` directory.
+    pub url: String,
+    pub username: Option<String>,
+    /// File holding the relay password (one line; trailing newline ignored by the reader of it).
+    pub password_file: Option<PathBuf>,
+    /// Name of an environment variable holding the relay password.
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// Local time of day at which date-only schedules are released.
+    pub daily_hour: jiff::civil::Time,
+    pub timezone: jiff::tz::TimeZone,
+    /// Canonical IANA name of `timezone`, for messages and logs.
+    pub timezone_name: String,
+    /// Schedules further away than this are rejected, so a typo in the year cannot park
+    /// a message for a decade.
+    pub max_hold: jiff::SignedDuration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `tracing` EnvFilter directives, e.g. `"info,gatepost=debug"`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One problem, pinned to the key path the operator has to edit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}{}", hint_suffix(.hint))]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+    pub hint: String,
+}
+
+fn hint_suffix(hint: &str) -> String {
+    if hint.is_empty() { String::new() } else { format!(" (hint: {hint})") }
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into(), hint: hint.into() }
+    }
+}
+
+/// All problems found in one pass; never empty when returned as an error.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Read the file, apply `GATEPOST__*` overrides from the process environment, validate.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                "(file)",
+                format!("cannot read {}: {e}", path.display()),
+                "pass the path of an existing config file, e.g. config/gatepost.toml",
+            )])
+        })?;
+        let mut env = Vec::new();
+        let mut bad_env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)) else { continue };
+            match value.into_string() {
+                Ok(v) => env.push((name.to_string(), v)),
+                Err(_) => bad_env.push(ConfigError::new(
+                    name,
+                    "value is not valid UTF-8",
+                    "config values must be UTF-8 text",
+                )),
+            }
+        }
+        match Config::from_toml(&text, &env) {
+            Ok(c) if bad_env.is_empty() => Ok(c),
+            Ok(_) => Err(ConfigErrors(bad_env)),
+            Err(ConfigErrors(mut errs)) => {
+                errs.extend(bad_env);
+                Err(ConfigErrors(errs))
+            }
+        }
+    }
+
+    /// Same from text with an explicit environment (tests use this). Variables not
+    /// starting with `GATEPOST__` are ignored.
+    pub fn from_toml(text: &str, env: &[(String, String)]) -> Result<Config, ConfigErrors> {
+        sections::read(text, env).0
+    }
+}
+
+impl Default for Config {
+    /// The configuration of an empty file.
+    fn default() -> Self {
+        Config::from_toml("", &[]).expect("the empty config is valid")
+    }
+}

@@ -1,0 +1,20 @@
+#![forbid(unsafe_code)]
+//! gatepost: a self-hosted SMTP gateway with scheduled delivery and an audit trail.
+//!
+//! Data flow of one message (see `docs/architecture.md`): a client connects to a listener
+//! (`smtp::server`), the tokio driver (`smtp::driver`) feeds bytes to the sans-IO session
+//! (`smtp::session`), which authenticates the user (`accounts`), reads the message
+//! (`smtp::data`, `message`) and computes each recipient's release time (`schedule`). The
+//! queue (`queue`) writes the body file and then commits the record and its due-index entry
+//! (`store`) before the client hears 250.
+
+pub mod accounts;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod message;
+pub mod queue;
+pub mod schedule;
+pub mod smtp;
+pub mod store;
+pub mod tls;

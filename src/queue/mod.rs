@@ -1,0 +1,159 @@
+//! The hold queue: durable submission (body file, then record and due entry in one
+//! transaction, grouped across sessions), listing, cancelling and start-up recovery.
+
+mod committer;
+mod recovery;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::schedule::RecipientRelease;
+use crate::store::{MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store, StoreError, sha256_hex};
+
+pub use recovery::{RecoveryReport, recover};
+
+/// A message the SMTP session has accepted for queueing (every check already passed).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub session_id: String,
+    pub user: String,
+    pub sender: String,
+    pub sender_name: Option<String>,
+    pub recipients: Vec<RecipientRelease>,
+    pub subject: Option<String>,
+    pub message_id: Option<String>,
+    pub client: SocketAddr,
+    pub tls: Option<String>,
+    pub helo: String,
+    pub submitted_at: Timestamp,
+    pub timezone: String,
+    pub body: Vec<u8>,
+}
+
+/// What the client is told in the 250 reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    /// Distinct release times, earliest first.
+    pub release_times: Vec<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the queue is shutting down")]
+    ShuttingDown,
+}
+
+pub struct Queue {
+    store: Arc<Store>,
+    committer: committer::Committer,
+}
+
+impl Queue {
+    /// Start the queue (and its group-commit thread) over an open store.
+    pub fn start(store: Arc<Store>) -> Queue {
+        let committer = committer::Committer::start(store.clone());
+        Queue { store, committer }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Make the message durable and return its queue id. Returns only once the body file,
+    /// its directory entry and the record are all on disk.
+    pub async fn submit(&self, sub: Submission) -> Result<Accepted, QueueError> {
+        let id = ulid::Ulid::new().to_string();
+        let record = build_record(&id, &sub);
+        let store = self.store.clone();
+        let body_id = id.clone();
+        let body = sub.body;
+        let dir = tokio::task::spawn_blocking(move || store.bodies().write(&body_id, &body))
+            .await
+            .map_err(|_| QueueError::ShuttingDown)?
+            .map_err(StoreError::io(format!("writing body of {id}")))?;
+        let mut release_times: Vec<Timestamp> = record.recipients.iter().map(|r| r.release_at).collect();
+        release_times.sort();
+        release_times.dedup();
+        if let Err(e) = self.committer.commit(record, dir).await {
+            // Nothing half-stored: the body of an unacknowledged message goes.
+            let _ = std::fs::remove_file(self.store.bodies().path(&id));
+            return Err(e);
+        }
+        Ok(Accepted { id, release_times })
+    }
+
+    /// Cancel every recipient still waiting. Recorded as an event, never forgotten.
+    pub fn cancel(&self, id: &str, by: &str, now: Timestamp) -> Result<MessageRecord, QueueError> {
+        cancel(&self.store, id, by, now)
+    }
+}
+
+/// Cancel on a store directly (the CLI uses this without starting a queue).
+pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<MessageRecord, QueueError> {
+    Ok(store.update_message(id, |rec| {
+        if !rec.recipients.iter().any(|r| r.state.is_pending()) {
+            return Err(StoreError::Refused(format!(
+                "message {id} cannot be cancelled: it is {}",
+                rec.state.as_str()
+            )));
+        }
+        let mut n = 0;
+        for r in rec.recipients.iter_mut().filter(|r| r.state.is_pending()) {
+            r.state = MessageState::Cancelled;
+            n += 1;
+        }
+        rec.state = rec.derive_state();
+        rec.push_event(now, "cancelled", format!("by {by}; {n} recipient(s) will not be sent"));
+        Ok(())
+    })?)
+}
+
+fn build_record(id: &str, sub: &Submission) -> MessageRecord {
+    let recipients: Vec<RecipientRecord> = sub
+        .recipients
+        .iter()
+        .map(|r| RecipientRecord {
+            original: r.original.clone(),
+            address: r.address.clone(),
+            release_at: r.release_at,
+            source: r.source.as_str().to_string(),
+            state: if r.release_at <= sub.submitted_at { MessageState::Due } else { MessageState::Held },
+        })
+        .collect();
+    let mut rec = MessageRecord {
+        version: RECORD_VERSION,
+        id: id.to_string(),
+        user: sub.user.clone(),
+        sender: sub.sender.clone(),
+        sender_name: sub.sender_name.clone(),
+        recipients,
+        subject: sub.subject.clone(),
+        message_id: sub.message_id.clone(),
+        size: sub.body.len() as u64,
+        body_sha256: sha256_hex(&sub.body),
+        client: sub.client,
+        tls: sub.tls.clone(),
+        helo: sub.helo.clone(),
+        submitted_at: sub.submitted_at,
+        session_id: sub.session_id.clone(),
+        timezone: sub.timezone.clone(),
+        state: MessageState::Held,
+        attempts: vec![],
+        events: vec![],
+    };
+    rec.state = rec.derive_state();
+    rec.push_event(sub.submitted_at, "submitted", format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")));
+    if rec.state == MessageState::Held {
+        let when = rec.next_release().map(|t| t.to_string()).unwrap_or_default();
+        rec.push_event(sub.submitted_at, "held", format!("until {when}"));
+    }
+    rec
+}
+
+#[cfg(test)]
+mod tests;

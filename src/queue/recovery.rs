@@ -1,0 +1,63 @@
+//! Start-up recovery. A crash can leave only three kinds of debris, by construction of the
+//! submission order (body tmp → fsync → rename → dir fsync → record commit → 250):
+//! - `.tmp` bodies: never acknowledged; removed.
+//! - bodies with no record: the crash came before the commit, so the client got no 250 and
+//!   will retry; moved to `orphans/` (kept for the operator, never delivered).
+//! - records with no body: only possible through outside damage; the record is marked failed
+//!   with an event saying why, so nothing is silently forgotten.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use crate::store::{MessageState, Store, StoreError};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub temp_files_removed: usize,
+    pub orphan_bodies: Vec<String>,
+    pub records_without_body: Vec<String>,
+}
+
+impl RecoveryReport {
+    pub fn is_clean(&self) -> bool {
+        self.temp_files_removed == 0 && self.orphan_bodies.is_empty() && self.records_without_body.is_empty()
+    }
+}
+
+pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreError> {
+    let mut report = RecoveryReport::default();
+    let (bodies, temps) = store.bodies().scan().map_err(StoreError::io("scanning bodies"))?;
+    for tmp in temps {
+        std::fs::remove_file(&tmp).map_err(StoreError::io(format!("removing {}", tmp.display())))?;
+        report.temp_files_removed += 1;
+    }
+    let ids: HashSet<String> = store.message_ids()?.into_iter().collect();
+    let body_ids: HashSet<&str> = bodies.iter().map(|(id, _)| id.as_str()).collect();
+    let orphan_dir = store.data_dir().join("orphans");
+    for (id, path) in &bodies {
+        if !ids.contains(id) {
+            std::fs::create_dir_all(&orphan_dir).map_err(StoreError::io("creating orphans/"))?;
+            let to = orphan_dir.join(format!("{id}.eml"));
+            std::fs::rename(path, &to).map_err(StoreError::io(format!("moving {}", path.display())))?;
+            report.orphan_bodies.push(id.clone());
+        }
+    }
+    for id in ids.iter().filter(|id| !body_ids.contains(id.as_str())) {
+        let rec = store.get_message(id)?;
+        if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == MessageState::Sending) {
+            store.update_message(id, |r| {
+                for rcpt in r.recipients.iter_mut().filter(|x| x.state.is_pending() || x.state == MessageState::Sending) {
+                    rcpt.state = MessageState::Failed;
+                }
+                r.state = r.derive_state();
+                r.push_event(now, "failed", "body file missing at start-up; the message cannot be sent");
+                Ok(())
+            })?;
+            report.records_without_body.push(id.clone());
+        }
+    }
+    report.orphan_bodies.sort();
+    report.records_without_body.sort();
+    Ok(report)
+}

@@ -1,0 +1,9 @@
+//! SMTP submission: named replies (`codes`), the DATA reader, the sans-IO session, and the
+//! thin tokio driver and listeners around it.
+
+pub mod codes;
+pub mod data;
+pub mod driver;
+pub mod limits;
+pub mod server;
+pub mod session;

@@ -1,0 +1,325 @@
+//! The store: redb tables for records and indexes, plus body files. This is the only module
+//! that knows the on-disk layout (`docs/queue.md` describes it).
+//!
+//! Tables:
+//! - `messages`: queue id → JSON `MessageRecord`
+//! - `due`: `release_at (8 bytes, order-preserving) ‖ ULID (16 bytes)` → () — the release
+//!   order; a range scan stops at the first future key, so held mail costs nothing until due
+//! - `by_user`: `user \0 id` → () — per-user listing without a full scan
+//! - `users`: name → JSON `UserRecord`
+
+mod bodies;
+mod record;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+pub use bodies::{Bodies, sha256_hex, sync_dir};
+pub use record::{Attempt, Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord};
+pub use users::UserRecord;
+
+const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
+const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("damaged store: {0}")]
+    Damaged(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+        let context = context.into();
+        move |source| StoreError::Io { context, source }
+    }
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+db_err!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => StoreError::Damaged(why),
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+/// Order-preserving due key: time first, then id, so equal times keep submission order.
+pub fn due_key(at: Timestamp, id: &str) -> Vec<u8> {
+    let micros = at.as_microsecond();
+    let ordered = (micros as u64) ^ (1u64 << 63);
+    let mut key = Vec::with_capacity(24);
+    key.extend_from_slice(&ordered.to_be_bytes());
+    let ulid = ulid::Ulid::from_string(id).map(|u| u.0).unwrap_or(0);
+    key.extend_from_slice(&ulid.to_be_bytes());
+    key
+}
+
+fn parse_due_key(key: &[u8]) -> Option<(Timestamp, String)> {
+    let t = u64::from_be_bytes(key.get(..8)?.try_into().ok()?) ^ (1u64 << 63);
+    let id = u128::from_be_bytes(key.get(8..24)?.try_into().ok()?);
+    let at = Timestamp::from_microsecond(t as i64).ok()?;
+    Some((at, ulid::Ulid(id).to_string()))
+}
+
+pub struct Store {
+    db: Database,
+    bodies: Bodies,
+    data_dir: PathBuf,
+}
+
+impl Store {
+    /// Open (or create) the store under `data_dir`. A damaged database file is a clear error.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(StoreError::io(format!("creating data directory {}", data_dir.display())))?;
+        let path = data_dir.join("gatepost.redb");
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|e| match StoreError::from(e) {
+                StoreError::Damaged(why) => StoreError::Damaged(format!("{}: {why}", path.display())),
+                StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
+                other => other,
+            })?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(MESSAGES)?;
+            txn.open_table(DUE)?;
+            txn.open_table(BY_USER)?;
+            txn.open_table(USERS)?;
+        }
+        txn.commit()?;
+        Ok(Store { db, bodies: Bodies::new(data_dir.join("bodies")), data_dir: data_dir.to_path_buf() })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn bodies(&self) -> &Bodies {
+        &self.bodies
+    }
+
+    fn write_txn(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        // Two-phase commit: a torn commit can never be mistaken for a good one.
+        txn.set_two_phase_commit(true);
+        Ok(txn)
+    }
+
+    /// Commit new records (their bodies already written) in one durable transaction, after
+    /// making the body renames durable. This is the group-commit point of submission.
+    pub fn insert_messages(&self, records: &[MessageRecord], dirs: &[PathBuf]) -> Result<(), StoreError> {
+        for dir in dirs {
+            sync_dir(dir).map_err(StoreError::io(format!("syncing {}", dir.display())))?;
+        }
+        let txn = self.write_txn()?;
+        {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut due = txn.open_table(DUE)?;
+            let mut by_user = txn.open_table(BY_USER)?;
+            for rec in records {
+                messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
+                for at in pending_release_times(rec) {
+                    due.insert(due_key(at, &rec.id).as_slice(), ())?;
+                }
+                by_user.insert(format!("{}\0{}", rec.user, rec.id).as_str(), ())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MESSAGES)?;
+        match table.get(id)? {
+            Some(v) => Ok(Some(MessageRecord::decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Change one record in a transaction, keeping the due index in step with it.
+    pub fn update_message<F>(&self, id: &str, change: F) -> Result<MessageRecord, StoreError>
+    where
+        F: FnOnce(&mut MessageRecord) -> Result<(), StoreError>,
+    {
+        let txn = self.write_txn()?;
+        let updated = {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut due = txn.open_table(DUE)?;
+            let mut rec = match messages.get(id)? {
+                Some(v) => MessageRecord::decode(v.value())?,
+                None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
+            };
+            for at in pending_release_times(&rec) {
+                due.remove(due_key(at, &rec.id).as_slice())?;
+            }
+            change(&mut rec)?;
+            for at in pending_release_times(&rec) {
+                due.insert(due_key(at, &rec.id).as_slice(), ())?;
+            }
+            messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
+            rec
+        };
+        txn.commit()?;
+        Ok(updated)
+    }
+
+    /// Records, newest first, optionally for one user and/or in one state.
+    pub fn list_messages(
+        &self,
+        user: Option<&str>,
+        state: Option<MessageState>,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        let mut keep = |rec: MessageRecord| {
+            if state.is_none_or(|s| rec.state == s) {
+                out.push(rec);
+            }
+            out.len() < limit
+        };
+        match user {
+            Some(u) => {
+                let by_user = txn.open_table(BY_USER)?;
+                let (lo, hi) = (format!("{u}\0"), format!("{u}\u{1}"));
+                for entry in by_user.range(lo.as_str()..hi.as_str())?.rev() {
+                    let (k, _) = entry?;
+                    let id = k.value().rsplit('\0').next().unwrap_or_default().to_string();
+                    if let Some(v) = messages.get(id.as_str())?
+                        && !keep(MessageRecord::decode(v.value())?)
+                    {
+                        break;
+                    }
+                }
+            }
+            None => {
+                for entry in messages.iter()?.rev() {
+                    let (_, v) = entry?;
+                    if !keep(MessageRecord::decode(v.value())?) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Due entries with release time `<= until`, earliest first (the dispatcher's view).
+    pub fn due_until(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let mut out = Vec::new();
+        for entry in due.iter()? {
+            let (k, _) = entry?;
+            let Some((at, id)) = parse_due_key(k.value()) else {
+                return Err(StoreError::Damaged("due index key of the wrong shape".into()));
+            };
+            if at > until || out.len() >= limit {
+                break;
+            }
+            out.push((at, id));
+        }
+        Ok(out)
+    }
+
+    /// The earliest pending release time, if any: what the dispatcher sleeps until.
+    pub fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        Ok(due.first()?.and_then(|(k, _)| parse_due_key(k.value())).map(|(at, _)| at))
+    }
+
+    pub fn message_ids(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut ids = Vec::new();
+        for entry in messages.iter()? {
+            ids.push(entry?.0.value().to_string());
+        }
+        Ok(ids)
+    }
+
+    pub fn message_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(MESSAGES)?.len()?)
+    }
+
+    pub fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        match users.get(name)? {
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|e| StoreError::Damaged(format!("user record {name:?}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let txn = self.write_txn()?;
+        {
+            let mut users = txn.open_table(USERS)?;
+            let json = serde_json::to_vec(user).expect("a user record always serialises");
+            users.insert(user.name.as_str(), json.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let users = txn.open_table(USERS)?;
+        let mut out = Vec::new();
+        for entry in users.iter()? {
+            let (k, v) = entry?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| StoreError::Damaged(format!("user record {:?}: {e}", k.value())))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Distinct release times of recipients still waiting: one due entry each.
+fn pending_release_times(rec: &MessageRecord) -> Vec<Timestamp> {
+    let mut times: Vec<Timestamp> =
+        rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.release_at).collect();
+    times.sort();
+    times.dedup();
+    times
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! The queue record: everything SPEC §3 asks us to remember about one message. Stored as
+//! versioned JSON so that fields can be added without a migration and a damaged record is
+//! reported rather than misread.
+
+use std::net::SocketAddr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Bumped when a field changes meaning; readers refuse versions they do not know.
+pub const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageState {
+    /// Waiting for its release time.
+    Held,
+    /// Release time reached; waiting for the dispatcher.
+    Due,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl MessageState {
+    pub const ALL: [MessageState; 6] = [
+        MessageState::Held,
+        MessageState::Due,
+        MessageState::Sending,
+        MessageState::Sent,
+        MessageState::Failed,
+        MessageState::Cancelled,
+    ];
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MessageState::Held => "held",
+            MessageState::Due => "due",
+            MessageState::Sending => "sending",
+            MessageState::Sent => "sent",
+            MessageState::Failed => "failed",
+            MessageState::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+    /// States from which a message can still leave gatepost (and so can be cancelled).
+    pub fn is_pending(&self) -> bool {
+        matches!(self, MessageState::Held | MessageState::Due)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRecord {
+    /// As given in RCPT TO (with any date tag).
+    pub original: String,
+    /// Where it goes (date tag removed).
+    pub address: String,
+    pub release_at: Timestamp,
+    /// Where the release time came from (see `schedule::ScheduleSource::as_str`).
+    pub source: String,
+    pub state: MessageState,
+}
+
+/// One delivery attempt (filled in by the dispatcher).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub started_at: Timestamp,
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
+    #[serde(default)]
+    pub relay_ip: Option<String>,
+    #[serde(default)]
+    pub system_ip: Option<String>,
+    #[serde(default)]
+    pub reply: Option<String>,
+}
+
+/// A step in the message's life, kept for the trace timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    /// `submitted`, `held`, `cancelled`, `recovered`, …
+    pub kind: String,
+    #[serde(default)]
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub version: u32,
+    /// ULID: sortable by submission time.
+    pub id: String,
+    pub user: String,
+    /// Envelope sender (MAIL FROM).
+    pub sender: String,
+    /// Display name of the header From, when it has one.
+    #[serde(default)]
+    pub sender_name: Option<String>,
+    pub recipients: Vec<RecipientRecord>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    pub size: u64,
+    /// SHA-256 of the stored body, hex; checked when the body is read back.
+    pub body_sha256: String,
+    pub client: SocketAddr,
+    /// Negotiated TLS version, `None` for a plaintext (trusted-network) submission.
+    #[serde(default)]
+    pub tls: Option<String>,
+    pub helo: String,
+    /// When gatepost accepted it: the compose time of the invention.
+    pub submitted_at: Timestamp,
+    /// The session that submitted it, to match the logs.
+    pub session_id: String,
+    /// The user's timezone when it was submitted (release times are shown in it).
+    pub timezone: String,
+    pub state: MessageState,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+impl MessageRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a record always serialises")
+    }
+
+    /// Decode a stored record; any damage is an error naming the record, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
+        let rec: MessageRecord = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Damaged(format!("queue record does not decode: {e}")))?;
+        if rec.version != RECORD_VERSION {
+            return Err(StoreError::Damaged(format!(
+                "queue record {} has version {}, this gatepost reads {RECORD_VERSION}",
+                rec.id, rec.version
+            )));
+        }
+        if ulid::Ulid::from_string(&rec.id).is_err() {
+            return Err(StoreError::Damaged(format!("queue record id {:?} is not a ULID", rec.id)));
+        }
+        Ok(rec)
+    }
+
+    /// The earliest release time among recipients still waiting.
+    pub fn next_release(&self) -> Option<Timestamp> {
+        self.recipients
+            .iter()
+            .filter(|r| r.state.is_pending())
+            .map(|r| r.release_at)
+            .min()
+    }
+
+    /// Recompute the message state from its recipients (the message is as far as its
+    /// least-advanced recipient).
+    pub fn derive_state(&self) -> MessageState {
+        let order = |s: MessageState| match s {
+            MessageState::Held => 0,
+            MessageState::Due => 1,
+            MessageState::Sending => 2,
+            MessageState::Failed => 3,
+            MessageState::Sent => 4,
+            MessageState::Cancelled => 5,
+        };
+        self.recipients.iter().map(|r| r.state).min_by_key(|s| order(*s)).unwrap_or(self.state)
+    }
+
+    pub fn push_event(&mut self, at: Timestamp, kind: &str, detail: impl Into<String>) {
+        self.events.push(Event { at, kind: kind.to_string(), detail: detail.into() });
+    }
+}

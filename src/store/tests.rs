@@ -1,0 +1,140 @@
+use std::net::SocketAddr;
+
+use jiff::Timestamp;
+
+use super::*;
+
+pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: MessageState) -> MessageRecord {
+    MessageRecord {
+        version: RECORD_VERSION,
+        id: id.to_string(),
+        user: user.to_string(),
+        sender: format!("{user}@example.com"),
+        sender_name: Some("Alice".into()),
+        recipients: vec![RecipientRecord {
+            original: "bob+2026-12-25@example.net".into(),
+            address: "bob@example.net".into(),
+            release_at: release,
+            source: "plus-address".into(),
+            state,
+        }],
+        subject: Some("hi".into()),
+        message_id: Some("m1@example.com".into()),
+        size: 10,
+        body_sha256: sha256_hex(b"0123456789"),
+        client: "127.0.0.1:5000".parse::<SocketAddr>().unwrap(),
+        tls: Some("TLSv1.3".into()),
+        helo: "client.example".into(),
+        submitted_at: "2026-11-23T10:00:00Z".parse().unwrap(),
+        session_id: "s1".into(),
+        timezone: "UTC".into(),
+        state,
+        attempts: vec![],
+        events: vec![],
+    }
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn due_index_orders_by_time_then_id_and_stops_at_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let ids: Vec<String> = (0..4).map(|_| ulid::Ulid::new().to_string()).collect();
+    let recs = vec![
+        sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held),
+        sample_record(&ids[1], "alice", ts("2026-11-24T08:00:00Z"), MessageState::Held),
+        sample_record(&ids[2], "bob", ts("1969-12-31T23:59:59Z"), MessageState::Due),
+        sample_record(&ids[3], "bob", ts("2027-01-01T00:00:00Z"), MessageState::Sent),
+    ];
+    store.insert_messages(&recs, &[]).unwrap();
+    let due = store.due_until(ts("2026-12-01T00:00:00Z"), 100).unwrap();
+    assert_eq!(due, vec![(ts("1969-12-31T23:59:59Z"), ids[2].clone()), (ts("2026-11-24T08:00:00Z"), ids[1].clone())]);
+    assert_eq!(store.next_due().unwrap(), Some(ts("1969-12-31T23:59:59Z")));
+    // a sent message is not in the due index
+    assert_eq!(store.due_until(ts("2030-01-01T00:00:00Z"), 100).unwrap().len(), 3);
+
+    let alice = store.list_messages(Some("alice"), None, 100).unwrap();
+    assert_eq!(alice.len(), 2);
+    assert!(store.list_messages(Some("ali"), None, 100).unwrap().is_empty());
+    assert_eq!(store.list_messages(None, Some(MessageState::Sent), 100).unwrap().len(), 1);
+    assert_eq!(store.message_count().unwrap(), 4);
+}
+
+#[test]
+fn update_keeps_due_index_in_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let id = ulid::Ulid::new().to_string();
+    store
+        .insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held)], &[])
+        .unwrap();
+    let rec = store
+        .update_message(&id, |r| {
+            r.recipients[0].state = MessageState::Cancelled;
+            r.state = r.derive_state();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(rec.state, MessageState::Cancelled);
+    assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
+    assert_eq!(store.get_message(&id).unwrap().unwrap().state, MessageState::Cancelled);
+    let missing = store.update_message("01JF0000000000000000000000", |_| Ok(()));
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn damaged_records_are_errors_not_panics() {
+    assert!(MessageRecord::decode(b"").is_err());
+    assert!(MessageRecord::decode(b"{\"version\":1}").is_err());
+    let mut rec = sample_record(&ulid::Ulid::new().to_string(), "a", ts("2026-12-25T08:00:00Z"), MessageState::Held);
+    rec.version = 99;
+    let err = MessageRecord::decode(&rec.encode()).unwrap_err();
+    assert!(err.to_string().contains("version 99"), "{err}");
+    rec.version = RECORD_VERSION;
+    rec.id = "not-a-ulid".into();
+    assert!(MessageRecord::decode(&rec.encode()).is_err());
+}
+
+#[test]
+fn damaged_database_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gatepost.redb"), vec![0x5a; 8192]).unwrap();
+    let err = Store::open(dir.path()).err().expect("garbage must not open");
+    assert!(err.to_string().contains("gatepost.redb"), "{err}");
+}
+
+#[test]
+fn users_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let u = UserRecord {
+        name: "alice".into(),
+        email: "Alice@Example.com".into(),
+        password_hash: "x".into(),
+        verified: true,
+        disabled: false,
+        timezone: Some("Asia/Shanghai".into()),
+        created_at: ts("2026-11-23T10:00:00Z"),
+    };
+    store.put_user(&u).unwrap();
+    assert_eq!(store.get_user("alice").unwrap(), Some(u.clone()));
+    assert_eq!(store.list_users().unwrap(), vec![u]);
+    assert_eq!(store.get_user("bob").unwrap(), None);
+}
+
+#[test]
+fn body_files_are_sharded_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let id = ulid::Ulid::new().to_string();
+    let shard = store.bodies().write(&id, b"hello\r\n").unwrap();
+    sync_dir(&shard).unwrap();
+    assert_eq!(store.bodies().read(&id).unwrap(), b"hello\r\n");
+    let (found, temps) = store.bodies().scan().unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(temps.is_empty());
+    assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
