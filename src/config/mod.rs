@@ -4,14 +4,18 @@
 //! reader, so `gatepost check-config` can list every mistake in one run instead of
 //! making the operator fix them one at a time. See `docs/configuration.md`.
 
+mod env;
 mod reader;
 mod sections;
 mod units;
+mod values;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_env;
+#[cfg(test)]
+mod tests_errors;
 #[cfg(test)]
 mod tests_units;
 
@@ -172,12 +176,24 @@ pub struct ConfigError {
 }
 
 fn hint_suffix(hint: &str) -> String {
-    if hint.is_empty() { String::new() } else { format!(" (hint: {hint})") }
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!(" (hint: {hint})")
+    }
 }
 
 impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        ConfigError { key: key.into(), message: message.into(), hint: hint.into() }
+    pub fn new(
+        key: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -212,7 +228,9 @@ impl Config {
         let mut env = Vec::new();
         let mut bad_env = Vec::new();
         for (name, value) in std::env::vars_os() {
-            let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)) else { continue };
+            let Some(name) = name.to_str().filter(|n| n.starts_with(ENV_PREFIX)) else {
+                continue;
+            };
             match value.into_string() {
                 Ok(v) => env.push((name.to_string(), v)),
                 Err(_) => bad_env.push(ConfigError::new(

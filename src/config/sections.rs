@@ -7,28 +7,37 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use super::reader::{self, Problem, Reader, boolean, describe, integer, nonempty_string};
-use super::units::{self, DURATION_UNITS, SIZE_UNITS, parse_duration, parse_size};
+use super::reader::Reader;
+use super::values::{
+    Problem, SECRETS_HINT, boolean, count, describe, duration, env_var_name, hostname, integer,
+    listen, log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone,
+    user_name,
+};
 use super::{
-    Config, ConfigError, ConfigErrors, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat, RelayConfig,
-    ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork,
+    Config, ConfigError, ConfigErrors, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
+    RelayConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
 };
 
-const SECRETS_HINT: &str = "secrets are never inline: use relay.password_file or relay.password_env";
-
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
-pub(super) fn read(text: &str, env: &[(String, String)]) -> (Result<Config, ConfigErrors>, Vec<String>) {
+pub(super) fn read(
+    text: &str,
+    env: &[(String, String)],
+) -> (Result<Config, ConfigErrors>, Vec<String>) {
     let mut table: Table = match text.parse() {
         Ok(t) => t,
         Err(e) => return (Err(ConfigErrors(vec![syntax_error(text, &e)])), Vec::new()),
     };
     let mut errors = Vec::new();
-    let sources = reader::apply_env(&mut table, env, KNOWN_KEYS, FORBIDDEN_KEYS, &mut errors);
+    let sources = env::apply_env(&mut table, env, KNOWN_KEYS, FORBIDDEN_KEYS, &mut errors);
     let mut r = Reader::new(table, &sources);
     let config = read_config(&mut r);
     let (reader_errors, requested) = r.finish(KNOWN_KEYS);
     errors.extend(reader_errors);
-    let result = if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) };
+    let result = if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    };
     (result, requested)
 }
 
@@ -66,13 +75,29 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
-    Config { data_dir, hostname, submission, tls, relay, schedule, log }
+    Config {
+        data_dir,
+        hostname,
+        submission,
+        tls,
+        relay,
+        schedule,
+        log,
+    }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
     let before = r.errors.len();
-    let starttls_listen = r.get("submission.starttls_listen", vec![addr("127.0.0.1:2587")], listen);
-    let tls_listen = r.get("submission.tls_listen", vec![addr("127.0.0.1:2465")], listen);
+    let starttls_listen = r.get(
+        "submission.starttls_listen",
+        vec![addr("127.0.0.1:2587")],
+        listen,
+    );
+    let tls_listen = r.get(
+        "submission.tls_listen",
+        vec![addr("127.0.0.1:2465")],
+        listen,
+    );
     if r.errors.len() == before {
         check_listeners(r, &starttls_listen, &tls_listen);
     }
@@ -92,16 +117,32 @@ fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
         max_message_size: r.get("submission.max_message_size", 25 << 20, size),
         max_recipients: r.get("submission.max_recipients", 100, count(1)),
         max_line_length: r.get("submission.max_line_length", 65536, count(1000)),
-        command_timeout: r.get("submission.command_timeout", Duration::from_secs(300), duration(1)),
-        data_timeout: r.get("submission.data_timeout", Duration::from_secs(600), duration(1)),
+        command_timeout: r.get(
+            "submission.command_timeout",
+            Duration::from_secs(300),
+            duration(1),
+        ),
+        data_timeout: r.get(
+            "submission.data_timeout",
+            Duration::from_secs(600),
+            duration(1),
+        ),
         max_connections,
         max_connections_per_ip,
         auth_failures_before_lockout: r.get("submission.auth_failures_before_lockout", 10, |v| {
             integer(1, u32::MAX.into())(v).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
         }),
-        auth_lockout: r.get("submission.auth_lockout", Duration::from_secs(900), duration(1)),
+        auth_lockout: r.get(
+            "submission.auth_lockout",
+            Duration::from_secs(900),
+            duration(1),
+        ),
         trusted_networks: read_trusted_networks(r),
-        shutdown_grace: r.get("submission.shutdown_grace", Duration::from_secs(30), duration(0)),
+        shutdown_grace: r.get(
+            "submission.shutdown_grace",
+            Duration::from_secs(30),
+            duration(0),
+        ),
     }
 }
 
@@ -151,14 +192,24 @@ fn read_trusted_networks(r: &mut Reader<'_>) -> Vec<TrustedNetwork> {
     let mut networks = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let Value::Table(table) = item else {
-            r.error(&format!("{KEY}[{i}]"), format!("expected a table, found {}", describe(&item)), "give each entry network = \"…\" and user = \"…\"");
+            r.error(
+                &format!("{KEY}[{i}]"),
+                format!("expected a table, found {}", describe(&item)),
+                "give each entry network = \"…\" and user = \"…\"",
+            );
             continue;
         };
         let mut sub = Reader::nested(table, env, format!("{KEY}[{i}]."), format!("{KEY}[]."));
         let network = sub.required("network", "a CIDR network such as \"127.0.0.1/32\"", |v| {
-            reader::string(v)?.parse::<IpNetwork>().map_err(|m| Problem::new(m, "e.g. \"10.0.0.0/8\", \"::1/128\" or a bare IP"))
+            string(v)?
+                .parse::<IpNetwork>()
+                .map_err(|m| Problem::new(m, "e.g. \"10.0.0.0/8\", \"::1/128\" or a bare IP"))
         });
-        let user = sub.required("user", "the gatepost user these programs submit as", user_name);
+        let user = sub.required(
+            "user",
+            "the gatepost user these programs submit as",
+            user_name,
+        );
         r.absorb(sub, &["network", "user"]);
         if let (Some(network), Some(user)) = (network, user) {
             networks.push(TrustedNetwork { network, user });
@@ -172,7 +223,11 @@ fn read_relay(r: &mut Reader<'_>, data_dir: &Path) -> RelayConfig {
     let url = r.get("relay.url", default_url, relay_url);
     let inline_password = r.take_raw("relay.password").is_some();
     if inline_password {
-        r.error("relay.password", "inline passwords are not allowed", SECRETS_HINT);
+        r.error(
+            "relay.password",
+            "inline passwords are not allowed",
+            SECRETS_HINT,
+        );
     }
     let before = r.errors.len();
     let username = r.opt("relay.username", nonempty_string);
@@ -192,214 +247,55 @@ fn read_relay(r: &mut Reader<'_>, data_dir: &Path) -> RelayConfig {
                 "set relay.password_file or relay.password_env",
             ),
             (None, true, _) | (None, _, true) => {
-                let key = if password_file.is_some() { "relay.password_file" } else { "relay.password_env" };
-                r.error(key, "is set but relay.username is not", "set relay.username, or remove the password source");
+                let key = if password_file.is_some() {
+                    "relay.password_file"
+                } else {
+                    "relay.password_env"
+                };
+                r.error(
+                    key,
+                    "is set but relay.username is not",
+                    "set relay.username, or remove the password source",
+                );
             }
             _ => {}
         }
     }
-    RelayConfig { url, username, password_file, password_env }
+    RelayConfig {
+        url,
+        username,
+        password_file,
+        password_env,
+    }
 }
 
 fn read_schedule(r: &mut Reader<'_>) -> ScheduleConfig {
-    let (timezone, timezone_name) =
-        r.get("schedule.timezone", (jiff::tz::TimeZone::UTC, "UTC".to_string()), timezone);
+    let (timezone, timezone_name) = r.get(
+        "schedule.timezone",
+        (jiff::tz::TimeZone::UTC, "UTC".to_string()),
+        timezone,
+    );
     ScheduleConfig {
-        daily_hour: r.get("schedule.daily_hour", jiff::civil::time(8, 0, 0, 0), time_of_day),
+        daily_hour: r.get(
+            "schedule.daily_hour",
+            jiff::civil::time(8, 0, 0, 0),
+            time_of_day,
+        ),
         timezone,
         timezone_name,
-        max_hold: r.get("schedule.max_hold", jiff::SignedDuration::from_hours(400 * 24), |v| {
-            let d = duration(1)(v)?;
-            jiff::SignedDuration::try_from(d).map_err(|_| Problem::new("is too large", "use at most a few years, e.g. \"400d\""))
-        }),
+        max_hold: r.get(
+            "schedule.max_hold",
+            jiff::SignedDuration::from_hours(400 * 24),
+            |v| {
+                let d = duration(1)(v)?;
+                jiff::SignedDuration::try_from(d).map_err(|_| {
+                    Problem::new("is too large", "use at most a few years, e.g. \"400d\"")
+                })
+            },
+        ),
     }
 }
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("default listener address is valid")
-}
-
-fn path(v: &Value) -> Result<PathBuf, Problem> {
-    nonempty_string(v).map(PathBuf::from)
-}
-
-fn count(min: u64) -> impl Fn(&Value) -> Result<usize, Problem> {
-    move |v| integer(min, u32::MAX.into())(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-}
-
-/// A duration of at least `min_secs`. Integers are refused: the unit must be explicit.
-fn duration(min_secs: u64) -> impl Fn(&Value) -> Result<Duration, Problem> {
-    move |v| {
-        let hint = "a number with a unit, e.g. \"30s\", \"5m\" or \"1h30m\"";
-        let d = match v {
-            Value::String(s) => parse_duration(s).map_err(|m| Problem::new(m, hint))?,
-            Value::Integer(i) => return Err(Problem::new(format!("{i} has no unit"), format!("write it in quotes with a unit, e.g. \"{i}s\""))),
-            other => {
-                let m = format!("expected a duration with a unit ({DURATION_UNITS}), found {}", describe(other));
-                return Err(Problem::new(m, hint));
-            }
-        };
-        if d.as_secs() < min_secs {
-            return Err(Problem::new(format!("must be at least {min_secs}s"), hint));
-        }
-        Ok(d)
-    }
-}
-
-fn size(v: &Value) -> Result<u64, Problem> {
-    let hint = "bytes as a whole number, or a size with a unit, e.g. \"25MiB\" or \"10MB\"";
-    let n = match v {
-        Value::Integer(i) => u64::try_from(*i).map_err(|_| Problem::new(format!("{i} is negative"), hint))?,
-        Value::String(s) => parse_size(s).map_err(|m| Problem::new(m, hint))?,
-        other => {
-            let m = format!("expected a size ({SIZE_UNITS}), found {}", describe(other));
-            return Err(Problem::new(m, hint));
-        }
-    };
-    if n == 0 {
-        return Err(Problem::new("must be more than 0 bytes", hint));
-    }
-    Ok(n)
-}
-
-/// One `"IP:port"` string or a list of them; every bad entry is named in one message.
-fn listen(v: &Value) -> Result<Vec<SocketAddr>, Problem> {
-    let hint = "an IP address and port, e.g. \"127.0.0.1:2587\" or \"[::]:587\"; [] disables the listener";
-    let items: Vec<&Value> = match v {
-        Value::Array(items) => items.iter().collect(),
-        single => vec![single],
-    };
-    let mut addrs = Vec::new();
-    let mut bad = Vec::new();
-    for item in items {
-        match item {
-            Value::String(s) => match s.trim().parse::<SocketAddr>() {
-                Ok(a) => addrs.push(a),
-                Err(_) => bad.push(format!("\"{s}\"")),
-            },
-            other => bad.push(describe(other)),
-        }
-    }
-    if bad.is_empty() { Ok(addrs) } else { Err(Problem::new(format!("not an IP:port address: {}", bad.join(", ")), hint)) }
-}
-
-/// Our name in the greeting and `Received:`; a space or odd character would break both.
-fn hostname(v: &Value) -> Result<String, Problem> {
-    let s = nonempty_string(v)?;
-    let label_ok = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if s.len() > 253 || !s.split('.').all(label_ok) {
-        return Err(Problem::new(format!("\"{s}\" is not a valid host name"), "a fully qualified domain name, e.g. mail.example.com"));
-    }
-    Ok(s)
-}
-
-fn user_name(v: &Value) -> Result<String, Problem> {
-    let s = nonempty_string(v)?;
-    if s.chars().any(char::is_whitespace) {
-        return Err(Problem::new(format!("\"{s}\" contains whitespace"), "a gatepost user name, e.g. \"alice\""));
-    }
-    Ok(s)
-}
-
-fn env_var_name(v: &Value) -> Result<String, Problem> {
-    let s = nonempty_string(v)?;
-    let ok = !s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !ok {
-        return Err(Problem::new(format!("\"{s}\" is not an environment variable name"), "letters, digits and _, e.g. \"RELAY_PASSWORD\""));
-    }
-    Ok(s)
-}
-
-/// Scheme checked here so a typo fails at startup, not at the first release hour.
-/// Never echoes the URL once it has userinfo, which may hold a password.
-fn relay_url(v: &Value) -> Result<String, Problem> {
-    let s = nonempty_string(v)?;
-    let example = "e.g. \"smtp+starttls://smtp.example.com:587\", \"smtps://smtp.example.com\" or \"file://data/outbox\"";
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return Err(Problem::new(format!("\"{s}\" is not a URL"), example));
-    };
-    match scheme {
-        "file" if rest.is_empty() => Err(Problem::new("a file:// URL needs a directory", example)),
-        "file" => Ok(s),
-        "smtp" | "smtp+starttls" | "smtps" => {
-            let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                return Err(if userinfo.contains(':') {
-                    Problem::new("the URL contains a password", SECRETS_HINT)
-                } else {
-                    Problem::new("the URL contains a user name", "put the user name in relay.username")
-                });
-            }
-            if !tail.is_empty() {
-                return Err(Problem::new(format!("\"{s}\" has a path; a relay URL is scheme://host[:port]"), example));
-            }
-            let (host, port) = match authority.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(':') && (!h.starts_with('[') || h.ends_with(']')) => (h, Some(p)),
-                _ => (authority, None),
-            };
-            let host_ok = !host.is_empty() && (host.starts_with('[') || !host.contains([':', '[', ']']));
-            let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0));
-            if host_ok && port_ok { Ok(s) } else { Err(Problem::new(format!("\"{s}\" is not scheme://host[:port]"), example)) }
-        }
-        other => Err(Problem::new(format!("unsupported scheme \"{other}\""), "use smtp, smtp+starttls, smtps or file")),
-    }
-}
-
-/// `"08:00"` (H:MM or HH:MM, 24-hour), or an unquoted TOML time `08:00` with no seconds.
-fn time_of_day(v: &Value) -> Result<jiff::civil::Time, Problem> {
-    let hint = "HH:MM in 24-hour form, e.g. \"08:00\"";
-    let (h, m) = match v {
-        Value::String(s) => {
-            let parsed = s.trim().split_once(':').and_then(|(h, m)| {
-                let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-                (digits(h) && h.len() <= 2 && digits(m) && m.len() == 2).then(|| (h.parse::<i8>().ok(), m.parse::<i8>().ok()))
-            });
-            match parsed {
-                Some((Some(h), Some(m))) => (h, m),
-                _ => return Err(Problem::new(format!("\"{s}\" is not a time of day"), hint)),
-            }
-        }
-        Value::Datetime(d) => match (d.date, d.time, d.offset) {
-            (None, Some(t), None) if t.second == 0 && t.nanosecond == 0 => (i8::try_from(t.hour).unwrap_or(i8::MAX), i8::try_from(t.minute).unwrap_or(i8::MAX)),
-            _ => return Err(Problem::new(format!("{d} is not a time of day in whole minutes"), hint)),
-        },
-        other => return Err(Problem::new(format!("expected a time of day, found {}", describe(other)), hint)),
-    };
-    jiff::civil::Time::new(h, m, 0, 0).map_err(|_| Problem::new(format!("{h}:{m:02} is not a time of day"), hint))
-}
-
-/// IANA names only; a near miss gets a suggestion from the bundled database.
-fn timezone(v: &Value) -> Result<(jiff::tz::TimeZone, String), Problem> {
-    let name = nonempty_string(v)?;
-    match jiff::tz::TimeZone::get(name.trim()) {
-        Ok(tz) => {
-            let canonical = tz.iana_name().unwrap_or(name.trim()).to_string();
-            Ok((tz, canonical))
-        }
-        Err(_) => {
-            let lower = name.trim().to_ascii_lowercase();
-            let near = jiff::tz::db()
-                .available()
-                .map(|n| n.as_str().to_string())
-                .map(|n| (reader::edit_distance(&lower, &n.to_ascii_lowercase()), n))
-                .filter(|(d, _)| *d <= 2)
-                .min_by_key(|(d, _)| *d);
-            let hint = match near {
-                Some((_, n)) => format!("did you mean \"{n}\"?"),
-                None => "an IANA time zone name such as \"UTC\", \"Europe/Berlin\" or \"Asia/Shanghai\"".to_string(),
-            };
-            Err(Problem::new(format!("unknown time zone \"{name}\""), hint))
-        }
-    }
-}
-
-fn log_format(v: &Value) -> Result<LogFormat, Problem> {
-    match reader::string(v)?.as_str() {
-        "text" => Ok(LogFormat::Text),
-        "json" => Ok(LogFormat::Json),
-        other => Err(Problem::new(format!("unknown log format \"{other}\""), "use \"text\" or \"json\"")),
-    }
 }

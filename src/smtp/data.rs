@@ -174,7 +174,7 @@ mod tests {
             (b"a\n.\r\nMAIL FROM:<x>\r\n.\r\n", b"a\n.\r\nMAIL FROM:<x>\r\n", 23),
             (b"a\r\n.\nb\r\n.\r\n", b"a\r\n\nb\r\n", 11),
             (b"x\r\n.\rb\r\n.\r\n", b"x\r\n\rb\r\n", 11),
-            (b"\xc3\xa9t\xe9\r\n.\r\n", b"\xc3\xa9t\xe9\r\n", 8),
+            (b"\xc3\xa9t\xe9\r\n.\r\n", b"\xc3\xa9t\xe9\r\n", 9),
         ];
         for (input, body, consumed) in cases {
             let (got, n) = read_all_splits(input, 1000);

@@ -180,7 +180,8 @@ impl Session {
                 format!("too many recipients (limit {}); send the rest in another message", self.settings.max_recipients),
             );
         }
-        if address.is_empty() || !address.contains('@') {
+        let well_formed = address.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+        if !well_formed {
             return self.error(codes::BAD_RECIPIENT_SYNTAX, "recipient must be a full address like bob@example.com");
         }
         // A dated plus-address is checked now, so a bad date is refused for this recipient only.

@@ -1,0 +1,93 @@
+//! The main reply paths over real sockets and TLS (the sans-IO table test covers every path;
+//! this proves the driver, TLS upgrade, limits and the store behave the same for real).
+
+use crate::support::*;
+
+const MSG: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: hello\r\nDeliver-On: 2099-12-25\r\n\r\n.leading dot\r\nbody\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_auth_and_durable_queueing() {
+    let server = TestServer::start_with(|t| t.replace("[submission]", "[schedule]\nmax_hold = \"100y\"\n[submission]"), std::sync::Arc::new(gatepost::clock::SystemClock)).await;
+    let (mut c, greeting) = Client::plain(server.submission).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let ehlo = c.cmd("EHLO t").await;
+    assert!(ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"), "{ehlo}");
+    let r = c.cmd("MAIL FROM:<alice@example.com>").await;
+    assert!(r.starts_with("530 5.7.0") && r.contains("[session "), "{r}");
+    let mut c = c.starttls().await;
+    c.login().await;
+    let r = c.submit(EMAIL, &["bob@example.net"], MSG).await;
+    assert!(r.starts_with("250 2.0.0 queued as ") && r.contains("2099-12-25 08:00 UTC"), "{r}");
+    let id = queue_id(&r);
+    let rec = server.store().get_message(&id).unwrap().expect("record committed before 250");
+    assert_eq!(rec.tls.as_deref(), Some("TLSv1.3"));
+    assert_eq!(rec.user, USER);
+    assert_eq!(rec.subject.as_deref(), Some("hello"));
+    assert_eq!(server.store().bodies().read(&id).unwrap(), MSG, "body stored byte-exact, dot-unstuffed");
+    assert_eq!(c.cmd("QUIT").await.get(..3), Some("221"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_and_wrong_password() {
+    let server = TestServer::start().await;
+    let (mut c, greeting) = Client::implicit_tls(server.submissions).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    c.cmd("EHLO t").await;
+    use base64::Engine;
+    let bad = base64::engine::general_purpose::STANDARD.encode("\0alice\0wrong password");
+    let r = c.cmd(&format!("AUTH PLAIN {bad}")).await;
+    assert!(r.starts_with("535 5.7.8"), "{r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_per_ip() {
+    let server = TestServer::start_with(
+        |t| t.replace("[submission]\n", "[submission]\nmax_connections_per_ip = 2\n"),
+        std::sync::Arc::new(gatepost::clock::SystemClock),
+    )
+    .await;
+    let (_a, _) = Client::plain(server.submission).await;
+    let (_b, _) = Client::plain(server.submission).await;
+    let (_c, refused) = Client::plain(server.submission).await;
+    assert!(refused.starts_with("421 4.7.0") && refused.contains("from your address"), "{refused}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_closes_with_421() {
+    let server = TestServer::start_with(
+        |t| t.replace("[submission]\n", "[submission]\ncommand_timeout = \"1s\"\n"),
+        std::sync::Arc::new(gatepost::clock::SystemClock),
+    )
+    .await;
+    let (mut c, _) = Client::plain(server.submission).await;
+    let r = c.read_reply().await;
+    assert!(r.starts_with("421 4.4.2"), "{r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_transaction_finish() {
+    let server = TestServer::start().await;
+    let (c, _) = Client::plain(server.submission).await;
+    let mut c = c.starttls().await;
+    c.login().await;
+    assert!(c.cmd("MAIL FROM:<alice@example.com>").await.starts_with("250"));
+    assert!(c.cmd("RCPT TO:<bob@example.net>").await.starts_with("250"));
+    let running = server.running.as_ref().unwrap();
+    let _ = running;
+    // Start the shutdown while the transaction is open, then finish it.
+    let stopper = tokio::spawn(async move { server.stop().await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"From: alice@example.com\r\n\r\nlate\r\n.\r\n").await;
+    let r = c.read_reply().await;
+    assert!(r.starts_with("250 2.0.0 queued as"), "in-flight transaction must finish: {r}");
+    let bye = c.read_reply().await;
+    assert!(bye.starts_with("421 4.3.2"), "{bye}");
+    let dir = stopper.await.unwrap();
+    let store = gatepost::store::Store::open(dir.path()).unwrap();
+    assert!(store.get_message(&queue_id(&r)).unwrap().is_some());
+}

@@ -1,0 +1,7 @@
+//! Black-box tests of submission: the real server on 127.0.0.1:0, real sockets, real TLS,
+//! and real peers (swaks, Python smtplib). One test binary for the whole area keeps builds
+//! fast on small machines.
+
+mod support;
+
+mod dialogue;
