@@ -131,10 +131,10 @@ pub struct TlsConfig {
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// `smtp://`, `smtp+starttls://`, `smtps://` host[:port], or `file://` directory.
+    /// `smtp://`, `smtp+starttls://` or `smtps://` `host[:port]`, or `file://` directory.
     pub url: String,
     pub username: Option<String>,
-    /// File holding the relay password (one line; trailing newline ignored by the reader of it).
+    /// File holding the relay password, so the secret stays out of the config.
     pub password_file: Option<PathBuf>,
     /// Name of an environment variable holding the relay password.
     pub password_env: Option<String>,

@@ -188,7 +188,8 @@ pub(super) fn suggestion(key: &str, known: &[&str]) -> String {
 }
 
 /// A known key or section within edit distance 2 (ignoring case), else a known key with
-/// the same last component in another section (`max_recipients` at the top level).
+/// the same last component elsewhere (`max_recipients` at the top level, `hostname`
+/// under `[submission]`).
 fn closest(key: &str, known: &[&str]) -> Option<String> {
     let mut candidates: Vec<String> = Vec::new();
     for k in known.iter().filter(|k| !k.contains("[]")) {
@@ -216,7 +217,7 @@ fn closest(key: &str, known: &[&str]) -> Option<String> {
     let leaf = lower.rsplit('.').next().unwrap_or(&lower);
     candidates
         .into_iter()
-        .find(|c| c.contains('.') && c.rsplit('.').next() == Some(leaf))
+        .find(|c| c.rsplit('.').next() == Some(leaf))
 }
 
 /// Levenshtein distance over chars; key names are short, so O(n·m) is fine.

@@ -129,9 +129,11 @@ fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
         ),
         max_connections,
         max_connections_per_ip,
-        auth_failures_before_lockout: r.get("submission.auth_failures_before_lockout", 10, |v| {
-            integer(1, u32::MAX.into())(v).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-        }),
+        auth_failures_before_lockout: r.get(
+            "submission.auth_failures_before_lockout",
+            10,
+            integer(1),
+        ),
         auth_lockout: r.get(
             "submission.auth_lockout",
             Duration::from_secs(900),

@@ -147,6 +147,8 @@ fn each_bad_value_gives_one_error_at_its_key() {
         ("[relay]\nurl = \"smtp://host:0\"", "relay.url"),
         ("[relay]\nurl = \"smtps://host/path\"", "relay.url"),
         ("[relay]\nurl = \"file://\"", "relay.url"),
+        ("[relay]\nurl = \"smtp://relay.example?x=1\"", "relay.url"),
+        ("[relay]\nurl = \"smtp://[::g]:25\"", "relay.url"),
         ("[relay]\nurl = \"smtp://user@host\"", "relay.url"),
         ("[relay]\nusername = \"\"", "relay.username"),
         ("[relay]\nusername = \"u\"", "relay.username"),
@@ -233,6 +235,12 @@ fn unknown_keys_get_suggestions() {
             "max_recipients",
             "unknown key",
             "did you mean `submission.max_recipients`?",
+        ),
+        (
+            "[submission]\nhostname = \"x\"",
+            "submission.hostname",
+            "unknown key",
+            "did you mean `hostname`?",
         ),
         (
             "[shedule]\ntimezone = \"UTC\"",
@@ -324,6 +332,16 @@ fn inline_secrets_are_refused_without_echoing_them() {
         );
         assert!(!ConfigErrors(e).to_string().contains("hunter2"));
     }
+    // Whatever else is wrong with it, a URL with an `@` is never quoted back.
+    for url in [
+        "u:hunter2@relay.example",
+        "ftp://u:hunter2@h",
+        "smtp://relay.example/u:hunter2@x",
+    ] {
+        let e = errs(&format!("[relay]\nurl = \"{url}\""), &[]);
+        assert_eq!(e[0].key, "relay.url");
+        assert!(!ConfigErrors(e).to_string().contains("hunter2"), "{url}");
+    }
     let e = errs("[relay]\nurl = \"smtp://me@relay.example\"", &[]);
     assert_eq!(
         (e[0].key.as_str(), e[0].hint.as_str()),
@@ -345,4 +363,30 @@ fn display_is_one_line_per_error() {
     ]);
     assert_eq!(e.to_string(), "a.b: bad (hint: fix it)\n(file): gone");
     let _: &dyn std::error::Error = &e;
+}
+
+#[test]
+fn range_errors_state_the_limit() {
+    for (text, hint) in [
+        (
+            "[submission]\nmax_recipients = 0",
+            "use a whole number of at least 1",
+        ),
+        (
+            "[submission]\nmax_line_length = 999",
+            "use a whole number of at least 1000",
+        ),
+        (
+            "[submission]\nmax_connections = 4294967296",
+            "use a whole number of at least 1",
+        ),
+        (
+            "[submission]\nmax_recipients = \"5\"",
+            "use a whole number of at least 1, without quotes",
+        ),
+    ] {
+        let e = errs(text, &[]);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(e[0].hint, hint, "{text}");
+    }
 }

@@ -74,19 +74,20 @@ pub(super) fn boolean(v: &Value) -> Result<bool, Problem> {
     }
 }
 
-/// An integer between `min` and `max` inclusive.
-pub(super) fn integer(min: u64, max: u64) -> impl Fn(&Value) -> Result<u64, Problem> {
+/// A whole number from `min` up to `u32::MAX`, which is far beyond any sane limit and
+/// fits `u32` and `usize` on every target.
+pub(super) fn integer(min: u64) -> impl Fn(&Value) -> Result<u32, Problem> {
     move |v| match v {
-        Value::Integer(i) => match u64::try_from(*i) {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Value::Integer(i) => match u32::try_from(*i) {
+            Ok(n) if u64::from(n) >= min => Ok(n),
             _ => Err(Problem::new(
                 format!("{i} is out of range"),
-                format!("use a whole number from {min} to {max}"),
+                format!("use a whole number of at least {min}"),
             )),
         },
         other => Err(Problem::new(
             format!("expected a whole number, found {}", describe(other)),
-            format!("use a whole number from {min} to {max}, without quotes"),
+            format!("use a whole number of at least {min}, without quotes"),
         )),
     }
 }
@@ -96,7 +97,7 @@ pub(super) fn path(v: &Value) -> Result<PathBuf, Problem> {
 }
 
 pub(super) fn count(min: u64) -> impl Fn(&Value) -> Result<usize, Problem> {
-    move |v| integer(min, u32::MAX.into())(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    move |v| integer(min)(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// A duration of at least `min_secs`. Integers are refused: the unit must be explicit.
@@ -221,8 +222,14 @@ pub(super) fn env_var_name(v: &Value) -> Result<String, Problem> {
 pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
     let s = nonempty_string(v)?;
     let example = "e.g. \"smtp+starttls://smtp.example.com:587\", \"smtps://smtp.example.com\" or \"file://data/outbox\"";
+    // Text with an `@` may carry a password in any position: describe it, never quote it.
+    let shown = if s.contains('@') {
+        "the URL".to_string()
+    } else {
+        format!("\"{s}\"")
+    };
     let Some((scheme, rest)) = s.split_once("://") else {
-        return Err(Problem::new(format!("\"{s}\" is not a URL"), example));
+        return Err(Problem::new(format!("{shown} is not a URL"), example));
     };
     match scheme {
         "file" if rest.is_empty() => Err(Problem::new("a file:// URL needs a directory", example)),
@@ -241,7 +248,7 @@ pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
             }
             if !tail.is_empty() {
                 return Err(Problem::new(
-                    format!("\"{s}\" has a path; a relay URL is scheme://host[:port]"),
+                    format!("{shown} has a path; a relay URL is scheme://host[:port]"),
                     example,
                 ));
             }
@@ -251,8 +258,15 @@ pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
                 }
                 _ => (authority, None),
             };
-            let host_ok =
-                !host.is_empty() && (host.starts_with('[') || !host.contains([':', '[', ']']));
+            let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+                None => {
+                    !host.is_empty()
+                        && host
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+                }
+            };
             let port_ok = port.is_none_or(|p| {
                 p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
             });
@@ -260,7 +274,7 @@ pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
                 Ok(s)
             } else {
                 Err(Problem::new(
-                    format!("\"{s}\" is not scheme://host[:port]"),
+                    format!("{shown} is not scheme://host[:port]"),
                     example,
                 ))
             }

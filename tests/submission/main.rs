@@ -5,3 +5,4 @@
 mod support;
 
 mod dialogue;
+mod crash;
