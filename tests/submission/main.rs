@@ -6,3 +6,4 @@ mod support;
 
 mod dialogue;
 mod crash;
+mod cli;
