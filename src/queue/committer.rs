@@ -54,17 +54,17 @@ fn run(store: Arc<Store>, rx: mpsc::Receiver<Job>) {
             }
         }
         let dirs: Vec<PathBuf> = batch.iter().map(|j| j.dir.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let records: Vec<MessageRecord> = batch.iter().map(|j| j.record.clone()).collect();
+        let (records, waiting): (Vec<MessageRecord>, Vec<_>) = batch.into_iter().map(|j| (j.record, j.done)).unzip();
         let result = store.insert_messages(&records, &dirs);
         if let Err(e) = &result {
-            tracing::error!(error = %e, messages = batch.len(), "queue commit failed");
+            tracing::error!(error = %e, messages = records.len(), "queue commit failed");
         }
-        for job in batch {
+        for done in waiting {
             let answer = match &result {
                 Ok(()) => Ok(()),
                 Err(e) => Err(QueueError::Store(crate::store::StoreError::Db(e.to_string()))),
             };
-            let _ = job.done.send(answer);
+            let _ = done.send(answer);
         }
     }
 }

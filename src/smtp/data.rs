@@ -82,8 +82,7 @@ impl DataReader {
                     match rest.iter().position(|&b| b == b'\n') {
                         None => {
                             self.push(rest);
-                            let last_cr = rest.last() == Some(&b'\r') || (rest.is_empty() && cr);
-                            self.state = LineState::Middle { cr: last_cr };
+                            self.state = LineState::Middle { cr: rest.last() == Some(&b'\r') };
                             return (input.len(), false);
                         }
                         Some(pos) => {

@@ -23,7 +23,7 @@ impl Session {
             self.error(codes::BAD_SEQUENCE, "say EHLO first");
             return None;
         }
-        if self.user.is_some() {
+        if self.authenticated {
             self.error(codes::BAD_SEQUENCE, "already authenticated");
             return None;
         }
@@ -98,6 +98,7 @@ impl Session {
             AuthOutcome::Accepted(user) => {
                 tracing::info!(user = %user.name, "authenticated");
                 self.user = Some(user);
+                self.authenticated = true;
                 self.reply(codes::AUTH_OK, "authentication succeeded");
             }
             AuthOutcome::Refused(LoginRefusal::BadCredentials) => {

@@ -120,6 +120,8 @@ pub struct Session {
     helo: Option<String>,
     esmtp: bool,
     user: Option<AuthedUser>,
+    /// The user came from AUTH (not from a trusted network): a second AUTH is an error.
+    authenticated: bool,
     tx: Option<Transaction>,
     errors: u32,
     /// The time of the current step (the session never reads a clock itself).
@@ -138,6 +140,7 @@ impl Session {
             helo: None,
             esmtp: false,
             user,
+            authenticated: false,
             tx: None,
             errors: 0,
             now: Timestamp::UNIX_EPOCH,
@@ -377,6 +380,7 @@ impl Session {
         self.esmtp = false;
         self.tx = None;
         self.user = self.conn.trusted_user.clone();
+        self.authenticated = false;
         self.input.clear();
         self.mode = Mode::Command;
     }

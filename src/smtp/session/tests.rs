@@ -344,6 +344,15 @@ fn trusted_network_submits_without_auth() {
     let r = h.run(format!("EHLO local\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n{MSG}").as_bytes());
     assert!(r.contains("250 2.0.0 queued as"), "{r}");
     assert_eq!(h.delivered[0].tls, None);
+    // A client on a trusted network may still authenticate (Thunderbird always does).
+    let mut h = Harness::trusted();
+    let r = h.run(b"EHLO local\r\nSTARTTLS\r\n");
+    assert!(r.ends_with("220 2.0.0 ready to start TLS\r\n"), "{r}");
+    h.run(b"EHLO local\r\n");
+    let r = h.run(plain("alice", "secret").as_bytes());
+    assert!(r.starts_with("235 2.7.0"), "{r}");
+    let r = h.run(plain("alice", "secret").as_bytes());
+    assert!(r.starts_with("503 5.5.1"), "{r}");
 }
 
 #[test]
