@@ -37,7 +37,11 @@ pub struct ScheduleError {
 
 impl ScheduleError {
     pub(super) fn new(kind: ScheduleErrorKind, value: &str, source: ScheduleSource) -> Self {
-        ScheduleError { kind, value: value.to_string(), source }
+        ScheduleError {
+            kind,
+            value: value.to_string(),
+            source,
+        }
     }
 }
 

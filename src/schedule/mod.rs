@@ -24,6 +24,8 @@ mod tests;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_plan;
+#[cfg(test)]
+mod tests_zones;
 
 pub use error::{ScheduleError, ScheduleErrorKind};
 pub use plus_tag::split_date_tag;
@@ -156,13 +158,25 @@ pub fn fuzz_one(data: &[u8]) {
     let one = std::slice::from_ref(&text);
     let plain = ["carol@example.com".to_string()];
     let requests = [
-        ScheduleRequest { deliver_on: one, hold: None, recipients: &plain },
-        ScheduleRequest { deliver_on: &[], hold: None, recipients: one },
+        ScheduleRequest {
+            deliver_on: one,
+            hold: None,
+            recipients: &plain,
+        },
+        ScheduleRequest {
+            deliver_on: &[],
+            hold: None,
+            recipients: one,
+        },
     ];
     for req in &requests {
         match plan(req, &ctx) {
             Ok(list) => {
-                assert_eq!(list.len(), req.recipients.len(), "one release per recipient");
+                assert_eq!(
+                    list.len(),
+                    req.recipients.len(),
+                    "one release per recipient"
+                );
                 for r in &list {
                     assert!(r.release_at >= ctx.now, "release before now: {r:?}");
                     assert!(r.release_at <= limit, "release beyond max hold: {r:?}");

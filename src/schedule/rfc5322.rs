@@ -15,8 +15,9 @@ use super::{
     deliver_on::{checked_offset, weekday_name},
 };
 
-const MONTHS: [&str; 12] =
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 /// Obsolete zone names with a fixed meaning (RFC 5322 section 4.3).
 const ZONES: [(&str, i32); 11] = [
@@ -70,7 +71,9 @@ pub(super) fn parse(s: &str) -> Result<Timestamp, ScheduleErrorKind> {
     if named_day.is_some_and(|d| d != date.weekday()) {
         return Err(Unparseable);
     }
-    offset.to_timestamp(date.to_datetime(time)).map_err(|_| BeyondMaxHold)
+    offset
+        .to_timestamp(date.to_datetime(time))
+        .map_err(|_| BeyondMaxHold)
 }
 
 /// A token of `min..=max` digits and nothing else.

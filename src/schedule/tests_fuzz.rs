@@ -28,16 +28,95 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "2026", "2027", "2028", "9999", "0000", "-", "-", ":", ":", "T", "t", " ", "  ", "\t", "+", "+", "Z", "z",
-    "01", "02", "12", "13", "23", "24", "25", "28", "29", "30", "31", "59", "60", "99", "00", "0", "7", "d", "h",
-    "m", "w", ".", ",", "5", "123456789", "Dec", "feb", "Mon", "fri", "Friday", "tomorrow", "monday", "sun", "GMT",
-    "UT", "EST", "CET", "(", ")", "(CET)", "+0100", "-0500", "+01:00", "@", "bob", "\"", "x", "é", "\u{1f600}",
-    "\r\n", "\0", "99999999999999999999", "2026-12-25", "20261225", "T0930", "09:30", "09:30:00",
+    "2026",
+    "2027",
+    "2028",
+    "9999",
+    "0000",
+    "-",
+    "-",
+    ":",
+    ":",
+    "T",
+    "t",
+    " ",
+    "  ",
+    "\t",
+    "+",
+    "+",
+    "Z",
+    "z",
+    "01",
+    "02",
+    "12",
+    "13",
+    "23",
+    "24",
+    "25",
+    "28",
+    "29",
+    "30",
+    "31",
+    "59",
+    "60",
+    "99",
+    "00",
+    "0",
+    "7",
+    "d",
+    "h",
+    "m",
+    "w",
+    ".",
+    ",",
+    "5",
+    "123456789",
+    "Dec",
+    "feb",
+    "Mon",
+    "fri",
+    "Friday",
+    "tomorrow",
+    "monday",
+    "sun",
+    "GMT",
+    "UT",
+    "EST",
+    "CET",
+    "(",
+    ")",
+    "(CET)",
+    "+0100",
+    "-0500",
+    "+01:00",
+    "@",
+    "bob",
+    "\"",
+    "x",
+    "é",
+    "\u{1f600}",
+    "\r\n",
+    "\0",
+    "99999999999999999999",
+    "2026-12-25",
+    "20261225",
+    "T0930",
+    "09:30",
+    "09:30:00",
 ];
 
 const SEEDS: &[&str] = &[
-    "2026-12-25", "2026-12-25 09:30", "2026-12-25T09:30:00+01:00", "Fri, 25 Dec 2026 09:30:00 +0100",
-    "tomorrow", "+3d", "+2h", "+90m", "monday", "2026-11-23T09:57:00Z", "2027-12-28T10:00:00Z",
+    "2026-12-25",
+    "2026-12-25 09:30",
+    "2026-12-25T09:30:00+01:00",
+    "Fri, 25 Dec 2026 09:30:00 +0100",
+    "tomorrow",
+    "+3d",
+    "+2h",
+    "+90m",
+    "monday",
+    "2026-11-23T09:57:00Z",
+    "2027-12-28T10:00:00Z",
 ];
 
 /// Random concatenations of grammar fragments, plus single-byte mutations
@@ -67,21 +146,32 @@ fn generated(count: usize) -> Vec<String> {
 
 #[test]
 fn generated_values_keep_the_release_rules() {
-    let zones = [TimeZone::UTC, zone("Europe/Berlin"), zone("America/New_York"), zone("Pacific/Kiritimati")];
+    let zones = [
+        TimeZone::UTC,
+        zone("Europe/Berlin"),
+        zone("America/New_York"),
+        zone("Pacific/Kiritimati"),
+    ];
     let inputs = generated(4000);
     let mut accepted = 0;
     for tz in &zones {
         let c = ctx(tz);
         let earliest = c.now.checked_sub(PAST_GRACE).unwrap();
         for value in &inputs {
-            let Ok(r) = deliver_on_value(value, &c) else { continue };
+            let Ok(r) = deliver_on_value(value, &c) else {
+                continue;
+            };
             accepted += 1;
             // Never before the requested moment, never before now.
             assert_eq!(r.release, r.requested.max(c.now), "{value:?}");
             assert!(r.release <= latest_release(&c), "{value:?}");
             // Released at once only if the requested time was at most the grace ago.
             if r.exact {
-                assert!(r.requested >= earliest, "{value:?} accepted from {}", r.requested);
+                assert!(
+                    r.requested >= earliest,
+                    "{value:?} accepted from {}",
+                    r.requested
+                );
             } else {
                 // Days: the requested day is today or later in the user's zone.
                 let today = tz.to_datetime(c.now).date();
@@ -90,7 +180,10 @@ fn generated_values_keep_the_release_rules() {
         }
     }
     // The generator must reach the accepting paths, or the test proves nothing.
-    assert!(accepted > 200, "only {accepted} generated values were accepted");
+    assert!(
+        accepted > 200,
+        "only {accepted} generated values were accepted"
+    );
 }
 
 #[test]
@@ -99,7 +192,15 @@ fn generated_inputs_never_panic() {
         fuzz_one(value.as_bytes());
         fuzz_one(format!("bob+{value}@example.com").as_bytes());
     }
-    for bytes in [&b""[..], b"\xff\xfe", b"+", b"@", b"+@", b"bob+\xff@x", b"2026-12-25\xff"] {
+    for bytes in [
+        &b""[..],
+        b"\xff\xfe",
+        b"+",
+        b"@",
+        b"+@",
+        b"bob+\xff@x",
+        b"2026-12-25\xff",
+    ] {
         fuzz_one(bytes);
     }
 }
@@ -107,8 +208,16 @@ fn generated_inputs_never_panic() {
 /// `fuzz/corpus/schedule/`, found from this source file so it works both in
 /// the main crate and in a scratch crate that includes the module by path.
 fn corpus_dir() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(file!());
-    let root = here.ancestors().nth(3).expect("src/schedule/tests_fuzz.rs has a crate root");
+    let file = Path::new(file!());
+    let here = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(file)
+    };
+    let root = here
+        .ancestors()
+        .nth(3)
+        .expect("src/schedule/tests_fuzz.rs has a crate root");
     root.join("fuzz/corpus/schedule")
 }
 
@@ -119,9 +228,16 @@ fn fuzz_seeds_replay() {
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("deliver_on_") || name.starts_with("address_"), "seed name {name}");
+        assert!(
+            name.starts_with("deliver_on_") || name.starts_with("address_"),
+            "seed name {name}"
+        );
         fuzz_one(&std::fs::read(&path).unwrap());
         seen += 1;
     }
-    assert!(seen >= 20, "expected the seed corpus, found {seen} files in {}", dir.display());
+    assert!(
+        seen >= 20,
+        "expected the seed corpus, found {seen} files in {}",
+        dir.display()
+    );
 }
