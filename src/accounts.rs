@@ -1,8 +1,8 @@
 //! Users: creating them, checking their passwords. Argon2id (PHC strings) so a stolen store
 //! does not yield passwords.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jiff::Timestamp;
 
 use crate::store::{Store, StoreError, UserRecord};
@@ -74,7 +74,13 @@ pub fn validate_timezone(zone: &str) -> Result<(), AccountError> {
 }
 
 /// Add a user added by the operator (verified at once).
-pub fn add_user(store: &Store, name: &str, email: &str, password: &str, now: Timestamp) -> Result<UserRecord, AccountError> {
+pub fn add_user(
+    store: &Store,
+    name: &str,
+    email: &str,
+    password: &str,
+    now: Timestamp,
+) -> Result<UserRecord, AccountError> {
     validate_name(name)?;
     validate_email(email)?;
     validate_password(password)?;
@@ -94,7 +100,11 @@ pub fn add_user(store: &Store, name: &str, email: &str, password: &str, now: Tim
     Ok(user)
 }
 
-pub fn update_user(store: &Store, name: &str, change: impl FnOnce(&mut UserRecord) -> Result<(), AccountError>) -> Result<UserRecord, AccountError> {
+pub fn update_user(
+    store: &Store,
+    name: &str,
+    change: impl FnOnce(&mut UserRecord) -> Result<(), AccountError>,
+) -> Result<UserRecord, AccountError> {
     let mut user = store.get_user(name)?.ok_or_else(|| AccountError::NoSuchUser(name.to_string()))?;
     change(&mut user)?;
     store.put_user(&user)?;
@@ -120,7 +130,8 @@ pub fn login(store: &Store, name: &str, password: &str) -> Result<Result<UserRec
     Ok(Ok(user))
 }
 
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9bLh3Qmp6yQmnPZ8bGA2qi5E8jQkJQhxvEqEK2mR0vQ";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9bLh3Qmp6yQmnPZ8bGA2qi5E8jQkJQhxvEqEK2mR0vQ";
 
 #[cfg(test)]
 mod tests {
@@ -132,7 +143,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let now = Timestamp::UNIX_EPOCH;
         add_user(&store, "alice", "alice@example.com", "correct horse", now).unwrap();
-        assert!(matches!(add_user(&store, "alice", "a@example.com", "correct horse", now), Err(AccountError::Exists(_))));
+        assert!(matches!(
+            add_user(&store, "alice", "a@example.com", "correct horse", now),
+            Err(AccountError::Exists(_))
+        ));
         assert!(login(&store, "alice", "correct horse").unwrap().is_ok());
         assert_eq!(login(&store, "alice", "wrong").unwrap().unwrap_err(), LoginRefusal::BadCredentials);
         assert_eq!(login(&store, "nobody", "x").unwrap().unwrap_err(), LoginRefusal::BadCredentials);

@@ -94,7 +94,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();
     let (submission_addrs, submissions_addrs) = (addrs(&plain), addrs(&implicit));
     let mut tasks = Vec::new();
-    for (listener, implicit_tls) in plain.into_iter().map(|l| (l, false)).chain(implicit.into_iter().map(|l| (l, true))) {
+    for (listener, implicit_tls) in plain.into_iter().map(|l| (l, false)).chain(implicit.into_iter().map(|l| (l, true)))
+    {
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));
     }
     tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, data_dir = %config.data_dir.display(), "gatepost listening");

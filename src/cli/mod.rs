@@ -17,7 +17,8 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 pub fn open_store(path: &Path) -> anyhow::Result<(Config, Store)> {
     let config = load_config(path)?;
-    let store = Store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store =
+        Store::open(&config.data_dir).with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     Ok((config, store))
 }
 

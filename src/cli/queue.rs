@@ -46,11 +46,21 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&recs)?);
             } else {
-                println!("{:<26} {:<10} {:<12} {:<22} {:<5} SUBJECT", "ID", "STATE", "USER", "NEXT RELEASE (UTC)", "RCPTS");
+                println!(
+                    "{:<26} {:<10} {:<12} {:<22} {:<5} SUBJECT",
+                    "ID", "STATE", "USER", "NEXT RELEASE (UTC)", "RCPTS"
+                );
                 for r in &recs {
                     let next = r.next_release().map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or("-".into());
                     let subject = r.subject.as_deref().unwrap_or("");
-                    println!("{:<26} {:<10} {:<12} {:<22} {:<5} {subject}", r.id, r.state.as_str(), r.user, next, r.recipients.len());
+                    println!(
+                        "{:<26} {:<10} {:<12} {:<22} {:<5} {subject}",
+                        r.id,
+                        r.state.as_str(),
+                        r.user,
+                        next,
+                        r.recipients.len()
+                    );
                 }
             }
         }
@@ -82,7 +92,13 @@ fn show(r: &MessageRecord) -> String {
     s += &format!("client:       {} via {} (HELO {})\n", r.client, r.tls.as_deref().unwrap_or("plaintext"), r.helo);
     s += &format!("submitted:    {}\nsession:      {}\nrecipients:\n", local(r.submitted_at), r.session_id);
     for rc in &r.recipients {
-        s += &format!("  {:<40} {:<10} release {} ({})\n", rc.address, rc.state.as_str(), local(rc.release_at), rc.source);
+        s += &format!(
+            "  {:<40} {:<10} release {} ({})\n",
+            rc.address,
+            rc.state.as_str(),
+            local(rc.release_at),
+            rc.source
+        );
     }
     s += "timeline:\n";
     for e in &r.events {

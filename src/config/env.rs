@@ -61,9 +61,7 @@ pub(super) fn apply_env(
             continue;
         }
         let raw = raw.trim().to_string();
-        let value = raw
-            .parse::<Value>()
-            .unwrap_or_else(|_| Value::String(raw.clone()));
+        let value = raw.parse::<Value>().unwrap_or_else(|_| Value::String(raw.clone()));
         if let Err(section) = insert(table, &parts, value) {
             errors.push(ConfigError::new(
                 section.clone(),
@@ -72,13 +70,7 @@ pub(super) fn apply_env(
             ));
             continue;
         }
-        sources.insert(
-            path,
-            EnvSource {
-                var: var.clone(),
-                raw,
-            },
-        );
+        sources.insert(path, EnvSource { var: var.clone(), raw });
     }
     sources
 }
@@ -88,9 +80,7 @@ fn insert(table: &mut Table, parts: &[String], value: Value) -> Result<(), Strin
     let (leaf, sections) = parts.split_last().expect("path has at least one part");
     let mut t = table;
     for (i, part) in sections.iter().enumerate() {
-        let entry = t
-            .entry(part.clone())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = t.entry(part.clone()).or_insert_with(|| Value::Table(Table::new()));
         match entry {
             Value::Table(inner) => t = inner,
             _ => return Err(parts[..=i].join(".")),

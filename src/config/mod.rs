@@ -176,24 +176,12 @@ pub struct ConfigError {
 }
 
 fn hint_suffix(hint: &str) -> String {
-    if hint.is_empty() {
-        String::new()
-    } else {
-        format!(" (hint: {hint})")
-    }
+    if hint.is_empty() { String::new() } else { format!(" (hint: {hint})") }
 }
 
 impl ConfigError {
-    pub fn new(
-        key: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
-        ConfigError {
-            key: key.into(),
-            message: message.into(),
-            hint: hint.into(),
-        }
+    pub fn new(key: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into(), hint: hint.into() }
     }
 }
 
@@ -233,11 +221,9 @@ impl Config {
             };
             match value.into_string() {
                 Ok(v) => env.push((name.to_string(), v)),
-                Err(_) => bad_env.push(ConfigError::new(
-                    name,
-                    "value is not valid UTF-8",
-                    "config values must be UTF-8 text",
-                )),
+                Err(_) => {
+                    bad_env.push(ConfigError::new(name, "value is not valid UTF-8", "config values must be UTF-8 text"))
+                }
             }
         }
         match Config::from_toml(&text, &env) {

@@ -26,14 +26,7 @@ impl<'e> Reader<'e> {
     }
 
     pub fn nested(table: Table, env: &'e EnvSources, prefix: String, known_prefix: String) -> Self {
-        Reader {
-            table,
-            prefix,
-            known_prefix,
-            env,
-            errors: Vec::new(),
-            requested: Vec::new(),
-        }
+        Reader { table, prefix, known_prefix, env, errors: Vec::new(), requested: Vec::new() }
     }
 
     pub fn env(&self) -> &'e EnvSources {
@@ -46,10 +39,7 @@ impl<'e> Reader<'e> {
         let full = format!("{}{key}", self.prefix);
         let mut message = message.into();
         let source = self.env.iter().find(|(k, _)| {
-            full == **k
-                || full
-                    .strip_prefix(k.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+            full == **k || full.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
         });
         if let Some((_, src)) = source {
             message.push_str(&format!(" (set by {})", src.var));
@@ -73,12 +63,7 @@ impl<'e> Reader<'e> {
     }
 
     /// Read `key` with `conv`; absent or invalid gives `default` (the latter with an error).
-    pub fn get<T>(
-        &mut self,
-        key: &str,
-        default: T,
-        conv: impl Fn(&Value) -> Result<T, Problem>,
-    ) -> T {
+    pub fn get<T>(&mut self, key: &str, default: T, conv: impl Fn(&Value) -> Result<T, Problem>) -> T {
         self.requested.push(format!("{}{key}", self.known_prefix));
         match self.take(key) {
             Some(value) => self.convert(key, &value, conv).unwrap_or(default),
@@ -92,12 +77,7 @@ impl<'e> Reader<'e> {
     }
 
     /// Like [`Reader::opt`], but absence is an error too.
-    pub fn required<T>(
-        &mut self,
-        key: &str,
-        hint: &str,
-        conv: impl Fn(&Value) -> Result<T, Problem>,
-    ) -> Option<T> {
+    pub fn required<T>(&mut self, key: &str, hint: &str, conv: impl Fn(&Value) -> Result<T, Problem>) -> Option<T> {
         self.requested.push(format!("{}{key}", self.known_prefix));
         match self.take(key) {
             Some(value) => self.convert(key, &value, conv),
@@ -108,12 +88,7 @@ impl<'e> Reader<'e> {
         }
     }
 
-    fn convert<T>(
-        &mut self,
-        key: &str,
-        value: &Value,
-        conv: impl Fn(&Value) -> Result<T, Problem>,
-    ) -> Option<T> {
+    fn convert<T>(&mut self, key: &str, value: &Value, conv: impl Fn(&Value) -> Result<T, Problem>) -> Option<T> {
         match conv(value) {
             Ok(v) => Some(v),
             Err(problem) => {
@@ -151,11 +126,7 @@ impl<'e> Reader<'e> {
 
     fn leftovers(&mut self, table: &Table, path: &str, known: &[&str]) {
         for (k, v) in table {
-            let p = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
+            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
             let section_prefix = format!("{p}.");
             let is_section = known.iter().any(|kk| kk.starts_with(&section_prefix));
             match v {
@@ -166,11 +137,7 @@ impl<'e> Reader<'e> {
                     format!("write the keys under a [{p}] header"),
                 ),
                 _ => {
-                    let what = if v.is_table() {
-                        "unknown section"
-                    } else {
-                        "unknown key"
-                    };
+                    let what = if v.is_table() { "unknown section" } else { "unknown key" };
                     let hint = suggestion(&p, known);
                     self.error(&p, what, hint);
                 }
@@ -206,18 +173,13 @@ fn closest(key: &str, known: &[&str]) -> Option<String> {
     candidates.sort();
     candidates.dedup();
     let lower = key.to_ascii_lowercase();
-    let best = candidates
-        .iter()
-        .map(|c| (edit_distance(&lower, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d);
+    let best =
+        candidates.iter().map(|c| (edit_distance(&lower, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d);
     if let Some((_, c)) = best {
         return Some(c.clone());
     }
     let leaf = lower.rsplit('.').next().unwrap_or(&lower);
-    candidates
-        .into_iter()
-        .find(|c| c.rsplit('.').next() == Some(leaf))
+    candidates.into_iter().find(|c| c.rsplit('.').next() == Some(leaf))
 }
 
 /// Levenshtein distance over chars; key names are short, so O(n·m) is fine.

@@ -9,20 +9,16 @@ use toml::{Table, Value};
 
 use super::reader::Reader;
 use super::values::{
-    Problem, SECRETS_HINT, boolean, count, describe, duration, env_var_name, hostname, integer,
-    listen, log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone,
-    user_name,
+    Problem, SECRETS_HINT, boolean, count, describe, duration, env_var_name, hostname, integer, listen, log_format,
+    nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
-    RelayConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
+    Config, ConfigError, ConfigErrors, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat, RelayConfig,
+    ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
-pub(super) fn read(
-    text: &str,
-    env: &[(String, String)],
-) -> (Result<Config, ConfigErrors>, Vec<String>) {
+pub(super) fn read(text: &str, env: &[(String, String)]) -> (Result<Config, ConfigErrors>, Vec<String>) {
     let mut table: Table = match text.parse() {
         Ok(t) => t,
         Err(e) => return (Err(ConfigErrors(vec![syntax_error(text, &e)])), Vec::new()),
@@ -33,11 +29,7 @@ pub(super) fn read(
     let config = read_config(&mut r);
     let (reader_errors, requested) = r.finish(KNOWN_KEYS);
     errors.extend(reader_errors);
-    let result = if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(errors))
-    };
+    let result = if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) };
     (result, requested)
 }
 
@@ -75,29 +67,13 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
-    Config {
-        data_dir,
-        hostname,
-        submission,
-        tls,
-        relay,
-        schedule,
-        log,
-    }
+    Config { data_dir, hostname, submission, tls, relay, schedule, log }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
     let before = r.errors.len();
-    let starttls_listen = r.get(
-        "submission.starttls_listen",
-        vec![addr("127.0.0.1:2587")],
-        listen,
-    );
-    let tls_listen = r.get(
-        "submission.tls_listen",
-        vec![addr("127.0.0.1:2465")],
-        listen,
-    );
+    let starttls_listen = r.get("submission.starttls_listen", vec![addr("127.0.0.1:2587")], listen);
+    let tls_listen = r.get("submission.tls_listen", vec![addr("127.0.0.1:2465")], listen);
     if r.errors.len() == before {
         check_listeners(r, &starttls_listen, &tls_listen);
     }
@@ -117,34 +93,14 @@ fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
         max_message_size: r.get("submission.max_message_size", 25 << 20, size),
         max_recipients: r.get("submission.max_recipients", 100, count(1)),
         max_line_length: r.get("submission.max_line_length", 65536, count(1000)),
-        command_timeout: r.get(
-            "submission.command_timeout",
-            Duration::from_secs(300),
-            duration(1),
-        ),
-        data_timeout: r.get(
-            "submission.data_timeout",
-            Duration::from_secs(600),
-            duration(1),
-        ),
+        command_timeout: r.get("submission.command_timeout", Duration::from_secs(300), duration(1)),
+        data_timeout: r.get("submission.data_timeout", Duration::from_secs(600), duration(1)),
         max_connections,
         max_connections_per_ip,
-        auth_failures_before_lockout: r.get(
-            "submission.auth_failures_before_lockout",
-            10,
-            integer(1),
-        ),
-        auth_lockout: r.get(
-            "submission.auth_lockout",
-            Duration::from_secs(900),
-            duration(1),
-        ),
+        auth_failures_before_lockout: r.get("submission.auth_failures_before_lockout", 10, integer(1)),
+        auth_lockout: r.get("submission.auth_lockout", Duration::from_secs(900), duration(1)),
         trusted_networks: read_trusted_networks(r),
-        shutdown_grace: r.get(
-            "submission.shutdown_grace",
-            Duration::from_secs(30),
-            duration(0),
-        ),
+        shutdown_grace: r.get("submission.shutdown_grace", Duration::from_secs(30), duration(0)),
     }
 }
 
@@ -207,11 +163,7 @@ fn read_trusted_networks(r: &mut Reader<'_>) -> Vec<TrustedNetwork> {
                 .parse::<IpNetwork>()
                 .map_err(|m| Problem::new(m, "e.g. \"10.0.0.0/8\", \"::1/128\" or a bare IP"))
         });
-        let user = sub.required(
-            "user",
-            "the gatepost user these programs submit as",
-            user_name,
-        );
+        let user = sub.required("user", "the gatepost user these programs submit as", user_name);
         r.absorb(sub, &["network", "user"]);
         if let (Some(network), Some(user)) = (network, user) {
             networks.push(TrustedNetwork { network, user });
@@ -225,11 +177,7 @@ fn read_relay(r: &mut Reader<'_>, data_dir: &Path) -> RelayConfig {
     let url = r.get("relay.url", default_url, relay_url);
     let inline_password = r.take_raw("relay.password").is_some();
     if inline_password {
-        r.error(
-            "relay.password",
-            "inline passwords are not allowed",
-            SECRETS_HINT,
-        );
+        r.error("relay.password", "inline passwords are not allowed", SECRETS_HINT);
     }
     let before = r.errors.len();
     let username = r.opt("relay.username", nonempty_string);
@@ -249,52 +197,26 @@ fn read_relay(r: &mut Reader<'_>, data_dir: &Path) -> RelayConfig {
                 "set relay.password_file or relay.password_env",
             ),
             (None, true, _) | (None, _, true) => {
-                let key = if password_file.is_some() {
-                    "relay.password_file"
-                } else {
-                    "relay.password_env"
-                };
-                r.error(
-                    key,
-                    "is set but relay.username is not",
-                    "set relay.username, or remove the password source",
-                );
+                let key = if password_file.is_some() { "relay.password_file" } else { "relay.password_env" };
+                r.error(key, "is set but relay.username is not", "set relay.username, or remove the password source");
             }
             _ => {}
         }
     }
-    RelayConfig {
-        url,
-        username,
-        password_file,
-        password_env,
-    }
+    RelayConfig { url, username, password_file, password_env }
 }
 
 fn read_schedule(r: &mut Reader<'_>) -> ScheduleConfig {
-    let (timezone, timezone_name) = r.get(
-        "schedule.timezone",
-        (jiff::tz::TimeZone::UTC, "UTC".to_string()),
-        timezone,
-    );
+    let (timezone, timezone_name) = r.get("schedule.timezone", (jiff::tz::TimeZone::UTC, "UTC".to_string()), timezone);
     ScheduleConfig {
-        daily_hour: r.get(
-            "schedule.daily_hour",
-            jiff::civil::time(8, 0, 0, 0),
-            time_of_day,
-        ),
+        daily_hour: r.get("schedule.daily_hour", jiff::civil::time(8, 0, 0, 0), time_of_day),
         timezone,
         timezone_name,
-        max_hold: r.get(
-            "schedule.max_hold",
-            jiff::SignedDuration::from_hours(400 * 24),
-            |v| {
-                let d = duration(1)(v)?;
-                jiff::SignedDuration::try_from(d).map_err(|_| {
-                    Problem::new("is too large", "use at most a few years, e.g. \"400d\"")
-                })
-            },
-        ),
+        max_hold: r.get("schedule.max_hold", jiff::SignedDuration::from_hours(400 * 24), |v| {
+            let d = duration(1)(v)?;
+            jiff::SignedDuration::try_from(d)
+                .map_err(|_| Problem::new("is too large", "use at most a few years, e.g. \"400d\""))
+        }),
     }
 }
 

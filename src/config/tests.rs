@@ -7,8 +7,7 @@ use std::time::Duration;
 use super::*;
 
 pub(super) fn ok(text: &str, env: &[(&str, &str)]) -> Config {
-    Config::from_toml(text, &owned(env))
-        .unwrap_or_else(|e| panic!("expected a valid config, got:\n{e}"))
+    Config::from_toml(text, &owned(env)).unwrap_or_else(|e| panic!("expected a valid config, got:\n{e}"))
 }
 
 pub(super) fn errs(text: &str, env: &[(&str, &str)]) -> Vec<ConfigError> {
@@ -19,9 +18,7 @@ pub(super) fn errs(text: &str, env: &[(&str, &str)]) -> Vec<ConfigError> {
 }
 
 fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
-    env.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn sa(s: &str) -> SocketAddr {
@@ -57,20 +54,13 @@ fn empty_file_gives_documented_defaults() {
     assert!(!c.tls.generate_if_missing);
     assert_eq!(c.relay.url, "file://data/outbox");
     assert_eq!(
-        (
-            c.relay.username.clone(),
-            c.relay.password_file.clone(),
-            c.relay.password_env.clone()
-        ),
+        (c.relay.username.clone(), c.relay.password_file.clone(), c.relay.password_env.clone()),
         (None, None, None)
     );
     assert_eq!(c.schedule.daily_hour, jiff::civil::time(8, 0, 0, 0));
     assert_eq!(c.schedule.timezone_name, "UTC");
     assert_eq!(c.schedule.timezone, jiff::tz::TimeZone::UTC);
-    assert_eq!(
-        c.schedule.max_hold,
-        jiff::SignedDuration::from_hours(400 * 24)
-    );
+    assert_eq!(c.schedule.max_hold, jiff::SignedDuration::from_hours(400 * 24));
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(Config::default().hostname, "localhost");
@@ -125,59 +115,24 @@ format = "json"
 #[test]
 fn every_key_is_read() {
     let c = ok(FULL, &[]);
-    assert_eq!(
-        (c.data_dir, c.hostname.as_str()),
-        (PathBuf::from("/srv/gp"), "mail.example.com")
-    );
+    assert_eq!((c.data_dir, c.hostname.as_str()), (PathBuf::from("/srv/gp"), "mail.example.com"));
     let s = &c.submission;
-    assert_eq!(
-        s.starttls_listen,
-        vec![sa("127.0.0.1:587"), sa("[::1]:587")]
-    );
+    assert_eq!(s.starttls_listen, vec![sa("127.0.0.1:587"), sa("[::1]:587")]);
     assert!(s.tls_listen.is_empty());
-    assert_eq!(
-        (s.max_message_size, s.max_recipients, s.max_line_length),
-        (10_000_000, 7, 1000)
-    );
-    assert_eq!(
-        (s.command_timeout, s.data_timeout),
-        (Duration::from_secs(5400), Duration::from_secs(45))
-    );
-    assert_eq!(
-        (
-            s.max_connections,
-            s.max_connections_per_ip,
-            s.auth_failures_before_lockout
-        ),
-        (20, 20, 3)
-    );
-    assert_eq!(
-        (s.auth_lockout, s.shutdown_grace),
-        (Duration::from_secs(7200), Duration::ZERO)
-    );
-    let nets: Vec<String> = s
-        .trusted_networks
-        .iter()
-        .map(|t| format!("{}={}", t.network, t.user))
-        .collect();
+    assert_eq!((s.max_message_size, s.max_recipients, s.max_line_length), (10_000_000, 7, 1000));
+    assert_eq!((s.command_timeout, s.data_timeout), (Duration::from_secs(5400), Duration::from_secs(45)));
+    assert_eq!((s.max_connections, s.max_connections_per_ip, s.auth_failures_before_lockout), (20, 20, 3));
+    assert_eq!((s.auth_lockout, s.shutdown_grace), (Duration::from_secs(7200), Duration::ZERO));
+    let nets: Vec<String> = s.trusted_networks.iter().map(|t| format!("{}={}", t.network, t.user)).collect();
     assert_eq!(nets, ["10.0.0.0/8=alice", "::1/128=bob"]);
-    assert_eq!(
-        (c.tls.cert, c.tls.key, c.tls.generate_if_missing),
-        ("c.pem".into(), "k.pem".into(), true)
-    );
+    assert_eq!((c.tls.cert, c.tls.key, c.tls.generate_if_missing), ("c.pem".into(), "k.pem".into(), true));
     assert_eq!(c.relay.url, "smtps://[2001:db8::1]:465");
     assert_eq!(c.relay.username.as_deref(), Some("u@example.net"));
     assert_eq!(c.relay.password_env.as_deref(), Some("RELAY_PW"));
     assert_eq!(c.schedule.daily_hour, jiff::civil::time(7, 30, 0, 0));
     assert_eq!(c.schedule.timezone_name, "Asia/Shanghai");
-    assert_eq!(
-        c.schedule.max_hold,
-        jiff::SignedDuration::from_hours(365 * 24)
-    );
-    assert_eq!(
-        (c.log.level.as_str(), c.log.format),
-        ("debug", LogFormat::Json)
-    );
+    assert_eq!(c.schedule.max_hold, jiff::SignedDuration::from_hours(365 * 24));
+    assert_eq!((c.log.level.as_str(), c.log.format), ("debug", LogFormat::Json));
     let c = ok(
         "[relay]\nurl = \"smtp+starttls://smtp.example.net:587\"\nusername = \"u\"\npassword_file = \"/run/pw\"\n[schedule]\ndaily_hour = \"8:05\"",
         &[],
@@ -205,23 +160,11 @@ fn shipped_development_config_loads() {
     assert_eq!(c.submission.starttls_listen, vec![sa("127.0.0.1:2587")]);
     assert_eq!(c.submission.tls_listen, vec![sa("127.0.0.1:2465")]);
     assert_eq!(c.data_dir, PathBuf::from("data"));
-    assert_eq!(
-        (c.tls.cert, c.tls.key),
-        (
-            "data/tls/dev-cert.pem".into(),
-            "data/tls/dev-key.pem".into()
-        )
-    );
+    assert_eq!((c.tls.cert, c.tls.key), ("data/tls/dev-cert.pem".into(), "data/tls/dev-key.pem".into()));
     assert!(c.tls.generate_if_missing);
     assert_eq!(c.relay.url, "file://data/outbox");
-    assert_eq!(
-        (c.schedule.daily_hour, c.schedule.timezone_name.as_str()),
-        (jiff::civil::time(8, 0, 0, 0), "UTC")
-    );
-    assert_eq!(
-        c.schedule.max_hold,
-        jiff::SignedDuration::from_hours(400 * 24)
-    );
+    assert_eq!((c.schedule.daily_hour, c.schedule.timezone_name.as_str()), (jiff::civil::time(8, 0, 0, 0), "UTC"));
+    assert_eq!(c.schedule.max_hold, jiff::SignedDuration::from_hours(400 * 24));
 }
 
 #[test]
@@ -230,11 +173,8 @@ fn example_config_loads_and_the_reader_asks_for_exactly_the_known_keys() {
     let (result, requested) = sections::read(&text, &[]);
     let c = result.unwrap_or_else(|e| panic!("example config invalid:\n{e}"));
     assert_eq!(c.submission.trusted_networks.len(), 1);
-    let mut requested: Vec<&str> = requested
-        .iter()
-        .map(String::as_str)
-        .filter(|k| !FORBIDDEN_KEYS.contains(k))
-        .collect();
+    let mut requested: Vec<&str> =
+        requested.iter().map(String::as_str).filter(|k| !FORBIDDEN_KEYS.contains(k)).collect();
     requested.sort();
     requested.dedup();
     let mut known = KNOWN_KEYS.to_vec();
@@ -261,14 +201,8 @@ fn example_and_docs_mention_every_known_key() {
         }
     }
     for key in KNOWN_KEYS {
-        assert!(
-            found.iter().any(|f| f == key),
-            "{key} is not in config/gatepost.example.toml"
-        );
-        assert!(
-            docs.contains(&format!("`{key}`")),
-            "{key} is not in docs/configuration.md"
-        );
+        assert!(found.iter().any(|f| f == key), "{key} is not in config/gatepost.example.toml");
+        assert!(docs.contains(&format!("`{key}`")), "{key} is not in docs/configuration.md");
     }
 }
 
@@ -276,30 +210,15 @@ fn example_and_docs_mention_every_known_key() {
 #[test]
 fn docs_check_config_example_matches_the_code() {
     let docs = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
-    let section = docs
-        .split("A file with three mistakes:")
-        .nth(1)
-        .expect("example section");
+    let section = docs.split("A file with three mistakes:").nth(1).expect("example section");
     let block = |fence: &str| -> String {
         let start = section.find(fence).expect(fence) + fence.len();
-        section[start..]
-            .split("```")
-            .next()
-            .unwrap()
-            .trim_start_matches('\n')
-            .to_string()
+        section[start..].split("```").next().unwrap().trim_start_matches('\n').to_string()
     };
     let toml_text = block("```toml\n");
     // Skip the command line and the `<path>: 3 error(s)` header printed by the CLI.
-    let shown: Vec<String> = block("```text\n")
-        .lines()
-        .skip(2)
-        .map(String::from)
-        .collect();
+    let shown: Vec<String> = block("```text\n").lines().skip(2).map(String::from).collect();
     let e = errs(&toml_text, &[]);
     assert_eq!(e.len(), 3);
-    assert_eq!(
-        ConfigErrors(e).to_string().lines().collect::<Vec<_>>(),
-        shown
-    );
+    assert_eq!(ConfigErrors(e).to_string().lines().collect::<Vec<_>>(), shown);
 }

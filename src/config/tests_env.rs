@@ -34,35 +34,17 @@ fn overrides_lists_and_arrays_of_tables() {
     let c = ok(
         "",
         &[
-            (
-                "GATEPOST__SUBMISSION__STARTTLS_LISTEN",
-                r#"["127.0.0.1:1587", "[::1]:1587"]"#,
-            ),
+            ("GATEPOST__SUBMISSION__STARTTLS_LISTEN", r#"["127.0.0.1:1587", "[::1]:1587"]"#),
             ("GATEPOST__SUBMISSION__TLS_LISTEN", "[]"),
-            (
-                "GATEPOST__SUBMISSION__TRUSTED_NETWORKS",
-                r#"[{ network = "192.168.0.0/16", user = "cron" }]"#,
-            ),
+            ("GATEPOST__SUBMISSION__TRUSTED_NETWORKS", r#"[{ network = "192.168.0.0/16", user = "cron" }]"#),
         ],
     );
-    let want: Vec<SocketAddr> = vec![
-        "127.0.0.1:1587".parse().unwrap(),
-        "[::1]:1587".parse().unwrap(),
-    ];
+    let want: Vec<SocketAddr> = vec!["127.0.0.1:1587".parse().unwrap(), "[::1]:1587".parse().unwrap()];
     assert_eq!(c.submission.starttls_listen, want);
     assert!(c.submission.tls_listen.is_empty());
-    assert_eq!(
-        c.submission.trusted_networks[0].network.to_string(),
-        "192.168.0.0/16"
-    );
-    let c = ok(
-        "",
-        &[("GATEPOST__SUBMISSION__TLS_LISTEN", "127.0.0.1:3465")],
-    );
-    assert_eq!(
-        c.submission.tls_listen,
-        vec!["127.0.0.1:3465".parse::<SocketAddr>().unwrap()]
-    );
+    assert_eq!(c.submission.trusted_networks[0].network.to_string(), "192.168.0.0/16");
+    let c = ok("", &[("GATEPOST__SUBMISSION__TLS_LISTEN", "127.0.0.1:3465")]);
+    assert_eq!(c.submission.tls_listen, vec!["127.0.0.1:3465".parse::<SocketAddr>().unwrap()]);
 }
 
 /// A value that reads as TOML of the wrong type is used as its raw text instead.
@@ -70,16 +52,9 @@ fn overrides_lists_and_arrays_of_tables() {
 fn wrong_toml_type_falls_back_to_text() {
     let c = ok(
         "",
-        &[
-            ("GATEPOST__LOG__LEVEL", "true"),
-            ("GATEPOST__HOSTNAME", "2026"),
-            ("GATEPOST__DATA_DIR", "2026-01-01"),
-        ],
+        &[("GATEPOST__LOG__LEVEL", "true"), ("GATEPOST__HOSTNAME", "2026"), ("GATEPOST__DATA_DIR", "2026-01-01")],
     );
-    assert_eq!(
-        (c.log.level.as_str(), c.hostname.as_str()),
-        ("true", "2026")
-    );
+    assert_eq!((c.log.level.as_str(), c.hostname.as_str()), ("true", "2026"));
     assert_eq!(c.data_dir, PathBuf::from("2026-01-01"));
 }
 
@@ -88,47 +63,23 @@ fn env_mistakes_name_the_variable() {
     let e = errs("", &[("GATEPOST__SCHEDULE__DAILY_HOURS", "09:00")]);
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].key, "schedule.daily_hours");
-    assert!(
-        e[0].message.contains("unknown key")
-            && e[0].message.contains("GATEPOST__SCHEDULE__DAILY_HOURS"),
-        "{e:?}"
-    );
+    assert!(e[0].message.contains("unknown key") && e[0].message.contains("GATEPOST__SCHEDULE__DAILY_HOURS"), "{e:?}");
     assert_eq!(e[0].hint, "did you mean `schedule.daily_hour`?");
 
     let e = errs("", &[("GATEPOST__SUBMISSION__MAX_RECIPIENTS", "lots")]);
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].key, "submission.max_recipients");
-    assert!(
-        e[0].message
-            .ends_with("(set by GATEPOST__SUBMISSION__MAX_RECIPIENTS)"),
-        "{e:?}"
-    );
+    assert!(e[0].message.ends_with("(set by GATEPOST__SUBMISSION__MAX_RECIPIENTS)"), "{e:?}");
 
-    let e = errs(
-        "",
-        &[(
-            "GATEPOST__SUBMISSION__TRUSTED_NETWORKS",
-            r#"[{ network = "nope", user = "a" }]"#,
-        )],
-    );
+    let e = errs("", &[("GATEPOST__SUBMISSION__TRUSTED_NETWORKS", r#"[{ network = "nope", user = "a" }]"#)]);
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].key, "submission.trusted_networks[0].network");
-    assert!(
-        e[0].message
-            .contains("GATEPOST__SUBMISSION__TRUSTED_NETWORKS"),
-        "{e:?}"
-    );
+    assert!(e[0].message.contains("GATEPOST__SUBMISSION__TRUSTED_NETWORKS"), "{e:?}");
 
     let cases = [
         (vec![("GATEPOST__SCHEDULE", "x")], "schedule"),
-        (
-            vec![("GATEPOST__SCHEDULE____DAILY_HOUR", "09:00")],
-            "GATEPOST__SCHEDULE____DAILY_HOUR",
-        ),
-        (
-            vec![("GATEPOST__DATA_DIR", "a"), ("GATEPOST__data_dir", "b")],
-            "data_dir",
-        ),
+        (vec![("GATEPOST__SCHEDULE____DAILY_HOUR", "09:00")], "GATEPOST__SCHEDULE____DAILY_HOUR"),
+        (vec![("GATEPOST__DATA_DIR", "a"), ("GATEPOST__data_dir", "b")], "data_dir"),
     ];
     for (env, key) in cases {
         let e = errs("", &env);
@@ -142,10 +93,7 @@ fn env_mistakes_name_the_variable() {
 
 #[test]
 fn env_errors_and_file_errors_are_reported_together() {
-    let e = errs(
-        "hostname = \"a b\"",
-        &[("GATEPOST__NOPE", "1"), ("GATEPOST__LOG__FORMAT", "xml")],
-    );
+    let e = errs("hostname = \"a b\"", &[("GATEPOST__NOPE", "1"), ("GATEPOST__LOG__FORMAT", "xml")]);
     let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(keys, ["nope", "hostname", "log.format"]);
 }

@@ -23,11 +23,7 @@ fn durations() {
         ("18446744073709551615s", u64::MAX),
     ];
     for (text, secs) in good {
-        assert_eq!(
-            parse_duration(text),
-            Ok(Duration::from_secs(secs)),
-            "{text:?}"
-        );
+        assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)), "{text:?}");
     }
     let bad = [
         ("", "empty"),
@@ -163,13 +159,9 @@ fn listener_collisions() {
 
 #[test]
 fn edit_distances() {
-    for (a, b, d) in [
-        ("", "", 0),
-        ("abc", "abc", 0),
-        ("abc", "", 3),
-        ("kitten", "sitting", 3),
-        ("daily_hours", "daily_hour", 1),
-    ] {
+    for (a, b, d) in
+        [("", "", 0), ("abc", "abc", 0), ("abc", "", 3), ("kitten", "sitting", 3), ("daily_hours", "daily_hour", 1)]
+    {
         assert_eq!(edit_distance(a, b), d, "{a} {b}");
     }
 }

@@ -12,8 +12,7 @@ use super::IpNetwork;
 /// Units accepted by [`parse_duration`], for hints.
 pub(super) const DURATION_UNITS: &str = "s, m, h, d, w, y (1y = 365d)";
 /// Units accepted by [`parse_size`], for hints.
-pub(super) const SIZE_UNITS: &str =
-    "B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)";
+pub(super) const SIZE_UNITS: &str = "B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024)";
 
 /// Parse `"30s"`, `"5m"`, `"2h"`, `"400d"`, `"2w"`, `"1y"` (= 365 days) and sums such as
 /// `"1h30m"` or `"1d 12h"`. A bare number is refused: `"30"` could mean seconds or
@@ -21,28 +20,18 @@ pub(super) const SIZE_UNITS: &str =
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
     if text.is_empty() {
-        return Err(format!(
-            "empty duration; expected a number with a unit ({DURATION_UNITS})"
-        ));
+        return Err(format!("empty duration; expected a number with a unit ({DURATION_UNITS})"));
     }
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!(
-                "\"{s}\" is not a duration: expected a number at \"{rest}\""
-            ));
+            return Err(format!("\"{s}\" is not a duration: expected a number at \"{rest}\""));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("\"{s}\" is too large a duration"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("\"{s}\" is too large a duration"))?;
         rest = rest[digits..].trim_start();
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c.is_whitespace()).unwrap_or(rest.len());
         let secs_per_unit: u64 = match &rest[..unit_len] {
             "s" => 1,
             "m" => 60,
@@ -51,19 +40,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "w" => 7 * 86_400,
             "y" => 365 * 86_400,
             "" => {
-                return Err(format!(
-                    "\"{s}\" is missing a unit after {n}; use one of {DURATION_UNITS}"
-                ));
+                return Err(format!("\"{s}\" is missing a unit after {n}; use one of {DURATION_UNITS}"));
             }
             u if u.starts_with('.') => {
-                return Err(format!(
-                    "\"{s}\" is not a whole number; use a smaller unit, e.g. \"90m\" for 1.5h"
-                ));
+                return Err(format!("\"{s}\" is not a whole number; use a smaller unit, e.g. \"90m\" for 1.5h"));
             }
             other => {
-                return Err(format!(
-                    "\"{s}\" has unknown unit \"{other}\"; use one of {DURATION_UNITS}"
-                ));
+                return Err(format!("\"{s}\" has unknown unit \"{other}\"; use one of {DURATION_UNITS}"));
             }
         };
         total = n
@@ -79,17 +62,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// case-insensitive; single letters (`"10M"`) are refused because 1000 vs 1024 is a guess.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let text = s.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     if digits == 0 {
-        return Err(format!(
-            "\"{s}\" is not a size; expected a whole number with an optional unit ({SIZE_UNITS})"
-        ));
+        return Err(format!("\"{s}\" is not a size; expected a whole number with an optional unit ({SIZE_UNITS})"));
     }
-    let n: u64 = text[..digits]
-        .parse()
-        .map_err(|_| format!("\"{s}\" is too large a size"))?;
+    let n: u64 = text[..digits].parse().map_err(|_| format!("\"{s}\" is too large a size"))?;
     let unit = text[digits..].trim_start();
     let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -102,18 +79,13 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         "tib" => 1 << 40,
         _ if unit.starts_with('.') => {
-            return Err(format!(
-                "\"{s}\" is not a whole number; use a smaller unit, e.g. 1536KiB for 1.5MiB"
-            ));
+            return Err(format!("\"{s}\" is not a whole number; use a smaller unit, e.g. 1536KiB for 1.5MiB"));
         }
         _ => {
-            return Err(format!(
-                "\"{s}\" has unknown unit \"{unit}\"; use one of {SIZE_UNITS}"
-            ));
+            return Err(format!("\"{s}\" has unknown unit \"{unit}\"; use one of {SIZE_UNITS}"));
         }
     };
-    n.checked_mul(factor)
-        .ok_or_else(|| format!("\"{s}\" is too large a size"))
+    n.checked_mul(factor).ok_or_else(|| format!("\"{s}\" is too large a size"))
 }
 
 impl IpNetwork {
@@ -123,9 +95,7 @@ impl IpNetwork {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(a)) => v4_prefix_eq(net, a, self.prefix),
             (IpAddr::V6(net), IpAddr::V6(a)) => v6_prefix_eq(net, a, self.prefix),
-            (IpAddr::V4(net), IpAddr::V6(a)) => a
-                .to_ipv4_mapped()
-                .is_some_and(|a| v4_prefix_eq(net, a, self.prefix)),
+            (IpAddr::V4(net), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|a| v4_prefix_eq(net, a, self.prefix)),
             (IpAddr::V6(net), IpAddr::V4(a)) => v6_prefix_eq(net, a.to_ipv6_mapped(), self.prefix),
         }
     }
@@ -164,18 +134,16 @@ impl FromStr for IpNetwork {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
         };
-        let addr: IpAddr = addr_text.parse().map_err(|_| {
-            format!("\"{s}\" is not an IP network; expected e.g. 10.0.0.0/8, ::1/128 or a bare IP")
-        })?;
+        let addr: IpAddr = addr_text
+            .parse()
+            .map_err(|_| format!("\"{s}\" is not an IP network; expected e.g. 10.0.0.0/8, ::1/128 or a bare IP"))?;
         let max = IpNetwork::max_prefix(addr);
         let prefix = match prefix_text {
             None => max,
             Some(p) => match p.parse::<u8>() {
                 Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => {
-                    return Err(format!(
-                        "\"{s}\" has an invalid prefix length; expected 0 to {max}"
-                    ));
+                    return Err(format!("\"{s}\" has an invalid prefix length; expected 0 to {max}"));
                 }
             },
         };
@@ -184,9 +152,7 @@ impl FromStr for IpNetwork {
             IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & v6_mask(prefix))),
         };
         if network != addr {
-            return Err(format!(
-                "\"{s}\" has host bits set; did you mean {network}/{prefix}?"
-            ));
+            return Err(format!("\"{s}\" has host bits set; did you mean {network}/{prefix}?"));
         }
         Ok(IpNetwork { addr, prefix })
     }
@@ -205,7 +171,5 @@ pub(super) fn listeners_collide(a: SocketAddr, b: SocketAddr) -> bool {
     fn covers(wild: IpAddr, other: IpAddr) -> bool {
         wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
     }
-    a.port() != 0
-        && a.port() == b.port()
-        && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+    a.port() != 0 && a.port() == b.port() && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
 }

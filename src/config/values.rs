@@ -11,8 +11,7 @@ use super::LogFormat;
 use super::reader::edit_distance;
 use super::units::{DURATION_UNITS, SIZE_UNITS, parse_duration, parse_size};
 
-pub(super) const SECRETS_HINT: &str =
-    "secrets are never inline: use relay.password_file or relay.password_env";
+pub(super) const SECRETS_HINT: &str = "secrets are never inline: use relay.password_file or relay.password_env";
 
 /// Why a value was refused; the reader adds the key path.
 #[derive(Debug)]
@@ -23,10 +22,7 @@ pub(super) struct Problem {
 
 impl Problem {
     pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Problem {
-            message: message.into(),
-            hint: hint.into(),
-        }
+        Problem { message: message.into(), hint: hint.into() }
     }
 }
 
@@ -46,20 +42,14 @@ pub(super) fn describe(v: &Value) -> String {
 pub(super) fn string(v: &Value) -> Result<String, Problem> {
     match v {
         Value::String(s) => Ok(s.clone()),
-        other => Err(Problem::new(
-            format!("expected a string, found {}", describe(other)),
-            "put the value in quotes",
-        )),
+        other => Err(Problem::new(format!("expected a string, found {}", describe(other)), "put the value in quotes")),
     }
 }
 
 pub(super) fn nonempty_string(v: &Value) -> Result<String, Problem> {
     let s = string(v)?;
     if s.trim().is_empty() {
-        return Err(Problem::new(
-            "must not be empty",
-            "remove the key to use the default",
-        ));
+        return Err(Problem::new("must not be empty", "remove the key to use the default"));
     }
     Ok(s)
 }
@@ -80,10 +70,7 @@ pub(super) fn integer(min: u64) -> impl Fn(&Value) -> Result<u32, Problem> {
     move |v| match v {
         Value::Integer(i) => match u32::try_from(*i) {
             Ok(n) if u64::from(n) >= min => Ok(n),
-            _ => Err(Problem::new(
-                format!("{i} is out of range"),
-                format!("use a whole number of at least {min}"),
-            )),
+            _ => Err(Problem::new(format!("{i} is out of range"), format!("use a whole number of at least {min}"))),
         },
         other => Err(Problem::new(
             format!("expected a whole number, found {}", describe(other)),
@@ -113,10 +100,7 @@ pub(super) fn duration(min_secs: u64) -> impl Fn(&Value) -> Result<Duration, Pro
                 ));
             }
             other => {
-                let m = format!(
-                    "expected a duration with a unit ({DURATION_UNITS}), found {}",
-                    describe(other)
-                );
+                let m = format!("expected a duration with a unit ({DURATION_UNITS}), found {}", describe(other));
                 return Err(Problem::new(m, hint));
             }
         };
@@ -130,9 +114,7 @@ pub(super) fn duration(min_secs: u64) -> impl Fn(&Value) -> Result<Duration, Pro
 pub(super) fn size(v: &Value) -> Result<u64, Problem> {
     let hint = "bytes as a whole number, or a size with a unit, e.g. \"25MiB\" or \"10MB\"";
     let n = match v {
-        Value::Integer(i) => {
-            u64::try_from(*i).map_err(|_| Problem::new(format!("{i} is negative"), hint))?
-        }
+        Value::Integer(i) => u64::try_from(*i).map_err(|_| Problem::new(format!("{i} is negative"), hint))?,
         Value::String(s) => parse_size(s).map_err(|m| Problem::new(m, hint))?,
         other => {
             let m = format!("expected a size ({SIZE_UNITS}), found {}", describe(other));
@@ -147,8 +129,7 @@ pub(super) fn size(v: &Value) -> Result<u64, Problem> {
 
 /// One `"IP:port"` string or a list of them; every bad entry is named in one message.
 pub(super) fn listen(v: &Value) -> Result<Vec<SocketAddr>, Problem> {
-    let hint =
-        "an IP address and port, e.g. \"127.0.0.1:2587\" or \"[::]:587\"; [] disables the listener";
+    let hint = "an IP address and port, e.g. \"127.0.0.1:2587\" or \"[::]:587\"; [] disables the listener";
     let items: Vec<&Value> = match v {
         Value::Array(items) => items.iter().collect(),
         single => vec![single],
@@ -167,10 +148,7 @@ pub(super) fn listen(v: &Value) -> Result<Vec<SocketAddr>, Problem> {
     if bad.is_empty() {
         Ok(addrs)
     } else {
-        Err(Problem::new(
-            format!("not an IP:port address: {}", bad.join(", ")),
-            hint,
-        ))
+        Err(Problem::new(format!("not an IP:port address: {}", bad.join(", ")), hint))
     }
 }
 
@@ -196,18 +174,14 @@ pub(super) fn hostname(v: &Value) -> Result<String, Problem> {
 pub(super) fn user_name(v: &Value) -> Result<String, Problem> {
     let s = nonempty_string(v)?;
     if s.chars().any(char::is_whitespace) {
-        return Err(Problem::new(
-            format!("\"{s}\" contains whitespace"),
-            "a gatepost user name, e.g. \"alice\"",
-        ));
+        return Err(Problem::new(format!("\"{s}\" contains whitespace"), "a gatepost user name, e.g. \"alice\""));
     }
     Ok(s)
 }
 
 pub(super) fn env_var_name(v: &Value) -> Result<String, Problem> {
     let s = nonempty_string(v)?;
-    let ok = !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok = !s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !ok {
         return Err(Problem::new(
             format!("\"{s}\" is not an environment variable name"),
@@ -221,13 +195,10 @@ pub(super) fn env_var_name(v: &Value) -> Result<String, Problem> {
 /// Never echoes the URL once it has userinfo, which may hold a password.
 pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
     let s = nonempty_string(v)?;
-    let example = "e.g. \"smtp+starttls://smtp.example.com:587\", \"smtps://smtp.example.com\" or \"file://data/outbox\"";
+    let example =
+        "e.g. \"smtp+starttls://smtp.example.com:587\", \"smtps://smtp.example.com\" or \"file://data/outbox\"";
     // Text with an `@` may carry a password in any position: describe it, never quote it.
-    let shown = if s.contains('@') {
-        "the URL".to_string()
-    } else {
-        format!("\"{s}\"")
-    };
+    let shown = if s.contains('@') { "the URL".to_string() } else { format!("\"{s}\"") };
     let Some((scheme, rest)) = s.split_once("://") else {
         return Err(Problem::new(format!("{shown} is not a URL"), example));
     };
@@ -240,49 +211,29 @@ pub(super) fn relay_url(v: &Value) -> Result<String, Problem> {
                 return Err(if userinfo.contains(':') {
                     Problem::new("the URL contains a password", SECRETS_HINT)
                 } else {
-                    Problem::new(
-                        "the URL contains a user name",
-                        "put the user name in relay.username",
-                    )
+                    Problem::new("the URL contains a user name", "put the user name in relay.username")
                 });
             }
             if !tail.is_empty() {
-                return Err(Problem::new(
-                    format!("{shown} has a path; a relay URL is scheme://host[:port]"),
-                    example,
-                ));
+                return Err(Problem::new(format!("{shown} has a path; a relay URL is scheme://host[:port]"), example));
             }
             let (host, port) = match authority.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(':') && (!h.starts_with('[') || h.ends_with(']')) => {
-                    (h, Some(p))
-                }
+                Some((h, p)) if !h.ends_with(':') && (!h.starts_with('[') || h.ends_with(']')) => (h, Some(p)),
                 _ => (authority, None),
             };
             let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
                 Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-                None => {
-                    !host.is_empty()
-                        && host
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-                }
+                None => !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)),
             };
-            let port_ok = port.is_none_or(|p| {
-                p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
-            });
+            let port_ok =
+                port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0));
             if host_ok && port_ok {
                 Ok(s)
             } else {
-                Err(Problem::new(
-                    format!("{shown} is not scheme://host[:port]"),
-                    example,
-                ))
+                Err(Problem::new(format!("{shown} is not scheme://host[:port]"), example))
             }
         }
-        other => Err(Problem::new(
-            format!("unsupported scheme \"{other}\""),
-            "use smtp, smtp+starttls, smtps or file",
-        )),
+        other => Err(Problem::new(format!("unsupported scheme \"{other}\""), "use smtp, smtp+starttls, smtps or file")),
     }
 }
 
@@ -302,26 +253,18 @@ pub(super) fn time_of_day(v: &Value) -> Result<jiff::civil::Time, Problem> {
             }
         }
         Value::Datetime(d) => match (d.date, d.time, d.offset) {
-            (None, Some(t), None) if t.second == 0 && t.nanosecond == 0 => (
-                i8::try_from(t.hour).unwrap_or(i8::MAX),
-                i8::try_from(t.minute).unwrap_or(i8::MAX),
-            ),
+            (None, Some(t), None) if t.second == 0 && t.nanosecond == 0 => {
+                (i8::try_from(t.hour).unwrap_or(i8::MAX), i8::try_from(t.minute).unwrap_or(i8::MAX))
+            }
             _ => {
-                return Err(Problem::new(
-                    format!("{d} is not a time of day in whole minutes"),
-                    hint,
-                ));
+                return Err(Problem::new(format!("{d} is not a time of day in whole minutes"), hint));
             }
         },
         other => {
-            return Err(Problem::new(
-                format!("expected a time of day, found {}", describe(other)),
-                hint,
-            ));
+            return Err(Problem::new(format!("expected a time of day, found {}", describe(other)), hint));
         }
     };
-    jiff::civil::Time::new(h, m, 0, 0)
-        .map_err(|_| Problem::new(format!("{h}:{m:02} is not a time of day"), hint))
+    jiff::civil::Time::new(h, m, 0, 0).map_err(|_| Problem::new(format!("{h}:{m:02} is not a time of day"), hint))
 }
 
 /// IANA names only; a near miss gets a suggestion from the bundled database.
@@ -342,10 +285,7 @@ pub(super) fn timezone(v: &Value) -> Result<(jiff::tz::TimeZone, String), Proble
                 .min_by_key(|(d, _)| *d);
             let hint = match near {
                 Some((_, n)) => format!("did you mean \"{n}\"?"),
-                None => {
-                    "an IANA time zone name such as \"UTC\", \"Europe/Berlin\" or \"Asia/Shanghai\""
-                        .to_string()
-                }
+                None => "an IANA time zone name such as \"UTC\", \"Europe/Berlin\" or \"Asia/Shanghai\"".to_string(),
             };
             Err(Problem::new(format!("unknown time zone \"{name}\""), hint))
         }
@@ -356,9 +296,6 @@ pub(super) fn log_format(v: &Value) -> Result<LogFormat, Problem> {
     match string(v)?.as_str() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        other => Err(Problem::new(
-            format!("unknown log format \"{other}\""),
-            "use \"text\" or \"json\"",
-        )),
+        other => Err(Problem::new(format!("unknown log format \"{other}\""), "use \"text\" or \"json\"")),
     }
 }

@@ -97,10 +97,7 @@ impl Queue {
 pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<MessageRecord, QueueError> {
     Ok(store.update_message(id, |rec| {
         if !rec.recipients.iter().any(|r| r.state.is_pending()) {
-            return Err(StoreError::Refused(format!(
-                "message {id} cannot be cancelled: it is {}",
-                rec.state.as_str()
-            )));
+            return Err(StoreError::Refused(format!("message {id} cannot be cancelled: it is {}", rec.state.as_str())));
         }
         let mut n = 0;
         for r in rec.recipients.iter_mut().filter(|r| r.state.is_pending()) {
@@ -147,7 +144,11 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         events: vec![],
     };
     rec.state = rec.derive_state();
-    rec.push_event(sub.submitted_at, "submitted", format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")));
+    rec.push_event(
+        sub.submitted_at,
+        "submitted",
+        format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
+    );
     if rec.state == MessageState::Held {
         let when = rec.next_release().map(|t| t.to_string()).unwrap_or_default();
         rec.push_event(sub.submitted_at, "held", format!("until {when}"));

@@ -47,7 +47,8 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
         let rec = store.get_message(id)?;
         if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == MessageState::Sending) {
             store.update_message(id, |r| {
-                for rcpt in r.recipients.iter_mut().filter(|x| x.state.is_pending() || x.state == MessageState::Sending) {
+                for rcpt in r.recipients.iter_mut().filter(|x| x.state.is_pending() || x.state == MessageState::Sending)
+                {
                     rcpt.state = MessageState::Failed;
                 }
                 r.state = r.derive_state();

@@ -15,10 +15,7 @@ pub(super) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub(super) fn new(text: &'a str) -> Self {
-        Cursor {
-            bytes: text.as_bytes(),
-            pos: 0,
-        }
+        Cursor { bytes: text.as_bytes(), pos: 0 }
     }
 
     pub(super) fn done(&self) -> bool {
@@ -66,19 +63,12 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.pos = end;
-        Some(
-            field
-                .iter()
-                .fold(0, |acc, d| acc * 10 + u32::from(d - b'0')),
-        )
+        Some(field.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
     }
 
     /// One or more digits, at most `max`; returns (value, count).
     pub(super) fn digits_upto(&mut self, max: usize) -> Option<(u32, usize)> {
-        let run = self.bytes[self.pos..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        let run = self.bytes[self.pos..].iter().take_while(|b| b.is_ascii_digit()).count();
         if run == 0 || run > max {
             return None;
         }
@@ -99,15 +89,9 @@ pub(super) fn date(year: u32, month: u32, day: u32) -> Result<Date, ScheduleErro
 }
 
 /// A wall-clock time; 24:00 and leap seconds are not accepted.
-pub(super) fn time(
-    hour: u32,
-    minute: u32,
-    second: u32,
-    nanos: u32,
-) -> Result<Time, ScheduleErrorKind> {
+pub(super) fn time(hour: u32, minute: u32, second: u32, nanos: u32) -> Result<Time, ScheduleErrorKind> {
     if hour > 23 || minute > 59 || second > 59 || nanos > 999_999_999 {
         return Err(ScheduleErrorKind::Unparseable);
     }
-    Time::new(hour as i8, minute as i8, second as i8, nanos as i32)
-        .map_err(|_| ScheduleErrorKind::Unparseable)
+    Time::new(hour as i8, minute as i8, second as i8, nanos as i32).map_err(|_| ScheduleErrorKind::Unparseable)
 }

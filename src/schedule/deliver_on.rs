@@ -68,10 +68,7 @@ pub(super) fn weekday_name(s: &str) -> Option<Weekday> {
         ("saturday", Weekday::Saturday),
         ("sunday", Weekday::Sunday),
     ];
-    NAMES
-        .iter()
-        .find(|(full, _)| s == *full || s == &full[..3])
-        .map(|&(_, day)| day)
+    NAMES.iter().find(|(full, _)| s == *full || s == &full[..3]).map(|&(_, day)| day)
 }
 
 /// `3d`, `2h`, `90m` (the part after `+`).
@@ -90,11 +87,7 @@ fn relative(rest: &str) -> Result<When, ScheduleErrorKind> {
         return Err(BeyondMaxHold);
     }
     // At most 12 digits: fits i64, and so does the product with 3600.
-    let n: i64 = if significant.is_empty() {
-        0
-    } else {
-        significant.parse().map_err(|_| Unparseable)?
-    };
+    let n: i64 = if significant.is_empty() { 0 } else { significant.parse().map_err(|_| Unparseable)? };
     Ok(match unit_secs {
         None => When::DaysAhead(n),
         Some(secs) => When::After(SignedDuration::from_secs(n * secs)),
@@ -129,10 +122,7 @@ fn iso(s: &str) -> Result<When, ScheduleErrorKind> {
     match offset {
         None => Ok(When::Local(dt)),
         // Only the far end of year 9999 fails here.
-        Some(offset) => offset
-            .to_timestamp(dt)
-            .map(When::Instant)
-            .map_err(|_| BeyondMaxHold),
+        Some(offset) => offset.to_timestamp(dt).map(When::Instant).map_err(|_| BeyondMaxHold),
     }
 }
 
@@ -144,12 +134,7 @@ fn iso_shape(s: &str) -> Option<IsoShape> {
     c.eat(b'-').then_some(())?;
     let day = c.digits(2)?;
     if c.done() {
-        return Some(IsoShape {
-            year,
-            month,
-            day,
-            time: None,
-        });
+        return Some(IsoShape { year, month, day, time: None });
     }
     (c.eat(b't') || c.eat_blanks()).then_some(())?;
     let hour = c.digits(2)?;
@@ -164,17 +149,8 @@ fn iso_shape(s: &str) -> Option<IsoShape> {
         }
     }
     c.eat_blanks();
-    let offset = if c.done() {
-        None
-    } else {
-        Some(offset_shape(&mut c)?)
-    };
-    c.done().then_some(IsoShape {
-        year,
-        month,
-        day,
-        time: Some((hour, minute, second, nanos, offset)),
-    })
+    let offset = if c.done() { None } else { Some(offset_shape(&mut c)?) };
+    c.done().then_some(IsoShape { year, month, day, time: Some((hour, minute, second, nanos, offset)) })
 }
 
 fn offset_shape(c: &mut Cursor) -> Option<OffsetShape> {
@@ -195,9 +171,7 @@ fn offset_shape(c: &mut Cursor) -> Option<OffsetShape> {
 }
 
 /// Offsets up to ±23:59 (real ones stop at ±14:00; anything beyond is a typo).
-pub(super) fn checked_offset(
-    (sign, hours, minutes): OffsetShape,
-) -> Result<Offset, ScheduleErrorKind> {
+pub(super) fn checked_offset((sign, hours, minutes): OffsetShape) -> Result<Offset, ScheduleErrorKind> {
     if hours > 23 || minutes > 59 {
         return Err(Unparseable);
     }

@@ -37,11 +37,7 @@ pub struct ScheduleError {
 
 impl ScheduleError {
     pub(super) fn new(kind: ScheduleErrorKind, value: &str, source: ScheduleSource) -> Self {
-        ScheduleError {
-            kind,
-            value: value.to_string(),
-            source,
-        }
+        ScheduleError { kind, value: value.to_string(), source }
     }
 }
 
@@ -81,16 +77,12 @@ impl fmt::Display for ScheduleError {
             (K::Unparseable, ScheduleSource::PlusAddress) => {
                 return write!(f, " is not a valid date; {TAG_FORMS}");
             }
-            (K::Unparseable, ScheduleSource::HoldUntil | ScheduleSource::HoldFor) => {
-                " is not a valid RFC 4865 hold"
-            }
+            (K::Unparseable, ScheduleSource::HoldUntil | ScheduleSource::HoldFor) => " is not a valid RFC 4865 hold",
             (K::Unparseable, _) => return write!(f, " is not a date; {DELIVER_ON_FORMS}"),
             (K::NonexistentDate, _) => " names a day that does not exist in the calendar",
             (K::InPast, ScheduleSource::HoldUntil) => " is in the past",
             (K::InPast, ScheduleSource::PlusAddress) => " is in the past",
-            (K::InPast, _) => {
-                " is in the past (a date must be today or later, a time at most 5 minutes ago)"
-            }
+            (K::InPast, _) => " is in the past (a date must be today or later, a time at most 5 minutes ago)",
             (K::BeyondMaxHold, _) => " is further ahead than this server's maximum hold",
             (K::Conflict, _) => {
                 " disagrees with another schedule of this message (an earlier Deliver-On header \

@@ -18,9 +18,7 @@ pub(super) fn check(hold: Hold, ctx: &ScheduleContext) -> Result<Timestamp, Sche
     let limit = latest_release(ctx);
     match hold {
         Hold::Until(at) => {
-            let fail = |kind| {
-                ScheduleError::new(kind, &at.as_second().to_string(), ScheduleSource::HoldUntil)
-            };
+            let fail = |kind| ScheduleError::new(kind, &at.as_second().to_string(), ScheduleSource::HoldUntil);
             if at < ctx.now {
                 return Err(fail(InPast));
             }
@@ -30,13 +28,9 @@ pub(super) fn check(hold: Hold, ctx: &ScheduleContext) -> Result<Timestamp, Sche
             Ok(at)
         }
         Hold::For(secs) => {
-            let fail =
-                || ScheduleError::new(BeyondMaxHold, &secs.to_string(), ScheduleSource::HoldFor);
+            let fail = || ScheduleError::new(BeyondMaxHold, &secs.to_string(), ScheduleSource::HoldFor);
             let secs = i64::try_from(secs).map_err(|_| fail())?;
-            let at = ctx
-                .now
-                .checked_add(SignedDuration::from_secs(secs))
-                .map_err(|_| fail())?;
+            let at = ctx.now.checked_add(SignedDuration::from_secs(secs)).map_err(|_| fail())?;
             if at > limit {
                 return Err(fail());
             }

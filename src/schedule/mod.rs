@@ -127,10 +127,7 @@ pub struct RecipientRelease {
 ///
 /// To reject a bad plus tag already at RCPT time, call this with just that
 /// recipient, no Deliver-On values and no hold.
-pub fn plan(
-    req: &ScheduleRequest,
-    ctx: &ScheduleContext,
-) -> Result<Vec<RecipientRelease>, ScheduleError> {
+pub fn plan(req: &ScheduleRequest, ctx: &ScheduleContext) -> Result<Vec<RecipientRelease>, ScheduleError> {
     resolve::plan(req, ctx)
 }
 
@@ -158,25 +155,13 @@ pub fn fuzz_one(data: &[u8]) {
     let one = std::slice::from_ref(&text);
     let plain = ["carol@example.com".to_string()];
     let requests = [
-        ScheduleRequest {
-            deliver_on: one,
-            hold: None,
-            recipients: &plain,
-        },
-        ScheduleRequest {
-            deliver_on: &[],
-            hold: None,
-            recipients: one,
-        },
+        ScheduleRequest { deliver_on: one, hold: None, recipients: &plain },
+        ScheduleRequest { deliver_on: &[], hold: None, recipients: one },
     ];
     for req in &requests {
         match plan(req, &ctx) {
             Ok(list) => {
-                assert_eq!(
-                    list.len(),
-                    req.recipients.len(),
-                    "one release per recipient"
-                );
+                assert_eq!(list.len(), req.recipients.len(), "one release per recipient");
                 for r in &list {
                     assert!(r.release_at >= ctx.now, "release before now: {r:?}");
                     assert!(r.release_at <= limit, "release beyond max hold: {r:?}");

@@ -52,11 +52,8 @@ pub(super) fn parse_tag(tag: &str) -> Result<When, ScheduleErrorKind> {
     }
     // Shape checked: every slice below is ASCII digits.
     let num = |from: usize, to: usize| tag[from..to].parse::<u32>().map_err(|_| Unparseable);
-    let (year, month, day) = if tag.len() == 10 {
-        (num(0, 4)?, num(5, 7)?, num(8, 10)?)
-    } else {
-        (num(0, 4)?, num(4, 6)?, num(6, 8)?)
-    };
+    let (year, month, day) =
+        if tag.len() == 10 { (num(0, 4)?, num(5, 7)?, num(8, 10)?) } else { (num(0, 4)?, num(4, 6)?, num(6, 8)?) };
     if tag.len() == 13 {
         let time = cursor::time(num(9, 11)?, num(11, 13)?, 0, 0)?;
         let date = cursor::date(year, month, day)?;

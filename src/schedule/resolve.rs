@@ -32,13 +32,11 @@ pub(super) struct Resolved {
 
 /// `now + max_hold`, saturating at jiff's range ends.
 pub(super) fn latest_release(ctx: &ScheduleContext) -> Timestamp {
-    ctx.now
-        .checked_add(ctx.max_hold)
-        .unwrap_or(if ctx.max_hold.is_negative() {
-            Timestamp::MIN
-        } else {
-            Timestamp::MAX
-        })
+    ctx.now.checked_add(ctx.max_hold).unwrap_or(if ctx.max_hold.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// A wall-clock time in `tz` as an instant. `Compatible`: a time in a
@@ -46,9 +44,7 @@ pub(super) fn latest_release(ctx: &ScheduleContext) -> Timestamp {
 /// fall-back overlap takes the earlier instant (the first 02:30).
 pub(super) fn local_instant(dt: DateTime, tz: &TimeZone) -> Result<Timestamp, ScheduleErrorKind> {
     // Only the far end of year 9999 can fail here.
-    tz.to_ambiguous_timestamp(dt)
-        .disambiguate(Disambiguation::Compatible)
-        .map_err(|_| BeyondMaxHold)
+    tz.to_ambiguous_timestamp(dt).disambiguate(Disambiguation::Compatible).map_err(|_| BeyondMaxHold)
 }
 
 /// Applies the context to a parsed request.
@@ -58,23 +54,14 @@ pub(super) fn resolve(when: When, ctx: &ScheduleContext) -> Result<Resolved, Sch
         When::Day(date) => day(date, today, ctx),
         When::DaysAhead(n) => {
             let span = Span::new().try_days(n).map_err(|_| BeyondMaxHold)?;
-            day(
-                today.checked_add(span).map_err(|_| BeyondMaxHold)?,
-                today,
-                ctx,
-            )
+            day(today.checked_add(span).map_err(|_| BeyondMaxHold)?, today, ctx)
         }
         When::NextWeekday(wanted) => {
-            let ahead = (wanted.to_monday_zero_offset() - today.weekday().to_monday_zero_offset())
-                .rem_euclid(7);
+            let ahead = (wanted.to_monday_zero_offset() - today.weekday().to_monday_zero_offset()).rem_euclid(7);
             // "monday" on a Monday means next week's: today is never meant.
             let ahead = if ahead == 0 { 7 } else { ahead };
             let span = Span::new().days(i64::from(ahead));
-            day(
-                today.checked_add(span).map_err(|_| BeyondMaxHold)?,
-                today,
-                ctx,
-            )
+            day(today.checked_add(span).map_err(|_| BeyondMaxHold)?, today, ctx)
         }
         When::Local(dt) => exact(local_instant(dt, ctx.tz)?, ctx),
         When::Instant(at) => exact(at, ctx),
@@ -100,27 +87,16 @@ fn exact(requested: Timestamp, ctx: &ScheduleContext) -> Result<Resolved, Schedu
     finish(requested, true, ctx)
 }
 
-fn finish(
-    requested: Timestamp,
-    exact: bool,
-    ctx: &ScheduleContext,
-) -> Result<Resolved, ScheduleErrorKind> {
+fn finish(requested: Timestamp, exact: bool, ctx: &ScheduleContext) -> Result<Resolved, ScheduleErrorKind> {
     let release = requested.max(ctx.now);
     if release > latest_release(ctx) {
         return Err(BeyondMaxHold);
     }
-    Ok(Resolved {
-        requested,
-        release,
-        exact,
-    })
+    Ok(Resolved { requested, release, exact })
 }
 
 /// One Deliver-On value, with the error already attributed to it.
-pub(super) fn deliver_on_value(
-    value: &str,
-    ctx: &ScheduleContext,
-) -> Result<Resolved, ScheduleError> {
+pub(super) fn deliver_on_value(value: &str, ctx: &ScheduleContext) -> Result<Resolved, ScheduleError> {
     let value = value.trim();
     deliver_on::parse(value)
         .and_then(|when| resolve(when, ctx))
@@ -128,11 +104,7 @@ pub(super) fn deliver_on_value(
 }
 
 /// One recipient's plus tag (`tag` as returned by `split_date_tag`).
-pub(super) fn tag_value(
-    tag: &str,
-    original: &str,
-    ctx: &ScheduleContext,
-) -> Result<Resolved, ScheduleError> {
+pub(super) fn tag_value(tag: &str, original: &str, ctx: &ScheduleContext) -> Result<Resolved, ScheduleError> {
     plus_tag::parse_tag(tag)
         .and_then(|when| resolve(when, ctx))
         .map_err(|kind| ScheduleError::new(kind, original, ScheduleSource::PlusAddress))
@@ -141,10 +113,7 @@ pub(super) fn tag_value(
 /// See [`super::plan`]. Order of checks: the MAIL FROM hold (it came first),
 /// then each Deliver-On header in order, then agreement between them, then
 /// each recipient's tag. The first problem is reported.
-pub(super) fn plan(
-    req: &ScheduleRequest,
-    ctx: &ScheduleContext,
-) -> Result<Vec<RecipientRelease>, ScheduleError> {
+pub(super) fn plan(req: &ScheduleRequest, ctx: &ScheduleContext) -> Result<Vec<RecipientRelease>, ScheduleError> {
     let held = match req.hold {
         Some(h) => Some((hold::check(h, ctx)?, hold_source(h))),
         None => None,
@@ -158,22 +127,14 @@ pub(super) fn plan(
         match header {
             None => header = Some((release, raw.trim())),
             Some((first, _)) if first != release => {
-                return Err(ScheduleError::new(
-                    Conflict,
-                    raw.trim(),
-                    ScheduleSource::DeliverOnHeader,
-                ));
+                return Err(ScheduleError::new(Conflict, raw.trim(), ScheduleSource::DeliverOnHeader));
             }
             Some(_) => {}
         }
     }
     let wide = match (header, held) {
         (Some((at, value)), Some((hold_at, _))) if at != hold_at => {
-            return Err(ScheduleError::new(
-                Conflict,
-                value,
-                ScheduleSource::DeliverOnHeader,
-            ));
+            return Err(ScheduleError::new(Conflict, value, ScheduleSource::DeliverOnHeader));
         }
         (Some((at, _)), _) => (at, ScheduleSource::DeliverOnHeader),
         (None, Some(hold)) => hold,
@@ -185,19 +146,10 @@ pub(super) fn plan(
         .map(|original| {
             let (address, release_at, source) = match super::split_date_tag(original) {
                 // A tag beats the message-wide schedule for its own recipient.
-                Some((address, tag)) => (
-                    address,
-                    tag_value(&tag, original, ctx)?.release,
-                    ScheduleSource::PlusAddress,
-                ),
+                Some((address, tag)) => (address, tag_value(&tag, original, ctx)?.release, ScheduleSource::PlusAddress),
                 None => (original.clone(), wide.0, wide.1),
             };
-            Ok(RecipientRelease {
-                original: original.clone(),
-                address,
-                release_at,
-                source,
-            })
+            Ok(RecipientRelease { original: original.clone(), address, release_at, source })
         })
         .collect()
 }

@@ -15,9 +15,7 @@ use super::{
     deliver_on::{checked_offset, weekday_name},
 };
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
+const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 /// Obsolete zone names with a fixed meaning (RFC 5322 section 4.3).
 const ZONES: [(&str, i32); 11] = [
@@ -42,10 +40,8 @@ pub(super) fn parse(s: &str) -> Result<Timestamp, ScheduleErrorKind> {
         Some(_) => return Err(Unparseable),
         None => s,
     };
-    let mut tokens: Vec<&str> = body
-        .split(|c: char| c.is_ascii_whitespace() || c == ',')
-        .filter(|t| !t.is_empty())
-        .collect();
+    let mut tokens: Vec<&str> =
+        body.split(|c: char| c.is_ascii_whitespace() || c == ',').filter(|t| !t.is_empty()).collect();
     let named_day = match tokens.first() {
         Some(t) if t.bytes().all(|b| b.is_ascii_alphabetic()) => {
             Some(weekday_name(tokens.remove(0)).ok_or(Unparseable)?)
@@ -71,9 +67,7 @@ pub(super) fn parse(s: &str) -> Result<Timestamp, ScheduleErrorKind> {
     if named_day.is_some_and(|d| d != date.weekday()) {
         return Err(Unparseable);
     }
-    offset
-        .to_timestamp(date.to_datetime(time))
-        .map_err(|_| BeyondMaxHold)
+    offset.to_timestamp(date.to_datetime(time)).map_err(|_| BeyondMaxHold)
 }
 
 /// A token of `min..=max` digits and nothing else.

@@ -146,12 +146,7 @@ fn generated(count: usize) -> Vec<String> {
 
 #[test]
 fn generated_values_keep_the_release_rules() {
-    let zones = [
-        TimeZone::UTC,
-        zone("Europe/Berlin"),
-        zone("America/New_York"),
-        zone("Pacific/Kiritimati"),
-    ];
+    let zones = [TimeZone::UTC, zone("Europe/Berlin"), zone("America/New_York"), zone("Pacific/Kiritimati")];
     let inputs = generated(4000);
     let mut accepted = 0;
     for tz in &zones {
@@ -167,11 +162,7 @@ fn generated_values_keep_the_release_rules() {
             assert!(r.release <= latest_release(&c), "{value:?}");
             // Released at once only if the requested time was at most the grace ago.
             if r.exact {
-                assert!(
-                    r.requested >= earliest,
-                    "{value:?} accepted from {}",
-                    r.requested
-                );
+                assert!(r.requested >= earliest, "{value:?} accepted from {}", r.requested);
             } else {
                 // Days: the requested day is today or later in the user's zone.
                 let today = tz.to_datetime(c.now).date();
@@ -180,10 +171,7 @@ fn generated_values_keep_the_release_rules() {
         }
     }
     // The generator must reach the accepting paths, or the test proves nothing.
-    assert!(
-        accepted > 200,
-        "only {accepted} generated values were accepted"
-    );
+    assert!(accepted > 200, "only {accepted} generated values were accepted");
 }
 
 #[test]
@@ -192,15 +180,7 @@ fn generated_inputs_never_panic() {
         fuzz_one(value.as_bytes());
         fuzz_one(format!("bob+{value}@example.com").as_bytes());
     }
-    for bytes in [
-        &b""[..],
-        b"\xff\xfe",
-        b"+",
-        b"@",
-        b"+@",
-        b"bob+\xff@x",
-        b"2026-12-25\xff",
-    ] {
+    for bytes in [&b""[..], b"\xff\xfe", b"+", b"@", b"+@", b"bob+\xff@x", b"2026-12-25\xff"] {
         fuzz_one(bytes);
     }
 }
@@ -209,15 +189,8 @@ fn generated_inputs_never_panic() {
 /// the main crate and in a scratch crate that includes the module by path.
 fn corpus_dir() -> PathBuf {
     let file = Path::new(file!());
-    let here = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(file)
-    };
-    let root = here
-        .ancestors()
-        .nth(3)
-        .expect("src/schedule/tests_fuzz.rs has a crate root");
+    let here = if file.is_absolute() { file.to_path_buf() } else { Path::new(env!("CARGO_MANIFEST_DIR")).join(file) };
+    let root = here.ancestors().nth(3).expect("src/schedule/tests_fuzz.rs has a crate root");
     root.join("fuzz/corpus/schedule")
 }
 
@@ -228,16 +201,9 @@ fn fuzz_seeds_replay() {
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            name.starts_with("deliver_on_") || name.starts_with("address_"),
-            "seed name {name}"
-        );
+        assert!(name.starts_with("deliver_on_") || name.starts_with("address_"), "seed name {name}");
         fuzz_one(&std::fs::read(&path).unwrap());
         seen += 1;
     }
-    assert!(
-        seen >= 20,
-        "expected the seed corpus, found {seen} files in {}",
-        dir.display()
-    );
+    assert!(seen >= 20, "expected the seed corpus, found {seen} files in {}", dir.display());
 }

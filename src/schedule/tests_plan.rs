@@ -5,9 +5,7 @@
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 
 use super::ScheduleErrorKind::{BeyondMaxHold as Beyond, Conflict, InPast};
-use super::ScheduleSource::{
-    DeliverOnHeader as Header, HoldFor, HoldUntil, Immediate, PlusAddress as Tag,
-};
+use super::ScheduleSource::{DeliverOnHeader as Header, HoldFor, HoldUntil, Immediate, PlusAddress as Tag};
 use super::tests::{NOW, ctx, ts};
 use super::*;
 
@@ -15,28 +13,15 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn run(
-    headers: &[&str],
-    hold: Option<Hold>,
-    rcpts: &[&str],
-) -> Result<Vec<RecipientRelease>, ScheduleError> {
+fn run(headers: &[&str], hold: Option<Hold>, rcpts: &[&str]) -> Result<Vec<RecipientRelease>, ScheduleError> {
     let tz = TimeZone::UTC;
     let (h, r) = (strings(headers), strings(rcpts));
-    plan(
-        &ScheduleRequest {
-            deliver_on: &h,
-            hold,
-            recipients: &r,
-        },
-        &ctx(&tz),
-    )
+    plan(&ScheduleRequest { deliver_on: &h, hold, recipients: &r }, &ctx(&tz))
 }
 
 /// (address, release, source) of each recipient.
 fn summary(list: &[RecipientRelease]) -> Vec<(&str, Timestamp, ScheduleSource)> {
-    list.iter()
-        .map(|r| (r.address.as_str(), r.release_at, r.source))
-        .collect()
+    list.iter().map(|r| (r.address.as_str(), r.release_at, r.source)).collect()
 }
 
 fn err(headers: &[&str], hold: Option<Hold>, rcpts: &[&str]) -> ScheduleError {
@@ -45,12 +30,7 @@ fn err(headers: &[&str], hold: Option<Hold>, rcpts: &[&str]) -> ScheduleError {
 
 #[test]
 fn per_recipient_dates() {
-    let rcpts = [
-        "a+2026-12-25@x.org",
-        "b@x.org",
-        "c+20270105T0700@y.org",
-        "d+news@x.org",
-    ];
+    let rcpts = ["a+2026-12-25@x.org", "b@x.org", "c+20270105T0700@y.org", "d+news@x.org"];
     let list = run(&["2026-12-01"], None, &rcpts).unwrap();
     assert_eq!(
         summary(&list),
@@ -73,10 +53,7 @@ fn per_recipient_dates() {
     let list = run(&[], Some(Hold::For(3600)), &rcpts[..2]).unwrap();
     assert_eq!(
         summary(&list),
-        vec![
-            ("a@x.org", ts("2026-12-25T08:00:00Z"), Tag),
-            ("b@x.org", ts("2026-11-23T11:00:00Z"), HoldFor),
-        ]
+        vec![("a@x.org", ts("2026-12-25T08:00:00Z"), Tag), ("b@x.org", ts("2026-11-23T11:00:00Z"), HoldFor),]
     );
     // An earlier tag than the header still wins for its recipient.
     let list = run(&["2026-12-25"], None, &["a+2026-11-30@x.org", "b@x.org"]).unwrap();
@@ -88,66 +65,32 @@ fn per_recipient_dates() {
 
 #[test]
 fn one_bad_tag_refuses_the_message() {
-    let e = err(
-        &[],
-        None,
-        &["a@x.org", "b+2026-02-30@x.org", "c+2025-01-01@x.org"],
-    );
-    assert_eq!(
-        (e.kind, e.source, e.value.as_str()),
-        (
-            ScheduleErrorKind::NonexistentDate,
-            Tag,
-            "b+2026-02-30@x.org"
-        )
-    );
+    let e = err(&[], None, &["a@x.org", "b+2026-02-30@x.org", "c+2025-01-01@x.org"]);
+    assert_eq!((e.kind, e.source, e.value.as_str()), (ScheduleErrorKind::NonexistentDate, Tag, "b+2026-02-30@x.org"));
 }
 
 #[test]
 fn conflicts() {
     let e = err(&["2026-12-25", "2026-12-26"], None, &["b@x.org"]);
-    assert_eq!(
-        (e.kind, e.source, e.value.as_str()),
-        (Conflict, Header, "2026-12-26")
-    );
+    assert_eq!((e.kind, e.source, e.value.as_str()), (Conflict, Header, "2026-12-26"));
     // Same instant written differently: fine.
-    let same = [
-        "2026-12-25",
-        " 2026-12-25T08:00:00Z ",
-        "Fri, 25 Dec 2026 09:00:00 +0100",
-        "2026-12-25 08:00",
-    ];
+    let same = ["2026-12-25", " 2026-12-25T08:00:00Z ", "Fri, 25 Dec 2026 09:00:00 +0100", "2026-12-25 08:00"];
     let list = run(&same, None, &["b@x.org"]).unwrap();
-    assert_eq!(
-        summary(&list),
-        vec![("b@x.org", ts("2026-12-25T08:00:00Z"), Header)]
-    );
+    assert_eq!(summary(&list), vec![("b@x.org", ts("2026-12-25T08:00:00Z"), Header)]);
     // An unreadable header is reported as such, not as a conflict.
     let e = err(&["2026-12-25", "soon"], None, &["b@x.org"]);
-    assert_eq!(
-        (e.kind, e.value.as_str()),
-        (ScheduleErrorKind::Unparseable, "soon")
-    );
+    assert_eq!((e.kind, e.value.as_str()), (ScheduleErrorKind::Unparseable, "soon"));
     let e = err(&["soon", "2026-12-25"], None, &["b@x.org"]);
     assert_eq!(e.value, "soon");
 
     // Header and HOLDUNTIL/HOLDFOR.
     let until = |s: &str| Some(Hold::Until(ts(s)));
     let list = run(&["2026-12-25"], until("2026-12-25T08:00:00Z"), &["b@x.org"]).unwrap();
-    assert_eq!(
-        summary(&list),
-        vec![("b@x.org", ts("2026-12-25T08:00:00Z"), Header)]
-    );
+    assert_eq!(summary(&list), vec![("b@x.org", ts("2026-12-25T08:00:00Z"), Header)]);
     let e = err(&["2026-12-25"], until("2026-12-25T08:00:01Z"), &["b@x.org"]);
-    assert_eq!(
-        (e.kind, e.source, e.value.as_str()),
-        (Conflict, Header, "2026-12-25")
-    );
+    assert_eq!((e.kind, e.source, e.value.as_str()), (Conflict, Header, "2026-12-25"));
     assert!(run(&["+2h"], Some(Hold::For(7200)), &["b@x.org"]).is_ok());
-    assert_eq!(
-        err(&["+2h"], Some(Hold::For(7201)), &["b@x.org"]).kind,
-        Conflict
-    );
+    assert_eq!(err(&["+2h"], Some(Hold::For(7201)), &["b@x.org"]).kind, Conflict);
     // Both "at once": equal.
     assert!(run(&["2026-11-23"], Some(Hold::For(0)), &["b@x.org"]).is_ok());
     // A bad hold is reported before the header is looked at.
@@ -169,45 +112,22 @@ fn holds() {
     assert_eq!(ok(Hold::For(0)), now);
     assert_eq!(ok(Hold::For(secs(c.max_hold))), limit);
     let e = fail(Hold::Until(ts("2026-11-23T09:59:59Z")));
-    assert_eq!(
-        (e.kind, e.source, e.value.as_str()),
-        (InPast, HoldUntil, "1795427999")
-    );
+    assert_eq!((e.kind, e.source, e.value.as_str()), (InPast, HoldUntil, "1795427999"));
     let e = fail(Hold::Until(ts("2027-12-28T10:00:01Z")));
     assert_eq!((e.kind, e.source), (Beyond, HoldUntil));
     let e = fail(Hold::For(secs(c.max_hold) + 1));
-    assert_eq!(
-        (e.kind, e.source, e.value.as_str()),
-        (Beyond, HoldFor, "34560001")
-    );
+    assert_eq!((e.kind, e.source, e.value.as_str()), (Beyond, HoldFor, "34560001"));
     assert_eq!(fail(Hold::For(u64::MAX)).kind, Beyond);
     assert_eq!(fail(Hold::For(i64::MAX as u64)).kind, Beyond);
 
-    let list = run(
-        &[],
-        Some(Hold::Until(ts("2026-12-01T12:00:00Z"))),
-        &["b@x.org"],
-    )
-    .unwrap();
-    assert_eq!(
-        summary(&list),
-        vec![("b@x.org", ts("2026-12-01T12:00:00Z"), HoldUntil)]
-    );
+    let list = run(&[], Some(Hold::Until(ts("2026-12-01T12:00:00Z"))), &["b@x.org"]).unwrap();
+    assert_eq!(summary(&list), vec![("b@x.org", ts("2026-12-01T12:00:00Z"), HoldUntil)]);
 }
 
 #[test]
 fn source_names_are_stable() {
     let names: Vec<&str> = ScheduleSource::ALL.iter().map(|s| s.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "immediate",
-            "deliver-on",
-            "plus-address",
-            "holduntil",
-            "holdfor"
-        ]
-    );
+    assert_eq!(names, ["immediate", "deliver-on", "plus-address", "holduntil", "holdfor"]);
     for s in ScheduleSource::ALL {
         assert_eq!(ScheduleSource::parse(s.as_str()), Some(s));
     }
@@ -225,18 +145,12 @@ fn message_table() -> Vec<(ScheduleError, &'static str)> {
             head("2026-13-45"),
             "Deliver-On value \"2026-13-45\" is not a date; accepted: 2026-12-25, 2026-12-25 09:30, 2026-12-25T09:30, 2026-12-25T09:30:00+01:00, RFC 5322 date, tomorrow, +3d, +2h, monday",
         ),
-        (
-            head("2026-02-30"),
-            "Deliver-On value \"2026-02-30\" names a day that does not exist in the calendar",
-        ),
+        (head("2026-02-30"), "Deliver-On value \"2026-02-30\" names a day that does not exist in the calendar"),
         (
             head("2026-11-22 09:00"),
             "Deliver-On value \"2026-11-22 09:00\" is in the past (a date must be today or later, a time at most 5 minutes ago)",
         ),
-        (
-            head("+401d"),
-            "Deliver-On value \"+401d\" is further ahead than this server's maximum hold",
-        ),
+        (head("+401d"), "Deliver-On value \"+401d\" is further ahead than this server's maximum hold"),
         (
             err(&["2026-12-25", "2026-12-26"], None, &[]),
             "Deliver-On value \"2026-12-26\" disagrees with another schedule of this message (an earlier Deliver-On header or HOLDUNTIL/HOLDFOR); give one release time",
@@ -257,10 +171,7 @@ fn message_table() -> Vec<(ScheduleError, &'static str)> {
             tag("bob+2027-12-29@example.com"),
             "Date tag \"2027-12-29\" of recipient \"bob+2027-12-29@example.com\" is further ahead than this server's maximum hold",
         ),
-        (
-            err(&[], until("2026-11-23T09:00:00Z"), &[]),
-            "HOLDUNTIL=1795424400 (2026-11-23T09:00:00Z) is in the past",
-        ),
+        (err(&[], until("2026-11-23T09:00:00Z"), &[]), "HOLDUNTIL=1795424400 (2026-11-23T09:00:00Z) is in the past"),
         (
             err(&[], until("2028-01-01T00:00:00Z"), &[]),
             "HOLDUNTIL=1830297600 (2028-01-01T00:00:00Z) is further ahead than this server's maximum hold",
@@ -282,15 +193,9 @@ fn messages_are_exact_and_documented() {
     for (error, want) in message_table() {
         let got = error.to_string();
         assert_eq!(got, want);
-        assert!(
-            got.len() < 400 && got.bytes().all(|b| (0x20..0x7f).contains(&b)),
-            "{got:?}"
-        );
+        assert!(got.len() < 400 && got.bytes().all(|b| (0x20..0x7f).contains(&b)), "{got:?}");
         // The docs show the texts as Markdown code spans, where a backslash is literal.
-        assert!(
-            docs.contains(&format!("`{want}`")),
-            "docs/scheduling.md lacks: {want}"
-        );
+        assert!(docs.contains(&format!("`{want}`")), "docs/scheduling.md lacks: {want}");
     }
 }
 

@@ -52,16 +52,18 @@ pub fn authed_user(user: &UserRecord) -> AuthedUser {
 }
 
 /// Serve one accepted connection to the end. `implicit_tls` is the 465 listener.
-pub async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool, session_id: String) {
+pub async fn serve_connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+    session_id: String,
+) {
     let trusted_user = trusted_user(&shared, peer);
     let mut conn = ConnInfo { session_id, peer, tls: None, trusted_user };
     let result = if implicit_tls {
         let Some(acceptor) = shared.tls.clone() else { return };
-        let tls = match tokio::time::timeout(shared.command_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return tracing::info!(error = %e, "TLS handshake failed"),
-            Err(_) => return tracing::info!("TLS handshake timed out"),
-        };
+        let Some(tls) = handshake(&shared, acceptor, tcp).await else { return };
         conn.tls = Some(crate::tls::version_name(tls.get_ref().1.protocol_version()));
         let mut session = Session::new(shared.settings.clone(), conn);
         drive(&shared, &mut session, tls).await.map(|_| ())
@@ -70,20 +72,34 @@ pub async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketA
         match drive(&shared, &mut session, tcp).await {
             Ok(Ended::Upgrade(tcp)) => {
                 let Some(acceptor) = shared.tls.clone() else { return };
-                match tokio::time::timeout(shared.command_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        session.tls_started(&crate::tls::version_name(tls.get_ref().1.protocol_version()));
-                        drive(&shared, &mut session, tls).await.map(|_| ())
-                    }
-                    Ok(Err(e)) => Ok(tracing::info!(error = %e, "STARTTLS handshake failed")),
-                    Err(_) => Ok(tracing::info!("STARTTLS handshake timed out")),
-                }
+                let Some(tls) = handshake(&shared, acceptor, tcp).await else { return };
+                session.tls_started(&crate::tls::version_name(tls.get_ref().1.protocol_version()));
+                drive(&shared, &mut session, tls).await.map(|_| ())
             }
             other => other.map(|_| ()),
         }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, "connection ended with an I/O error");
+    }
+}
+
+/// The server side of a TLS handshake, bounded by the command timeout; failures are logged.
+async fn handshake(
+    shared: &Shared,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(shared.command_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!("TLS handshake timed out");
+            None
+        }
     }
 }
 
@@ -122,9 +138,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     continue;
                 }
                 let limit = if session.in_data() { shared.data_timeout } else { shared.command_timeout };
-                let read = async {
-                    tokio::time::timeout(limit, stream.read(&mut buf)).await
-                };
+                let read = async { tokio::time::timeout(limit, stream.read(&mut buf)).await };
                 let got = if session.is_idle() {
                     tokio::select! {
                         r = read => r,

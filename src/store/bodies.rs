@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 
+/// What a scan of the body directories finds: `(id, path)` of every body, and leftover temps.
+pub type ScanResult = (Vec<(String, PathBuf)>, Vec<PathBuf>);
+
 #[derive(Debug, Clone)]
 pub struct Bodies {
     root: PathBuf,
@@ -62,7 +65,7 @@ impl Bodies {
     }
 
     /// Every `(id, path)` body file and every leftover `.tmp` file (never acknowledged).
-    pub fn scan(&self) -> io::Result<(Vec<(String, PathBuf)>, Vec<PathBuf>)> {
+    pub fn scan(&self) -> io::Result<ScanResult> {
         let mut bodies = Vec::new();
         let mut temps = Vec::new();
         if !self.root.exists() {

@@ -54,12 +54,7 @@ macro_rules! db_err {
         }
     )*};
 }
-db_err!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+db_err!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl From<redb::DatabaseError> for StoreError {
     fn from(e: redb::DatabaseError) -> Self {
@@ -100,14 +95,13 @@ impl Store {
         std::fs::create_dir_all(data_dir)
             .map_err(StoreError::io(format!("creating data directory {}", data_dir.display())))?;
         let path = data_dir.join("gatepost.redb");
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .create(&path)
-            .map_err(|e| match StoreError::from(e) {
+        let db = Database::builder().set_concurrency_mode(ConcurrencyMode::MultiWriter).create(&path).map_err(|e| {
+            match StoreError::from(e) {
                 StoreError::Damaged(why) => StoreError::Damaged(format!("{}: {why}", path.display())),
                 StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
                 other => other,
-            })?;
+            }
+        })?;
         let txn = db.begin_write()?;
         {
             txn.open_table(MESSAGES)?;

@@ -149,11 +149,7 @@ impl MessageRecord {
 
     /// The earliest release time among recipients still waiting.
     pub fn next_release(&self) -> Option<Timestamp> {
-        self.recipients
-            .iter()
-            .filter(|r| r.state.is_pending())
-            .map(|r| r.release_at)
-            .min()
+        self.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.release_at).min()
     }
 
     /// Recompute the message state from its recipients (the message is as far as its

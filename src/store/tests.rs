@@ -68,9 +68,7 @@ fn update_keeps_due_index_in_step() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let id = ulid::Ulid::new().to_string();
-    store
-        .insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held)], &[])
-        .unwrap();
+    store.insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held)], &[]).unwrap();
     let rec = store
         .update_message(&id, |r| {
             r.recipients[0].state = MessageState::Cancelled;

@@ -7,12 +7,7 @@ use std::process::{Command, Output};
 use crate::support::*;
 
 fn gatepost(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatepost"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_gatepost")).arg("--config").arg(config).args(args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {

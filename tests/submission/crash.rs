@@ -56,7 +56,8 @@ fn spawn(config: &Path, port: u16) -> Child {
 fn message(client: usize, n: usize) -> Vec<u8> {
     let seed = (client * 7919 + n * 104_729) as u64;
     let lines = (seed % 4000) as usize + 1;
-    let mut m = format!("From: crash@example.com\r\nTo: bob@example.net\r\nSubject: c{client} n{n}\r\n\r\n").into_bytes();
+    let mut m =
+        format!("From: crash@example.com\r\nTo: bob@example.net\r\nSubject: c{client} n{n}\r\n\r\n").into_bytes();
     for i in 0..lines {
         m.extend_from_slice(format!("{seed:016x} line {i} .{}\r\n", "x".repeat(i % 60)).as_bytes());
     }
@@ -71,7 +72,16 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "crash-test-password\n").unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_gatepost"))
-        .args(["--config", config.to_str().unwrap(), "user", "add", "crash", "--email", "crash@example.com", "--password-file"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "user",
+            "add",
+            "crash",
+            "--email",
+            "crash@example.com",
+            "--password-file",
+        ])
         .arg(&pw)
         .status()
         .unwrap();
@@ -86,7 +96,9 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
         for c in 0..CLIENTS {
             let acked = acked.clone();
             clients.push(tokio::spawn(async move {
-                let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await else {
+                let Ok(Ok(tcp)) =
+                    tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await
+                else {
                     return;
                 };
                 drop(tcp);
@@ -128,7 +140,8 @@ fn verify(data: &Path, acked: &HashMap<String, Vec<u8>>, round: usize) {
     let report = gatepost::queue::recover(&store, jiff::Timestamp::now()).unwrap();
     assert!(report.records_without_body.is_empty(), "round {round}: records lost their bodies: {report:?}");
     for (id, body) in acked {
-        let rec = store.get_message(id).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged {id} is missing"));
+        let rec =
+            store.get_message(id).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged {id} is missing"));
         assert_eq!(&store.bodies().read(id).unwrap(), body, "round {round}: body of {id} differs");
         assert_eq!(rec.body_sha256, sha256_hex(body));
         assert_eq!(rec.state, MessageState::Due);

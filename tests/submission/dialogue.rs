@@ -7,7 +7,11 @@ const MSG: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nS
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_auth_and_durable_queueing() {
-    let server = TestServer::start_with(|t| t.replace("[submission]", "[schedule]\nmax_hold = \"100y\"\n[submission]"), std::sync::Arc::new(gatepost::clock::SystemClock)).await;
+    let server = TestServer::start_with(
+        |t| t.replace("[submission]", "[schedule]\nmax_hold = \"100y\"\n[submission]"),
+        std::sync::Arc::new(gatepost::clock::SystemClock),
+    )
+    .await;
     let (mut c, greeting) = Client::plain(server.submission).await;
     assert!(greeting.starts_with("220 "), "{greeting}");
     let ehlo = c.cmd("EHLO t").await;

@@ -83,7 +83,9 @@ pub fn peer(program: &str) -> bool {
     let found = which(program).is_some();
     if !found {
         if std::env::var("GATEPOST_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
-            panic!("required test peer {program:?} is not installed (GATEPOST_REQUIRE_PEERS=1); run .ci/run to install it");
+            panic!(
+                "required test peer {program:?} is not installed (GATEPOST_REQUIRE_PEERS=1); run .ci/run to install it"
+            );
         }
         eprintln!("\n*** SKIPPING: test peer {program:?} is not installed; run .ci/run to install the peers ***\n");
     }

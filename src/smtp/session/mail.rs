@@ -104,10 +104,8 @@ impl Session {
             AuthOutcome::Refused(LoginRefusal::BadCredentials) => {
                 self.error(codes::AUTH_FAILED, "authentication failed: wrong user name or password")
             }
-            AuthOutcome::Refused(LoginRefusal::Unverified) => self.error(
-                codes::AUTH_FAILED,
-                "authentication refused: this account's email address is not verified yet",
-            ),
+            AuthOutcome::Refused(LoginRefusal::Unverified) => self
+                .error(codes::AUTH_FAILED, "authentication refused: this account's email address is not verified yet"),
             AuthOutcome::Refused(LoginRefusal::Disabled) => {
                 self.error(codes::AUTH_FAILED, "authentication refused: this account is disabled")
             }
@@ -178,10 +176,14 @@ impl Session {
         if count >= self.settings.max_recipients {
             return self.reply(
                 codes::TOO_MANY_RECIPIENTS,
-                format!("too many recipients (limit {}); send the rest in another message", self.settings.max_recipients),
+                format!(
+                    "too many recipients (limit {}); send the rest in another message",
+                    self.settings.max_recipients
+                ),
             );
         }
-        let well_formed = address.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+        let well_formed =
+            address.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
         if !well_formed {
             return self.error(codes::BAD_RECIPIENT_SYNTAX, "recipient must be a full address like bob@example.com");
         }
@@ -217,21 +219,33 @@ impl Session {
         let body = match reader.finish() {
             Ok(b) => b,
             Err(DataProblem::TooBig) => {
-                self.error(codes::MESSAGE_TOO_BIG, format!("message exceeds the limit of {} octets", self.settings.max_message_size));
+                self.error(
+                    codes::MESSAGE_TOO_BIG,
+                    format!("message exceeds the limit of {} octets", self.settings.max_message_size),
+                );
                 return None;
             }
             Err(DataProblem::LineTooLong) => {
-                self.error(codes::BAD_CONTENT, format!("message has a line longer than {} octets", self.settings.max_line_length));
+                self.error(
+                    codes::BAD_CONTENT,
+                    format!("message has a line longer than {} octets", self.settings.max_line_length),
+                );
                 return None;
             }
         };
         let summary = summarize(&body);
         if summary.from_addresses.is_empty() {
-            self.error(codes::SENDER_NOT_ALLOWED, format!("message has no From address; {} may send as {}", user.name, list(&user.addresses)));
+            self.error(
+                codes::SENDER_NOT_ALLOWED,
+                format!("message has no From address; {} may send as {}", user.name, list(&user.addresses)),
+            );
             return None;
         }
         if let Some(bad) = summary.from_addresses.iter().find(|a| !user.addresses.contains(a)) {
-            self.error(codes::SENDER_NOT_ALLOWED, format!("From <{bad}> is not yours; {} may send as {}", user.name, list(&user.addresses)));
+            self.error(
+                codes::SENDER_NOT_ALLOWED,
+                format!("From <{bad}> is not yours; {} may send as {}", user.name, list(&user.addresses)),
+            );
             return None;
         }
         let (tz_name, tz) = self.user_zone();

@@ -96,7 +96,9 @@ enum Mode {
     SkipLine,
     AuthPlain,
     AuthLoginUser,
-    AuthLoginPass { username: String },
+    AuthLoginPass {
+        username: String,
+    },
     Data(DataReader),
     /// Waiting for the driver to answer a request.
     Waiting,
@@ -233,9 +235,7 @@ impl Session {
                     if !done {
                         return Step::NeedInput;
                     }
-                    let Mode::Data(reader) = std::mem::replace(&mut self.mode, Mode::Command) else {
-                        unreachable!()
-                    };
+                    let Mode::Data(reader) = std::mem::replace(&mut self.mode, Mode::Command) else { unreachable!() };
                     if let Some(step) = self.end_of_data(reader, now) {
                         return step;
                     }
@@ -255,7 +255,10 @@ impl Session {
                         if self.input.len() > MAX_COMMAND_LINE {
                             self.input.clear();
                             self.mode = Mode::SkipLine;
-                            self.error(codes::LINE_TOO_LONG, format!("command line longer than {MAX_COMMAND_LINE} octets"));
+                            self.error(
+                                codes::LINE_TOO_LONG,
+                                format!("command line longer than {MAX_COMMAND_LINE} octets"),
+                            );
                             continue;
                         }
                         return Step::NeedInput;

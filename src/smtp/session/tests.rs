@@ -155,7 +155,14 @@ fn ehlo_advertises_auth_only_after_tls() {
     let mut h = Harness::new(false);
     let before = h.run(b"EHLO c\r\n");
     assert!(before.contains("STARTTLS") && !before.contains("AUTH"), "{before}");
-    for ext in ["PIPELINING", "SIZE 2000", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "FUTURERELEASE 34560000 2027-12-28T10:00:00Z"] {
+    for ext in [
+        "PIPELINING",
+        "SIZE 2000",
+        "8BITMIME",
+        "ENHANCEDSTATUSCODES",
+        "SMTPUTF8",
+        "FUTURERELEASE 34560000 2027-12-28T10:00:00Z",
+    ] {
         assert!(before.contains(ext), "{ext} missing in {before}");
     }
     let r = h.run(b"STARTTLS\r\n");
@@ -341,7 +348,9 @@ fn store_failure_is_temporary_and_transaction_is_reset() {
 #[test]
 fn trusted_network_submits_without_auth() {
     let mut h = Harness::trusted();
-    let r = h.run(format!("EHLO local\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n{MSG}").as_bytes());
+    let r = h.run(
+        format!("EHLO local\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n{MSG}").as_bytes(),
+    );
     assert!(r.contains("250 2.0.0 queued as"), "{r}");
     assert_eq!(h.delivered[0].tls, None);
     // A client on a trusted network may still authenticate (Thunderbird always does).
