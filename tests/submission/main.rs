@@ -7,3 +7,5 @@ mod support;
 mod dialogue;
 mod crash;
 mod cli;
+mod peers;
+mod corpus;
