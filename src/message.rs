@@ -16,6 +16,10 @@ pub struct HeaderSummary {
     pub deliver_on: Vec<String>,
     /// Number of From header fields (RFC 5322 requires exactly one).
     pub from_fields: usize,
+    /// A `Deliver-On:` line stands in the header block as CRLF rules read it, but the parser
+    /// saw the header end earlier (a bare-LF blank line). Honouring either reading could send
+    /// early or late, so the message must be refused.
+    pub hidden_deliver_on: bool,
 }
 
 /// Summarise the header block of `raw`. Never fails: a message with a broken header simply
@@ -48,7 +52,18 @@ pub fn summarize(raw: &[u8]) -> HeaderSummary {
     }
     out.subject = msg.subject().map(str::to_string);
     out.message_id = msg.message_id().map(str::to_string);
+    out.hidden_deliver_on = strict_deliver_on_lines(raw) > out.deliver_on.len();
     out
+}
+
+/// Count `Deliver-On:` lines in the header block as it ends under strict CRLF rules (at the
+/// first empty CRLF line), whatever bare LFs stand before it.
+fn strict_deliver_on_lines(raw: &[u8]) -> usize {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 2);
+    let starts_line = |i: usize| i == 0 || raw[i - 1] == b'\n';
+    (0..end)
+        .filter(|&i| starts_line(i) && raw.len() >= i + 11 && raw[i..i + 11].eq_ignore_ascii_case(b"deliver-on:"))
+        .count()
 }
 
 /// RFC 5322 §2.2.3 unfolding: CRLF followed by white space is just white space.
@@ -80,6 +95,16 @@ mod tests {
         assert_eq!(s.from_fields, 0);
         let s = summarize(b"\xff\xfe\x00garbage");
         assert!(s.from_addresses.is_empty());
+    }
+
+    #[test]
+    fn deliver_on_behind_a_bare_lf_header_end_is_flagged() {
+        let s = summarize(b"From: a@x\r\nX: y\r\n\nDeliver-On: 2027-01-15\r\n\r\nbody\r\n");
+        assert!(s.deliver_on.is_empty());
+        assert!(s.hidden_deliver_on);
+        let s = summarize(b"From: a@x\r\nDeliver-On: 2027-01-15\r\n\r\nDeliver-On: in the body\r\n");
+        assert_eq!(s.deliver_on.len(), 1);
+        assert!(!s.hidden_deliver_on, "a Deliver-On line in the body is just text");
     }
 
     #[test]

@@ -248,6 +248,13 @@ impl Session {
             );
             return None;
         }
+        if summary.hidden_deliver_on {
+            self.error(
+                codes::BAD_CONTENT,
+                "a Deliver-On header stands after a bare-LF blank line; send the header with CRLF line ends",
+            );
+            return None;
+        }
         let (tz_name, tz) = self.user_zone();
         let ctx = self.ctx(&tz, now);
         let req = ScheduleRequest { deliver_on: &summary.deliver_on, hold: tx.hold, recipients: &tx.recipients };
