@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod message;
 pub mod queue;
+pub mod relay;
 pub mod schedule;
 pub mod smtp;
 pub mod store;

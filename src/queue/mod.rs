@@ -1,7 +1,9 @@
 //! The hold queue: durable submission (body file, then record and due entry in one
 //! transaction, grouped across sessions), listing, cancelling and start-up recovery.
 
+pub mod attempts;
 mod committer;
+pub mod dispatch;
 mod recovery;
 
 use std::net::SocketAddr;
@@ -51,13 +53,20 @@ pub enum QueueError {
 pub struct Queue {
     store: Arc<Store>,
     committer: committer::Committer,
+    /// Wakes the dispatcher when a message is queued (it may be due at once).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Queue {
     /// Start the queue (and its group-commit thread) over an open store.
     pub fn start(store: Arc<Store>) -> Queue {
         let committer = committer::Committer::start(store.clone());
-        Queue { store, committer }
+        Queue { store, committer, wake: Arc::new(tokio::sync::Notify::new()) }
+    }
+
+    /// The dispatcher waits on this; every submit notifies it.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -84,6 +93,7 @@ impl Queue {
             let _ = std::fs::remove_file(self.store.bodies().path(&id));
             return Err(e);
         }
+        self.wake.notify_one();
         Ok(Accepted { id, release_times })
     }
 
@@ -120,6 +130,9 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
             release_at: r.release_at,
             source: r.source.as_str().to_string(),
             state: if r.release_at <= sub.submitted_at { MessageState::Due } else { MessageState::Held },
+            next_attempt_at: None,
+            attempts: 0,
+            last_error: None,
         })
         .collect();
     let mut rec = MessageRecord {

@@ -7,6 +7,8 @@
 //!   order; a range scan stops at the first future key, so held mail costs nothing until due
 //! - `by_user`: `user \0 id` → () — per-user listing without a full scan
 //! - `users`: name → JSON `UserRecord`
+//! - `sending`: id → () for messages with a recipient in `sending` state: after a crash these
+//!   are the deliveries whose outcome is uncertain, found without scanning every record
 
 mod bodies;
 mod record;
@@ -25,6 +27,7 @@ const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
 const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const SENDING: TableDefinition<&str, ()> = TableDefinition::new("sending");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -108,6 +111,7 @@ impl Store {
             txn.open_table(DUE)?;
             txn.open_table(BY_USER)?;
             txn.open_table(USERS)?;
+            txn.open_table(SENDING)?;
         }
         txn.commit()?;
         Ok(Store { db, bodies: Bodies::new(data_dir.join("bodies")), data_dir: data_dir.to_path_buf() })
@@ -160,31 +164,63 @@ impl Store {
         }
     }
 
-    /// Change one record in a transaction, keeping the due index in step with it.
+    /// Change one record in a transaction, keeping the indexes in step with it.
     pub fn update_message<F>(&self, id: &str, change: F) -> Result<MessageRecord, StoreError>
     where
         F: FnOnce(&mut MessageRecord) -> Result<(), StoreError>,
     {
+        let mut change = Some(change);
+        let mut out = self.update_messages(&[id.to_string()], |rec| change.take().expect("called once")(rec))?;
+        out.pop().ok_or_else(|| StoreError::NotFound(format!("no queued message {id}")))
+    }
+
+    /// Change several records in one transaction (the dispatcher claims a batch this way).
+    /// A missing id is an error for the whole batch; `change` may refuse one record, which
+    /// also aborts the batch.
+    pub fn update_messages<F>(&self, ids: &[String], mut change: F) -> Result<Vec<MessageRecord>, StoreError>
+    where
+        F: FnMut(&mut MessageRecord) -> Result<(), StoreError>,
+    {
         let txn = self.write_txn()?;
-        let updated = {
+        let mut updated = Vec::with_capacity(ids.len());
+        {
             let mut messages = txn.open_table(MESSAGES)?;
             let mut due = txn.open_table(DUE)?;
-            let mut rec = match messages.get(id)? {
-                Some(v) => MessageRecord::decode(v.value())?,
-                None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
-            };
-            for at in pending_release_times(&rec) {
-                due.remove(due_key(at, &rec.id).as_slice())?;
+            let mut sending = txn.open_table(SENDING)?;
+            for id in ids {
+                let mut rec = match messages.get(id.as_str())? {
+                    Some(v) => MessageRecord::decode(v.value())?,
+                    None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
+                };
+                for at in pending_release_times(&rec) {
+                    due.remove(due_key(at, &rec.id).as_slice())?;
+                }
+                change(&mut rec)?;
+                for at in pending_release_times(&rec) {
+                    due.insert(due_key(at, &rec.id).as_slice(), ())?;
+                }
+                if rec.recipients.iter().any(|r| r.state == MessageState::Sending) {
+                    sending.insert(rec.id.as_str(), ())?;
+                } else {
+                    sending.remove(rec.id.as_str())?;
+                }
+                messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
+                updated.push(rec);
             }
-            change(&mut rec)?;
-            for at in pending_release_times(&rec) {
-                due.insert(due_key(at, &rec.id).as_slice(), ())?;
-            }
-            messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
-            rec
-        };
+        }
         txn.commit()?;
         Ok(updated)
+    }
+
+    /// Messages with a delivery under way (or interrupted by a crash).
+    pub fn sending_ids(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let sending = txn.open_table(SENDING)?;
+        let mut ids = Vec::new();
+        for entry in sending.iter()? {
+            ids.push(entry?.0.value().to_string());
+        }
+        Ok(ids)
     }
 
     /// Records, newest first, optionally for one user and/or in one state.
@@ -306,14 +342,14 @@ impl Store {
     }
 }
 
-/// Distinct release times of recipients still waiting: one due entry each.
+/// Distinct next-attempt times of recipients still waiting: one due entry each.
 fn pending_release_times(rec: &MessageRecord) -> Vec<Timestamp> {
     let mut times: Vec<Timestamp> =
-        rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.release_at).collect();
+        rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).collect();
     times.sort();
     times.dedup();
     times
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

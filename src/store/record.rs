@@ -63,12 +63,32 @@ pub struct RecipientRecord {
     /// Where the release time came from (see `schedule::ScheduleSource::as_str`).
     pub source: String,
     pub state: MessageState,
+    /// When a deferred recipient is tried again (None: at `release_at`).
+    #[serde(default)]
+    pub next_attempt_at: Option<Timestamp>,
+    /// Delivery attempts made for this recipient.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last relay reply or error for this recipient.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
-/// One delivery attempt (filled in by the dispatcher).
+impl RecipientRecord {
+    /// When the dispatcher should next look at this recipient.
+    pub fn next_attempt(&self) -> Timestamp {
+        self.next_attempt_at.unwrap_or(self.release_at)
+    }
+}
+
+/// One delivery attempt (filled in by the dispatcher). It is recorded before dialling, so
+/// an attempt with no `finished_at` after a crash is one whose outcome is uncertain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub started_at: Timestamp,
+    /// Recipient addresses tried in this attempt.
+    #[serde(default)]
+    pub recipients: Vec<String>,
     #[serde(default)]
     pub finished_at: Option<Timestamp>,
     #[serde(default)]
@@ -149,7 +169,7 @@ impl MessageRecord {
 
     /// The earliest release time among recipients still waiting.
     pub fn next_release(&self) -> Option<Timestamp> {
-        self.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.release_at).min()
+        self.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).min()
     }
 
     /// Recompute the message state from its recipients (the message is as far as its

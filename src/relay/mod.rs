@@ -1,0 +1,79 @@
+//! Relaying released messages to the operator's relay: the `file://` relay for development
+//! and demos, and (in `smtp`) an SMTP client to a third-party server. Both report, per
+//! message, each recipient's result and where the message went (relay IP, our local IP).
+
+pub mod file;
+pub mod reply;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+pub use reply::RelayReply;
+
+/// One message ready to leave: rewritten bytes and the envelope.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub queue_id: String,
+    /// Envelope sender used on the relay (the relay's own address when From is rewritten).
+    pub sender: String,
+    /// Envelope recipients (date tags already removed).
+    pub recipients: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+/// What happened to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecipientResult {
+    /// Accepted by the relay (after the final DATA reply).
+    Delivered,
+    /// Try again later (4xx, or the connection failed).
+    Deferred(String),
+    /// Refused for good (5xx).
+    Failed(String),
+}
+
+/// The outcome of handing one message to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Same order as `Outgoing::recipients`.
+    pub recipients: Vec<RecipientResult>,
+    /// The relay server's address, when a connection was made.
+    pub relay_ip: Option<IpAddr>,
+    /// Our side of that connection: the system IP of the invention's record.
+    pub system_ip: Option<IpAddr>,
+    /// The relay's final reply (or what the file relay did), for the record.
+    pub reply: String,
+}
+
+impl Delivery {
+    /// Every recipient gets the same result (a connection-level failure, say).
+    pub fn all(n: usize, result: RecipientResult, reply: impl Into<String>) -> Delivery {
+        Delivery { recipients: vec![result; n], relay_ip: None, system_ip: None, reply: reply.into() }
+    }
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where released messages go. One call hands over a batch that should share a connection.
+pub trait Relay: Send + Sync {
+    /// One `Delivery` per message, in order.
+    fn deliver_batch<'a>(&'a self, msgs: &'a [Outgoing]) -> BoxFuture<'a, Vec<Delivery>>;
+}
+
+impl Relay for file::FileRelay {
+    fn deliver_batch<'a>(&'a self, msgs: &'a [Outgoing]) -> BoxFuture<'a, Vec<Delivery>> {
+        let relay = self.clone();
+        let msgs = msgs.to_vec();
+        Box::pin(async move {
+            let n = msgs.len();
+            tokio::task::spawn_blocking(move || msgs.iter().map(|m| relay.deliver(m)).collect()).await.unwrap_or_else(
+                |_| {
+                    (0..n)
+                        .map(|_| Delivery::all(1, RecipientResult::Deferred("file relay task failed".into()), ""))
+                        .collect()
+                },
+            )
+        })
+    }
+}
