@@ -24,6 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use sections::{DEFAULT_DISPLAY_NAME, DEFAULT_FOOTER, DEFAULT_INTRO};
 pub use units::{parse_duration, parse_size};
 
 /// Every key the reader understands, as dotted paths; `[]` marks the elements of an
@@ -54,6 +55,21 @@ pub const KNOWN_KEYS: &[&str] = &[
     "relay.username",
     "relay.password_file",
     "relay.password_env",
+    "relay.from_address",
+    "relay.ca_file",
+    "relay.connect_timeout",
+    "relay.command_timeout",
+    "relay.data_timeout",
+    "rewrite.rewrite_from",
+    "rewrite.display_name",
+    "rewrite.footer",
+    "rewrite.system_intro",
+    "rewrite.hide_client_ip",
+    "delivery.concurrency",
+    "delivery.messages_per_connection",
+    "delivery.retry_first",
+    "delivery.retry_max_interval",
+    "delivery.lifetime",
     "schedule.daily_hour",
     "schedule.timezone",
     "schedule.max_hold",
@@ -76,6 +92,8 @@ pub struct Config {
     pub submission: SubmissionConfig,
     pub tls: TlsConfig,
     pub relay: RelayConfig,
+    pub rewrite: RewriteConfig,
+    pub delivery: DeliveryConfig,
     pub schedule: ScheduleConfig,
     pub log: LogConfig,
 }
@@ -138,6 +156,42 @@ pub struct RelayConfig {
     pub password_file: Option<PathBuf>,
     /// Name of an environment variable holding the relay password.
     pub password_env: Option<String>,
+    /// The third-party mailbox gatepost sends from (envelope sender, and From when rewriting).
+    pub from_address: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a private relay.
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+/// What gatepost changes in a message before relaying it (docs/rewrite.md).
+#[derive(Debug, Clone)]
+pub struct RewriteConfig {
+    /// From becomes the relay's address with a "via" name; Reply-To the user's.
+    pub rewrite_from: bool,
+    /// `{name}` is the sender's display name (else their address).
+    pub display_name: String,
+    /// `{address}` is the user's address, `{intro}` the system introduction.
+    pub footer: String,
+    pub system_intro: String,
+    /// Leave the client IP out of the Received header gatepost adds.
+    pub hide_client_ip: bool,
+}
+
+/// How released mail is handed to the relay, and retried.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Relay connections at once.
+    pub concurrency: usize,
+    /// Messages sent over one relay connection (RSET between them).
+    pub messages_per_connection: usize,
+    /// Wait after the first temporary failure; doubles each time.
+    pub retry_first: Duration,
+    /// Longest wait between attempts.
+    pub retry_max_interval: Duration,
+    /// Give up (and tell the sender) this long after the release time.
+    pub lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -9,12 +9,12 @@ use toml::{Table, Value};
 
 use super::reader::Reader;
 use super::values::{
-    Problem, SECRETS_HINT, boolean, count, describe, duration, env_var_name, hostname, integer, listen, log_format,
+    Problem, SECRETS_HINT, address, boolean, count, describe, duration, env_var_name, hostname, integer, listen, log_format,
     nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat, RelayConfig,
-    ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
+    Config, ConfigError, ConfigErrors, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
+    RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -62,12 +62,14 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         generate_if_missing: r.get("tls.generate_if_missing", false, boolean),
     };
     let relay = read_relay(r, &data_dir);
+    let rewrite = read_rewrite(r);
+    let delivery = read_delivery(r);
     let schedule = read_schedule(r);
     let log = LogConfig {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
-    Config { data_dir, hostname, submission, tls, relay, schedule, log }
+    Config { data_dir, hostname, submission, tls, relay, rewrite, delivery, schedule, log }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
@@ -203,7 +205,48 @@ fn read_relay(r: &mut Reader<'_>, data_dir: &Path) -> RelayConfig {
             _ => {}
         }
     }
-    RelayConfig { url, username, password_file, password_env }
+    let from_address = r.opt("relay.from_address", address);
+    let ca_file = r.opt("relay.ca_file", path);
+    let connect_timeout = r.get("relay.connect_timeout", Duration::from_secs(30), duration(1));
+    let command_timeout = r.get("relay.command_timeout", Duration::from_secs(300), duration(1));
+    let data_timeout = r.get("relay.data_timeout", Duration::from_secs(600), duration(1));
+    RelayConfig {
+        url,
+        username,
+        password_file,
+        password_env,
+        from_address,
+        ca_file,
+        connect_timeout,
+        command_timeout,
+        data_timeout,
+    }
+}
+
+/// Default display name of a rewritten From.
+pub const DEFAULT_DISPLAY_NAME: &str = "{name} via gatepost";
+/// Default footer added to text parts.
+pub const DEFAULT_FOOTER: &str = "--\nSent by {address} through gatepost. {intro}";
+pub const DEFAULT_INTRO: &str = "gatepost delivers mail at the time its sender chose.";
+
+fn read_rewrite(r: &mut Reader<'_>) -> RewriteConfig {
+    RewriteConfig {
+        rewrite_from: r.get("rewrite.rewrite_from", true, boolean),
+        display_name: r.get("rewrite.display_name", DEFAULT_DISPLAY_NAME.to_string(), string),
+        footer: r.get("rewrite.footer", DEFAULT_FOOTER.to_string(), string),
+        system_intro: r.get("rewrite.system_intro", DEFAULT_INTRO.to_string(), string),
+        hide_client_ip: r.get("rewrite.hide_client_ip", false, boolean),
+    }
+}
+
+fn read_delivery(r: &mut Reader<'_>) -> DeliveryConfig {
+    DeliveryConfig {
+        concurrency: r.get("delivery.concurrency", 4, count(1)),
+        messages_per_connection: r.get("delivery.messages_per_connection", 50, count(1)),
+        retry_first: r.get("delivery.retry_first", Duration::from_secs(60), duration(1)),
+        retry_max_interval: r.get("delivery.retry_max_interval", Duration::from_secs(4 * 3600), duration(1)),
+        lifetime: r.get("delivery.lifetime", Duration::from_secs(5 * 24 * 3600), duration(60)),
+    }
 }
 
 fn read_schedule(r: &mut Reader<'_>) -> ScheduleConfig {

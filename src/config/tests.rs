@@ -103,6 +103,23 @@ generate_if_missing = true
 url = "smtps://[2001:db8::1]:465"
 username = "u@example.net"
 password_env = "RELAY_PW"
+from_address = "relay@example.net"
+ca_file = "ca.pem"
+connect_timeout = "5s"
+command_timeout = "1m"
+data_timeout = "2m"
+[rewrite]
+rewrite_from = false
+display_name = "{name} (gp)"
+footer = "-- {address}"
+system_intro = "hi"
+hide_client_ip = true
+[delivery]
+concurrency = 8
+messages_per_connection = 10
+retry_first = "30s"
+retry_max_interval = "1h"
+lifetime = "2d"
 [schedule]
 daily_hour = 07:30
 timezone = "asia/shanghai"
@@ -129,6 +146,17 @@ fn every_key_is_read() {
     assert_eq!(c.relay.url, "smtps://[2001:db8::1]:465");
     assert_eq!(c.relay.username.as_deref(), Some("u@example.net"));
     assert_eq!(c.relay.password_env.as_deref(), Some("RELAY_PW"));
+    assert_eq!(c.relay.from_address.as_deref(), Some("relay@example.net"));
+    assert_eq!(c.relay.ca_file, Some(PathBuf::from("ca.pem")));
+    let timeouts = (c.relay.connect_timeout, c.relay.command_timeout, c.relay.data_timeout);
+    assert_eq!(timeouts, (Duration::from_secs(5), Duration::from_secs(60), Duration::from_secs(120)));
+    let w = &c.rewrite;
+    assert_eq!((w.rewrite_from, w.display_name.as_str(), w.footer.as_str()), (false, "{name} (gp)", "-- {address}"));
+    assert_eq!((w.system_intro.as_str(), w.hide_client_ip), ("hi", true));
+    let d = &c.delivery;
+    assert_eq!((d.concurrency, d.messages_per_connection), (8, 10));
+    assert_eq!((d.retry_first, d.retry_max_interval), (Duration::from_secs(30), Duration::from_secs(3600)));
+    assert_eq!(d.lifetime, Duration::from_secs(2 * 86400));
     assert_eq!(c.schedule.daily_hour, jiff::civil::time(7, 30, 0, 0));
     assert_eq!(c.schedule.timezone_name, "Asia/Shanghai");
     assert_eq!(c.schedule.max_hold, jiff::SignedDuration::from_hours(365 * 24));

@@ -54,6 +54,14 @@ pub(super) fn nonempty_string(v: &Value) -> Result<String, Problem> {
     Ok(s)
 }
 
+/// A mailbox address like `relay@example.net` (no display name, no angle brackets).
+pub(super) fn address(v: &Value) -> Result<String, Problem> {
+    let s = nonempty_string(v)?;
+    let ok = s.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+        && !s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c == '"');
+    if ok { Ok(s) } else { Err(Problem::new("is not a plain address", "write it like relay@example.net")) }
+}
+
 pub(super) fn boolean(v: &Value) -> Result<bool, Problem> {
     match v {
         Value::Boolean(b) => Ok(*b),
