@@ -1,5 +1,6 @@
-//! Wiring: open the store, recover, load TLS, bind listeners, run until told to stop, then
-//! shut down in order (listeners, sessions, queue, store).
+//! Wiring: open the store, recover, load TLS, build the relay, start the dispatcher, bind
+//! listeners, run until told to stop, then shut down (listeners and sessions finish their
+//! transactions, the dispatcher its deliveries, then the queue and store close).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::queue::attempts::RetryPolicy;
+use crate::queue::dispatch::{DispatchSettings, Dispatcher};
 use crate::queue::{self, Queue};
 use crate::smtp::driver::Shared;
 use crate::smtp::limits::{AuthThrottle, ConnectionLimits};
@@ -25,6 +28,8 @@ pub enum AppError {
     Tls(#[from] crate::tls::TlsError),
     #[error("{0}")]
     Listen(std::io::Error),
+    #[error("{0}")]
+    Relay(String),
 }
 
 /// A running gatepost.
@@ -75,10 +80,30 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         max_hold: config.schedule.max_hold,
         starttls_available: true,
     });
+    let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
+    let queue = Arc::new(Queue::start(store.clone()));
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        relay,
+        clock.clone(),
+        queue.waker(),
+        DispatchSettings {
+            concurrency: config.delivery.concurrency,
+            per_connection: config.delivery.messages_per_connection,
+            retry: RetryPolicy {
+                first: config.delivery.retry_first,
+                max_interval: config.delivery.retry_max_interval,
+                lifetime: config.delivery.lifetime,
+            },
+            envelope_sender: config.relay.from_address.clone(),
+        },
+        Arc::new(|_, body| Ok(body)),
+    );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(dispatcher.run(shutdown_rx.clone(), config.submission.shutdown_grace))];
     let shared = Arc::new(Shared {
         settings,
-        queue: Arc::new(Queue::start(store.clone())),
+        queue,
         store: store.clone(),
         clock,
         tls: Some(TlsAcceptor::from(server_config)),
@@ -93,7 +118,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let implicit = bind_all(&sub.tls_listen).map_err(AppError::Listen)?;
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();
     let (submission_addrs, submissions_addrs) = (addrs(&plain), addrs(&implicit));
-    let mut tasks = Vec::new();
     for (listener, implicit_tls) in plain.into_iter().map(|l| (l, false)).chain(implicit.into_iter().map(|l| (l, true)))
     {
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));

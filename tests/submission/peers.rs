@@ -229,7 +229,8 @@ async fn swaks_implicit_tls_login_pipelined_plus_address() {
     let carol = &rec.recipients[1];
     assert_eq!((carol.original.as_str(), carol.address.as_str()), ("carol@example.net", "carol@example.net"));
     assert_eq!(carol.source, "immediate");
-    assert_eq!(carol.state, MessageState::Due);
+    // Released at once: the dispatcher may already have sent it to the file relay.
+    assert!(matches!(carol.state, MessageState::Due | MessageState::Sending | MessageState::Sent), "{:?}", carol.state);
     assert_eq!(carol.release_at, rec.submitted_at);
     assert!(before <= rec.submitted_at && rec.submitted_at <= after, "{} not in [{before}, {after}]", rec.submitted_at);
     // The message is as far as its least-advanced recipient.
@@ -475,7 +476,7 @@ async fn python_smtputf8_recipient_kept_exactly() {
         let r = &rec.recipients[0];
         assert_eq!(r.original, "josé@exämple.net");
         assert_eq!(r.address, "josé@exämple.net");
-        assert_eq!(r.state, MessageState::Due);
+        assert!(matches!(r.state, MessageState::Due | MessageState::Sending | MessageState::Sent), "{:?}", r.state);
         assert_eq!(rec.sender_name.as_deref(), Some("José Ñandú"));
         assert_eq!(rec.subject.as_deref(), Some("façade für José"));
         assert_eq!(server.store().bodies().read(id).unwrap(), expected_body.as_bytes());
