@@ -4,6 +4,8 @@
 
 pub mod file;
 pub mod reply;
+pub mod setup;
+pub mod smtp;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -1,0 +1,241 @@
+//! The SMTP relay client: hands released messages to the operator's third-party relay.
+//!
+//! gatepost resolves the relay host itself and connects to each address in turn, so the
+//! record can name the relay server's IP and our own (system) IP of the connection that
+//! carried the message. One connection carries a whole batch (RSET between messages,
+//! PIPELINING when offered); MAIL, RCPT and DATA are driven one by one so that every
+//! recipient's result is known. A small linear client over any byte stream, so the same
+//! code runs over TCP and TLS. See docs/relay.md.
+//!
+//! - `link`: the byte level — connecting, bounded reply reading, timed writes, TLS.
+//! - `session`: greeting, EHLO/HELO, STARTTLS, AUTH, RSET, QUIT.
+//! - `transaction`: one message — MAIL, RCPT, DATA, the dot-stuffed body, classification.
+
+mod link;
+mod session;
+mod transaction;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::{BoxFuture, Delivery, Outgoing, RecipientResult, Relay};
+
+/// How the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// `smtp://`: plain text, no STARTTLS attempted (plain means plain).
+    Plain,
+    /// `smtp+starttls://`: STARTTLS is required; nothing is sent in clear if it fails.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpRelayConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// User name and password (the caller reads the password from its file or variable).
+    pub credentials: Option<(String, String)>,
+    /// Extra CA certificates (PEM) to trust, for a private relay.
+    pub ca_file: Option<PathBuf>,
+    /// The name we give in EHLO/HELO.
+    pub helo_name: String,
+    /// Per address tried (TCP connect), and for name resolution.
+    pub connect_timeout: Duration,
+    /// Waiting for any reply, and writing any command (also the TLS handshake).
+    pub command_timeout: Duration,
+    /// Writing each block of the body, and waiting for the reply after the final `.`.
+    pub data_timeout: Duration,
+}
+
+/// The system CA bundle trusted when verifying the relay's certificate (Debian's path).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Parse `smtp://host[:port]` (25, plain), `smtp+starttls://host[:port]` (587, STARTTLS
+/// required) or `smtps://host[:port]` (465, implicit TLS). IPv6 literals in brackets
+/// (`[::1]:2525`); the returned host has no brackets. User names and passwords in the URL
+/// are refused (they belong in `relay.username` and a password file or variable).
+pub fn parse_url(url: &str) -> Result<(String, u16, Security), String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| "a relay URL looks like smtps://host[:port]".to_string())?;
+    let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "smtp" => (Security::Plain, 25),
+        "smtp+starttls" => (Security::StartTls, 587),
+        "smtps" => (Security::Implicit, 465),
+        other => return Err(format!("unsupported relay scheme {other:?}: use smtp, smtp+starttls or smtps")),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('@') {
+        return Err("the relay URL must not contain a user name or password".into());
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err("a relay URL is scheme://host[:port], without a path".into());
+    }
+    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+        let (v6, tail) = after.split_once(']').ok_or("unclosed [ in the relay URL")?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
+        let port = match tail {
+            "" => None,
+            t => Some(t.strip_prefix(':').ok_or("expected :port after the IPv6 address")?),
+        };
+        (v6.to_string(), port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+            return Err(format!("{host:?} is not a valid relay host name"));
+        }
+        (host.to_string(), port)
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err(format!("{p:?} is not a valid port")),
+        },
+    };
+    Ok((host, port, security))
+}
+
+/// The relay client. Cheap to share: the TLS configuration is built once.
+pub struct SmtpRelay {
+    config: SmtpRelayConfig,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl SmtpRelay {
+    /// Checks the configuration and loads the trusted certificates (for the TLS schemes).
+    pub fn new(config: SmtpRelayConfig) -> Result<SmtpRelay, String> {
+        if config.host.is_empty() || config.port == 0 {
+            return Err("the relay host and port must be set".into());
+        }
+        if config.helo_name.is_empty() || config.helo_name.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{:?} is not a usable EHLO name", config.helo_name));
+        }
+        if let Some((user, password)) = &config.credentials {
+            if user.contains('\0') || password.contains('\0') || user.is_empty() {
+                return Err("the relay user name must be non-empty, and neither it nor the password may hold NUL".into());
+            }
+        }
+        let tls = match config.security {
+            Security::Plain => None,
+            Security::StartTls | Security::Implicit => Some(Arc::new(client_config(config.ca_file.as_deref())?)),
+        };
+        Ok(SmtpRelay { config, tls })
+    }
+
+    pub fn config(&self) -> &SmtpRelayConfig {
+        &self.config
+    }
+
+    /// Deliver several messages over as few connections as possible: one normally, RSET
+    /// between messages. When the connection dies, the message in flight is deferred and the
+    /// rest get one fresh connection; if that dies too, what remains is deferred.
+    /// One `Delivery` per message, in the same order.
+    pub async fn deliver_batch(&self, msgs: &[Outgoing]) -> Vec<Delivery> {
+        let mut out: Vec<Delivery> = Vec::with_capacity(msgs.len());
+        let mut connections = 0;
+        while out.len() < msgs.len() {
+            // Messages with no recipients never need the relay.
+            if msgs[out.len()].recipients.is_empty() {
+                out.push(Delivery::all(0, RecipientResult::Delivered, "no recipients: nothing to send"));
+                continue;
+            }
+            if connections == 2 {
+                let why = "the relay connection was lost twice in this batch; will retry later";
+                out.extend(msgs[out.len()..].iter().map(|m| deferred(m, why)));
+                break;
+            }
+            connections += 1;
+            let mut session = match session::Session::open(&self.config, self.tls.as_ref()).await {
+                Ok(s) => s,
+                Err(f) => {
+                    out.extend(msgs[out.len()..].iter().map(|m| f.delivery(m.recipients.len())));
+                    break;
+                }
+            };
+            let mut alive = true;
+            let mut first = true;
+            while alive && out.len() < msgs.len() {
+                let msg = &msgs[out.len()];
+                if !first && !msg.recipients.is_empty() {
+                    if let Err(why) = session.reset().await {
+                        tracing::info!(relay = %session.relay_ip(), "RSET failed, reconnecting: {why}");
+                        alive = false;
+                        break;
+                    }
+                }
+                first = false;
+                let (delivery, still) = if msg.recipients.is_empty() {
+                    (Delivery::all(0, RecipientResult::Delivered, "no recipients: nothing to send"), true)
+                } else {
+                    transaction::send(&mut session, msg).await
+                };
+                alive = still;
+                out.push(delivery);
+            }
+            if alive {
+                session.quit().await;
+            }
+        }
+        out
+    }
+}
+
+impl Relay for SmtpRelay {
+    fn deliver_batch<'a>(&'a self, msgs: &'a [Outgoing]) -> BoxFuture<'a, Vec<Delivery>> {
+        Box::pin(SmtpRelay::deliver_batch(self, msgs))
+    }
+}
+
+fn deferred(msg: &Outgoing, why: &str) -> Delivery {
+    Delivery::all(msg.recipients.len(), RecipientResult::Deferred(why.to_string()), why)
+}
+
+/// The relay's certificate is verified against `ca_file` (when set) and the system bundle
+/// (required when there is no `ca_file`).
+fn client_config(ca_file: Option<&std::path::Path>) -> Result<ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("relay CA file {shown}: {e}"))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("relay CA file {shown}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("relay CA file {shown}: no certificate in the file"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| format!("relay CA file {shown}: {e}"))?;
+        }
+    }
+    let system = std::path::Path::new(SYSTEM_CA_BUNDLE);
+    if system.is_file() {
+        let certs = CertificateDer::pem_file_iter(system)
+            .map_err(|e| format!("system CA bundle {SYSTEM_CA_BUNDLE}: {e}"))?
+            .filter_map(Result::ok);
+        roots.add_parsable_certificates(certs);
+    } else if ca_file.is_none() {
+        return Err(format!(
+            "no CA certificates to verify the relay with: {SYSTEM_CA_BUNDLE} is missing \
+             (install ca-certificates) and relay.ca_file is not set"
+        ));
+    }
+    if roots.is_empty() {
+        return Err("no usable CA certificate to verify the relay with".into());
+    }
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}

@@ -1,0 +1,267 @@
+//! One mail transaction on an open session: MAIL, each RCPT, DATA and the dot-stuffed body,
+//! with every recipient's result. Pipelined (MAIL, all RCPTs and DATA in one write, then
+//! the replies in order) when the relay offers PIPELINING.
+
+use super::link::{LinkError, Reply};
+use super::session::Session;
+use crate::relay::{Delivery, Outgoing, RecipientResult};
+
+/// Send `msg`; returns its delivery and whether the connection can carry another message.
+pub(super) async fn send(session: &mut Session, msg: &Outgoing) -> (Delivery, bool) {
+    let mut tx = Tx { results: vec![None; msg.recipients.len()], reply: String::new(), alive: true };
+    run(session, msg, &mut tx).await;
+    let results = tx
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| RecipientResult::Deferred("no outcome recorded (internal error)".into())))
+        .collect();
+    let delivery = Delivery {
+        recipients: results,
+        relay_ip: Some(session.relay_ip()),
+        system_ip: Some(session.system_ip()),
+        reply: tx.reply,
+    };
+    (delivery, tx.alive)
+}
+
+struct Tx {
+    results: Vec<Option<RecipientResult>>,
+    /// The reply (or error) that decided the message, for the record.
+    reply: String,
+    alive: bool,
+}
+
+impl Tx {
+    /// Every recipient without a result yet gets `result`.
+    fn settle_rest(&mut self, result: RecipientResult, reply: String) {
+        for r in self.results.iter_mut().filter(|r| r.is_none()) {
+            *r = Some(result.clone());
+        }
+        self.reply = reply;
+    }
+
+    /// The connection broke: whatever is undecided is deferred.
+    fn lost(&mut self, e: LinkError) {
+        self.alive = false;
+        self.settle_rest(RecipientResult::Deferred(e.0.clone()), e.0);
+    }
+
+    /// 421: the relay is closing the connection.
+    fn closing(&mut self, r: &Reply) {
+        self.alive = false;
+        self.settle_rest(RecipientResult::Deferred(r.text()), r.text());
+    }
+}
+
+/// 4xx → Deferred, 5xx → Failed, anything else unexpected → Deferred.
+fn classify(r: &Reply) -> RecipientResult {
+    match r.code() {
+        400..=499 => RecipientResult::Deferred(r.text()),
+        500..=599 => RecipientResult::Failed(r.text()),
+        _ => RecipientResult::Deferred(format!("unexpected reply: {}", r.text())),
+    }
+}
+
+/// A refused MAIL FROM. 530 means "log in first": our configuration, so deferred.
+fn classify_mail(r: &Reply) -> RecipientResult {
+    if r.code() == 530 {
+        return RecipientResult::Deferred(format!("the relay requires authentication: {}", r.text()));
+    }
+    classify(r)
+}
+
+/// Addresses go into command lines: no control characters (CRLF injection), no brackets.
+fn unsafe_address(a: &str) -> bool {
+    a.chars().any(|c| c.is_control() || c == '<' || c == '>')
+}
+
+async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
+    let caps = session.caps.clone();
+    if unsafe_address(&msg.sender) {
+        let why = "the envelope sender contains characters that cannot be sent over SMTP".to_string();
+        return tx.settle_rest(RecipientResult::Failed(why.clone()), why);
+    }
+    let utf8_sender = !msg.sender.is_ascii();
+    if utf8_sender && !caps.smtputf8 {
+        let why = "the relay does not offer SMTPUTF8, needed for the non-ASCII sender address".to_string();
+        return tx.settle_rest(RecipientResult::Failed(why.clone()), why);
+    }
+    let mut pending = Vec::new();
+    for (i, rcpt) in msg.recipients.iter().enumerate() {
+        if unsafe_address(rcpt) {
+            tx.results[i] = Some(RecipientResult::Failed("the address contains characters that cannot be sent over SMTP".into()));
+        } else if !rcpt.is_ascii() && !caps.smtputf8 {
+            tx.results[i] =
+                Some(RecipientResult::Failed("the relay does not offer SMTPUTF8, needed for this address".into()));
+        } else {
+            pending.push(i);
+        }
+    }
+    if pending.is_empty() {
+        tx.reply = "no recipient could be offered to the relay".into();
+        return;
+    }
+
+    let body = dot_stuff(&msg.body);
+    let mut mail = format!("MAIL FROM:<{}>", msg.sender);
+    if caps.smtputf8 && (utf8_sender || pending.iter().any(|&i| !msg.recipients[i].is_ascii())) {
+        mail.push_str(" SMTPUTF8");
+    }
+    if caps.eight_bit_mime && msg.body.iter().any(|&b| b >= 0x80) {
+        mail.push_str(" BODY=8BITMIME");
+    }
+    if caps.size.is_some() {
+        mail.push_str(&format!(" SIZE={}", body.len()));
+    }
+    let rcpts: Vec<String> = pending.iter().map(|&i| format!("RCPT TO:<{}>", msg.recipients[i])).collect();
+
+    let link = &mut session.link;
+    let pipelined = caps.pipelining;
+    let first = if pipelined {
+        let mut all = format!("{mail}\r\n");
+        for r in &rcpts {
+            all.push_str(r);
+            all.push_str("\r\n");
+        }
+        all.push_str("DATA\r\n");
+        all
+    } else {
+        format!("{mail}\r\n")
+    };
+    if let Err(e) = link.write(first.as_bytes(), "MAIL FROM").await {
+        return tx.lost(e);
+    }
+
+    // MAIL FROM
+    let mail_reply = match link.read_reply("MAIL FROM").await {
+        Ok(r) => r,
+        Err(e) => return tx.lost(e),
+    };
+    if mail_reply.code() == 421 {
+        return tx.closing(&mail_reply);
+    }
+    let mail_ok = mail_reply.is_positive();
+    if !mail_ok && !pipelined {
+        return tx.settle_rest(classify_mail(&mail_reply), mail_reply.text());
+    }
+
+    // RCPT TO, one by one (or the pipelined replies in order)
+    let mut accepted = Vec::new();
+    let mut last_refusal = None;
+    for (&i, line) in pending.iter().zip(&rcpts) {
+        if !pipelined {
+            if let Err(e) = link.write(format!("{line}\r\n").as_bytes(), "RCPT TO").await {
+                return tx.lost(e);
+            }
+        }
+        let r = match link.read_reply("RCPT TO").await {
+            Ok(r) => r,
+            Err(e) => return tx.lost(e),
+        };
+        if r.code() == 421 {
+            return tx.closing(&r);
+        }
+        if !mail_ok {
+            continue; // pipelined after a refused MAIL: these are 503s
+        }
+        if r.is_positive() {
+            accepted.push(i);
+        } else {
+            tx.results[i] = Some(classify(&r));
+            last_refusal = Some(r.text());
+        }
+    }
+    if !pipelined && accepted.is_empty() {
+        tx.reply = last_refusal.unwrap_or_default();
+        return;
+    }
+
+    // DATA
+    if !pipelined {
+        if let Err(e) = link.write(b"DATA\r\n", "DATA").await {
+            return tx.lost(e);
+        }
+    }
+    let data_reply = match link.read_reply("DATA").await {
+        Ok(r) => r,
+        Err(e) => return tx.lost(e),
+    };
+    if data_reply.code() == 421 {
+        return tx.closing(&data_reply);
+    }
+    if !mail_ok || accepted.is_empty() {
+        // Pipelined, nothing to send: DATA should have been refused. If the relay says 354
+        // anyway, end an empty message at once (it has no recipients to go to).
+        if data_reply.code() == 354 {
+            if let Err(e) = link.write(b".\r\n", "DATA").await {
+                return tx.lost(e);
+            }
+            if let Err(e) = link.read_reply("DATA").await {
+                return tx.lost(e);
+            }
+        }
+        if mail_ok {
+            tx.reply = last_refusal.unwrap_or_default();
+        } else {
+            tx.settle_rest(classify_mail(&mail_reply), mail_reply.text());
+        }
+        return;
+    }
+    if data_reply.code() != 354 {
+        return tx.settle_rest(classify(&data_reply), data_reply.text());
+    }
+
+    // The body, then the final reply, which decides every accepted recipient.
+    let mut wire = body;
+    wire.extend_from_slice(b".\r\n");
+    if let Err(e) = link.write_data(&wire, "DATA").await {
+        return tx.lost(e);
+    }
+    let timeout = link.data_timeout;
+    let end = match link.read_reply_within(timeout, "DATA").await {
+        Ok(r) => r,
+        Err(e) => return tx.lost(e),
+    };
+    if end.code() == 421 {
+        return tx.closing(&end);
+    }
+    let result = if (200..300).contains(&end.code()) { RecipientResult::Delivered } else { classify(&end) };
+    tx.settle_rest(result, end.text());
+}
+
+/// The body as it goes on the wire before the final `.`: every line ending made CRLF (a
+/// bare LF or CR is not allowed in SMTP and is how smuggling attacks start), a `.` at the
+/// start of a line doubled, and a final CRLF added when missing. Empty stays empty.
+pub(crate) fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 32 + 2);
+    let mut line_start = true;
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        match b {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if body.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                line_start = true;
+            }
+            b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                line_start = true;
+            }
+            _ => {
+                out.push(b);
+                line_start = false;
+            }
+        }
+        i += 1;
+    }
+    if !line_start {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
