@@ -37,6 +37,8 @@ pub struct Running {
     pub submission_addrs: Vec<SocketAddr>,
     pub submissions_addrs: Vec<SocketAddr>,
     pub store: Arc<Store>,
+    /// Wakes the dispatcher (as a submit does); tests that move a manual clock use it.
+    pub dispatcher_wake: Arc<tokio::sync::Notify>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -82,6 +84,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     });
     let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
     let queue = Arc::new(Queue::start(store.clone()));
+    let dispatcher_wake = queue.waker();
     let dispatcher = Dispatcher::new(
         store.clone(),
         relay,
@@ -123,5 +126,5 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));
     }
     tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, data_dir = %config.data_dir.display(), "gatepost listening");
-    Ok(Running { submission_addrs, submissions_addrs, store, shutdown: shutdown_tx, tasks })
+    Ok(Running { submission_addrs, submissions_addrs, store, dispatcher_wake, shutdown: shutdown_tx, tasks })
 }

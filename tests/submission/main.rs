@@ -9,3 +9,4 @@ mod crash;
 mod cli;
 mod peers;
 mod corpus;
+mod release;

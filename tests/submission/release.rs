@@ -1,0 +1,53 @@
+//! End to end through the real server: submit a scheduled message, move the (manual) clock
+//! to its release time, and see the dispatcher hand it to the `file://` relay, with the
+//! record showing the attempt and its outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatepost::clock::ManualClock;
+use gatepost::store::MessageState;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_message_is_relayed_at_the_daily_hour() {
+    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
+    let server = TestServer::start_with(|t| t, clock.clone()).await;
+    let (c, _) = Client::plain(server.submission).await;
+    let mut c = c.starttls().await;
+    c.login().await;
+    let msg = b"From: Alice <alice@example.com>\r\nTo: Bob <bob+2026-12-25@example.net>\r\nSubject: xmas\r\n\r\nho ho\r\n";
+    let r = c.submit(EMAIL, &["bob+2026-12-25@example.net"], msg).await;
+    assert!(r.contains("will be delivered 2026-12-25 08:00 UTC"), "{r}");
+    let id = queue_id(&r);
+    let outbox = server.dir.path().join("outbox").join(format!("{id}.eml"));
+    let running = server.running.as_ref().unwrap();
+
+    clock.set("2026-12-25T07:59:59Z".parse().unwrap());
+    running.dispatcher_wake.notify_one();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!outbox.exists(), "released a second early");
+    assert_eq!(server.store().get_message(&id).unwrap().unwrap().state, MessageState::Held);
+
+    clock.set("2026-12-25T08:00:00Z".parse().unwrap());
+    running.dispatcher_wake.notify_one();
+    for _ in 0..300 {
+        if server.store().get_message(&id).unwrap().unwrap().state == MessageState::Sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rec = server.store().get_message(&id).unwrap().unwrap();
+    assert_eq!(rec.state, MessageState::Sent);
+    assert_eq!(rec.attempts.len(), 1);
+    let attempt = &rec.attempts[0];
+    assert_eq!(attempt.started_at, "2026-12-25T08:00:00Z".parse().unwrap());
+    assert!(attempt.reply.as_deref().unwrap_or("").starts_with("written to"), "{attempt:?}");
+    let kinds: Vec<&str> = rec.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["submitted", "held", "released", "attempt", "delivered"]);
+    let written = std::fs::read_to_string(&outbox).unwrap();
+    assert!(written.contains("X-Gatepost-Recipient: <bob@example.net>"), "date tag removed from the envelope:\n{written}");
+    assert!(written.contains("ho ho"));
+    server.stop().await;
+}
