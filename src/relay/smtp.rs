@@ -13,9 +13,9 @@
 
 mod link;
 mod session;
-mod transaction;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +65,8 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// (`[::1]:2525`); the returned host has no brackets. User names and passwords in the URL
 /// are refused (they belong in `relay.username` and a password file or variable).
 pub fn parse_url(url: &str) -> Result<(String, u16, Security), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| "a relay URL looks like smtps://host[:port]".to_string())?;
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| "a relay URL looks like smtps://host[:port]".to_string())?;
     let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "smtp" => (Security::Plain, 25),
         "smtp+starttls" => (Security::StartTls, 587),
@@ -122,10 +123,10 @@ impl SmtpRelay {
         if config.helo_name.is_empty() || config.helo_name.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(format!("{:?} is not a usable EHLO name", config.helo_name));
         }
-        if let Some((user, password)) = &config.credentials {
-            if user.contains('\0') || password.contains('\0') || user.is_empty() {
-                return Err("the relay user name must be non-empty, and neither it nor the password may hold NUL".into());
-            }
+        if let Some((user, password)) = &config.credentials
+            && (user.is_empty() || user.contains('\0') || password.contains('\0'))
+        {
+            return Err("the relay user name must be non-empty, and neither it nor the password may hold NUL".into());
         }
         let tls = match config.security {
             Security::Plain => None,
@@ -168,12 +169,13 @@ impl SmtpRelay {
             let mut first = true;
             while alive && out.len() < msgs.len() {
                 let msg = &msgs[out.len()];
-                if !first && !msg.recipients.is_empty() {
-                    if let Err(why) = session.reset().await {
-                        tracing::info!(relay = %session.relay_ip(), "RSET failed, reconnecting: {why}");
-                        alive = false;
-                        break;
-                    }
+                if !first
+                    && !msg.recipients.is_empty()
+                    && let Err(why) = session.reset().await
+                {
+                    tracing::info!(relay = %session.relay_ip(), "RSET failed, reconnecting: {why}");
+                    alive = false;
+                    break;
                 }
                 first = false;
                 let (delivery, still) = if msg.recipients.is_empty() {

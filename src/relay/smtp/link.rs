@@ -79,7 +79,9 @@ impl Link {
     /// Read one whole reply (`ddd-` lines up to `ddd `) within `timeout` for all of it.
     pub async fn read_reply_within(&mut self, timeout: Duration, what: &str) -> Result<Reply, LinkError> {
         match tokio::time::timeout(timeout, self.read_lines()).await {
-            Err(_) => Err(LinkError(format!("timed out after {} during {what}: the relay did not answer", secs(timeout)))),
+            Err(_) => {
+                Err(LinkError(format!("timed out after {} during {what}: the relay did not answer", secs(timeout))))
+            }
             Ok(Err(ReadError::Eof)) => {
                 Err(LinkError(format!("connection lost during {what}: the relay closed the connection")))
             }
@@ -126,7 +128,7 @@ impl Link {
         Ok(())
     }
 
-    async fn write_within(&mut self, bytes: &[u8], timeout: Duration, what: &str) -> Result<(), LinkError> {
+    pub async fn write_within(&mut self, bytes: &[u8], timeout: Duration, what: &str) -> Result<(), LinkError> {
         let io = self.io.get_mut();
         let write = async {
             io.write_all(bytes).await?;

@@ -97,12 +97,13 @@ impl Session {
         let addrs = link::resolve(&config.host, config.port, config.connect_timeout)
             .await
             .map_err(|e| SetupFailure::deferred(e, None))?;
-        let tcp = link::connect_any(&addrs, config.connect_timeout)
-            .await
-            .map_err(|e| SetupFailure::deferred(e, None))?;
+        let tcp =
+            link::connect_any(&addrs, config.connect_timeout).await.map_err(|e| SetupFailure::deferred(e, None))?;
         let (peer, local) = match (tcp.peer_addr(), tcp.local_addr()) {
             (Ok(p), Ok(l)) => (p, l),
-            (Err(e), _) | (_, Err(e)) => return Err(SetupFailure::deferred(format!("connection lost at once: {e}"), None)),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(SetupFailure::deferred(format!("connection lost at once: {e}"), None));
+            }
         };
         tracing::debug!(relay = %peer, local = %local, "connected to the relay");
         let ips = Some((peer.ip(), local.ip()));
@@ -133,7 +134,7 @@ impl Session {
     /// QUIT politely (briefly), then close.
     pub async fn quit(mut self) {
         let wait = self.link.command_timeout.min(Duration::from_secs(5));
-        if self.link.write(b"QUIT\r\n", "QUIT").await.is_ok() {
+        if self.link.write_within(b"QUIT\r\n", wait, "QUIT").await.is_ok() {
             let _ = self.link.read_reply_within(wait, "QUIT").await;
         }
         self.link.shutdown().await;
@@ -233,7 +234,9 @@ async fn authenticate(
         login(link, user, password).await?
     } else if caps.auth.is_empty() {
         let hint = if encrypted { "" } else { " without TLS (use smtp+starttls:// or smtps://)" };
-        return Err(refused(format!("the relay does not offer AUTH{hint}; cannot log in with the configured credentials")));
+        return Err(refused(format!(
+            "the relay does not offer AUTH{hint}; cannot log in with the configured credentials"
+        )));
     } else {
         return Err(refused(format!(
             "the relay offers AUTH {} but gatepost speaks only PLAIN and LOGIN",

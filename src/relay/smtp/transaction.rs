@@ -53,6 +53,27 @@ impl Tx {
     }
 }
 
+/// Commands sent in one write at most, when the relay offers PIPELINING.
+pub(super) const PIPELINE_WINDOW: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Mail,
+    /// The index into `Outgoing::recipients`.
+    Rcpt(usize),
+    Data,
+}
+
+impl Step {
+    fn what(self) -> &'static str {
+        match self {
+            Step::Mail => "MAIL FROM",
+            Step::Rcpt(_) => "RCPT TO",
+            Step::Data => "DATA",
+        }
+    }
+}
+
 /// 4xx → Deferred, 5xx → Failed, anything else unexpected → Deferred.
 fn classify(r: &Reply) -> RecipientResult {
     match r.code() {
@@ -89,7 +110,8 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
     let mut pending = Vec::new();
     for (i, rcpt) in msg.recipients.iter().enumerate() {
         if unsafe_address(rcpt) {
-            tx.results[i] = Some(RecipientResult::Failed("the address contains characters that cannot be sent over SMTP".into()));
+            tx.results[i] =
+                Some(RecipientResult::Failed("the address contains characters that cannot be sent over SMTP".into()));
         } else if !rcpt.is_ascii() && !caps.smtputf8 {
             tx.results[i] =
                 Some(RecipientResult::Failed("the relay does not offer SMTPUTF8, needed for this address".into()));
@@ -113,86 +135,62 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
     if caps.size.is_some() {
         mail.push_str(&format!(" SIZE={}", body.len()));
     }
-    let rcpts: Vec<String> = pending.iter().map(|&i| format!("RCPT TO:<{}>", msg.recipients[i])).collect();
 
+    // MAIL, each RCPT, DATA: sent in windows (one command at a time without PIPELINING),
+    // replies read in order. Windows keep a huge recipient list from filling both socket
+    // buffers at once (RFC 2920 §3.1: the client must not deadlock the server).
+    let mut steps: Vec<(Step, String)> = vec![(Step::Mail, mail)];
+    steps.extend(pending.iter().map(|&i| (Step::Rcpt(i), format!("RCPT TO:<{}>", msg.recipients[i]))));
+    steps.push((Step::Data, "DATA".to_string()));
+    let window = if caps.pipelining { PIPELINE_WINDOW } else { 1 };
     let link = &mut session.link;
-    let pipelined = caps.pipelining;
-    let first = if pipelined {
-        let mut all = format!("{mail}\r\n");
-        for r in &rcpts {
-            all.push_str(r);
-            all.push_str("\r\n");
-        }
-        all.push_str("DATA\r\n");
-        all
-    } else {
-        format!("{mail}\r\n")
-    };
-    if let Err(e) = link.write(first.as_bytes(), "MAIL FROM").await {
-        return tx.lost(e);
-    }
-
-    // MAIL FROM
-    let mail_reply = match link.read_reply("MAIL FROM").await {
-        Ok(r) => r,
-        Err(e) => return tx.lost(e),
-    };
-    if mail_reply.code() == 421 {
-        return tx.closing(&mail_reply);
-    }
-    let mail_ok = mail_reply.is_positive();
-    if !mail_ok && !pipelined {
-        return tx.settle_rest(classify_mail(&mail_reply), mail_reply.text());
-    }
-
-    // RCPT TO, one by one (or the pipelined replies in order)
+    let mut sent = 0;
+    let mut mail_reply = None;
     let mut accepted = Vec::new();
     let mut last_refusal = None;
-    for (&i, line) in pending.iter().zip(&rcpts) {
-        if !pipelined {
-            if let Err(e) = link.write(format!("{line}\r\n").as_bytes(), "RCPT TO").await {
+    let mut data_reply = None;
+    for (k, (step, _)) in steps.iter().enumerate() {
+        let mail_ok = mail_reply.as_ref().is_none_or(Reply::is_positive);
+        if k == sent {
+            // Nothing in flight: stop before sending what can no longer succeed.
+            if !mail_ok || (*step == Step::Data && accepted.is_empty()) {
+                break;
+            }
+            sent = (k + window).min(steps.len());
+            let mut batch = String::new();
+            for (_, line) in &steps[k..sent] {
+                batch.push_str(line);
+                batch.push_str("\r\n");
+            }
+            if let Err(e) = link.write(batch.as_bytes(), step.what()).await {
                 return tx.lost(e);
             }
         }
-        let r = match link.read_reply("RCPT TO").await {
+        let r = match link.read_reply(step.what()).await {
             Ok(r) => r,
             Err(e) => return tx.lost(e),
         };
         if r.code() == 421 {
             return tx.closing(&r);
         }
-        if !mail_ok {
-            continue; // pipelined after a refused MAIL: these are 503s
-        }
-        if r.is_positive() {
-            accepted.push(i);
-        } else {
-            tx.results[i] = Some(classify(&r));
-            last_refusal = Some(r.text());
-        }
-    }
-    if !pipelined && accepted.is_empty() {
-        tx.reply = last_refusal.unwrap_or_default();
-        return;
-    }
-
-    // DATA
-    if !pipelined {
-        if let Err(e) = link.write(b"DATA\r\n", "DATA").await {
-            return tx.lost(e);
+        match *step {
+            Step::Mail => mail_reply = Some(r),
+            Step::Rcpt(_) if !mail_ok => {} // pipelined after a refused MAIL: 503s
+            Step::Rcpt(i) if r.is_positive() => accepted.push(i),
+            Step::Rcpt(i) => {
+                tx.results[i] = Some(classify(&r));
+                last_refusal = Some(r.text());
+            }
+            Step::Data => data_reply = Some(r),
         }
     }
-    let data_reply = match link.read_reply("DATA").await {
-        Ok(r) => r,
-        Err(e) => return tx.lost(e),
+    let Some(mail_reply) = mail_reply else {
+        return tx.lost(LinkError("internal error: no reply to MAIL FROM".into())); // not reached: MAIL goes first
     };
-    if data_reply.code() == 421 {
-        return tx.closing(&data_reply);
-    }
-    if !mail_ok || accepted.is_empty() {
-        // Pipelined, nothing to send: DATA should have been refused. If the relay says 354
+    if !mail_reply.is_positive() || accepted.is_empty() {
+        // Nothing to send. A pipelined DATA should have been refused; if the relay said 354
         // anyway, end an empty message at once (it has no recipients to go to).
-        if data_reply.code() == 354 {
+        if data_reply.as_ref().is_some_and(|r| r.code() == 354) {
             if let Err(e) = link.write(b".\r\n", "DATA").await {
                 return tx.lost(e);
             }
@@ -200,13 +198,16 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
                 return tx.lost(e);
             }
         }
-        if mail_ok {
+        if mail_reply.is_positive() {
             tx.reply = last_refusal.unwrap_or_default();
         } else {
             tx.settle_rest(classify_mail(&mail_reply), mail_reply.text());
         }
         return;
     }
+    let Some(data_reply) = data_reply else {
+        return tx.lost(LinkError("internal error: no reply to DATA".into())); // not reached: DATA follows an accepted RCPT
+    };
     if data_reply.code() != 354 {
         return tx.settle_rest(classify(&data_reply), data_reply.text());
     }
