@@ -30,10 +30,11 @@ async fn greeting_421_defers_every_message() {
 }
 
 #[tokio::test]
-async fn greeting_554_fails_every_message() {
+async fn greeting_554_defers_every_message() {
+    // A refused greeting is about us (blocklist, relay not opened for us): retry, don't bounce.
     let fake = Fake::start(|mut c| async move { c.say("554 5.7.1 no service for you").await }).await;
     let out = relay(&fake.url("smtp"), |_| {}).deliver_batch(&[msg("1", "s@x.test", &["a@y.test"], "m")]).await;
-    assert!(failed_with(&one(&out).recipients[0], "554 5.7.1"), "{out:?}");
+    assert!(deferred_with(&one(&out).recipients[0], "554 5.7.1"), "{out:?}");
 }
 
 #[tokio::test]

@@ -57,7 +57,7 @@ impl Caps {
 /// The session could not be set up; every message of the batch gets this result.
 #[derive(Debug, Clone)]
 pub(super) struct SetupFailure {
-    /// Failed (a 5xx greeting), otherwise Deferred.
+    /// Failed for good (no setup step is treated so today; kept for refusals that are).
     pub permanent: bool,
     pub text: String,
     /// Relay and system IP, when a connection was made.
@@ -173,7 +173,9 @@ async fn setup(
     let mut link = Link::new(stream, ct, dt);
     let greeting = link.read_reply("the greeting").await?;
     if !(200..300).contains(&greeting.code()) {
-        return Err(Setup::Refused { permanent: greeting.code() >= 500, text: greeting.text() });
+        // A 5xx greeting refuses *us* (an IP on a blocklist, a relay not yet opened for us):
+        // an operator problem, so the mail waits and is retried until its lifetime runs out.
+        return Err(Setup::Refused { permanent: false, text: greeting.text() });
     }
     let mut caps = hello(&mut link, &config.helo_name).await?;
     if config.security == Security::StartTls {
