@@ -15,6 +15,7 @@ pub mod config;
 pub mod message;
 pub mod queue;
 pub mod relay;
+pub mod rewrite;
 pub mod schedule;
 pub mod smtp;
 pub mod store;
