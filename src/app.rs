@@ -98,9 +98,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
                 max_interval: config.delivery.retry_max_interval,
                 lifetime: config.delivery.lifetime,
             },
-            envelope_sender: config.relay.from_address.clone(),
+            envelope_sender: queue::prepare::envelope_sender(config),
         },
-        Arc::new(|_, body| Ok(body)),
+        queue::prepare::prepare(config),
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(dispatcher.run(shutdown_rx.clone(), config.submission.shutdown_grace))];

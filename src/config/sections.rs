@@ -9,8 +9,8 @@ use toml::{Table, Value};
 
 use super::reader::Reader;
 use super::values::{
-    Problem, SECRETS_HINT, address, boolean, count, describe, duration, env_var_name, hostname, integer, listen, log_format,
-    nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
+    Problem, SECRETS_HINT, address, boolean, count, describe, duration, env_var_name, hostname, integer, listen,
+    log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
 };
 use super::{
     Config, ConfigError, ConfigErrors, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
@@ -61,8 +61,18 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         key: r.get("tls.key", data_dir.join("tls").join("key.pem"), path),
         generate_if_missing: r.get("tls.generate_if_missing", false, boolean),
     };
+    let before = r.errors.len();
     let relay = read_relay(r, &data_dir);
+    let relay_ok = r.errors.len() == before;
     let rewrite = read_rewrite(r);
+    // Only when the relay section is otherwise right: one mistake, one message.
+    if relay_ok && rewrite.rewrite_from && relay.from_address.is_none() && !relay.url.starts_with("file://") {
+        r.error(
+            "relay.from_address",
+            "is required when rewrite.rewrite_from is on with an SMTP relay",
+            "set the third-party mailbox gatepost sends from, or set rewrite.rewrite_from = false",
+        );
+    }
     let delivery = read_delivery(r);
     let schedule = read_schedule(r);
     let log = LogConfig {

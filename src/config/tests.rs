@@ -162,11 +162,20 @@ fn every_key_is_read() {
     assert_eq!(c.schedule.max_hold, jiff::SignedDuration::from_hours(365 * 24));
     assert_eq!((c.log.level.as_str(), c.log.format), ("debug", LogFormat::Json));
     let c = ok(
-        "[relay]\nurl = \"smtp+starttls://smtp.example.net:587\"\nusername = \"u\"\npassword_file = \"/run/pw\"\n[schedule]\ndaily_hour = \"8:05\"",
+        "[relay]\nurl = \"smtp+starttls://smtp.example.net:587\"\nusername = \"u\"\npassword_file = \"/run/pw\"\nfrom_address = \"gp@example.net\"\n[schedule]\ndaily_hour = \"8:05\"",
         &[],
     );
     assert_eq!(c.relay.password_file, Some(PathBuf::from("/run/pw")));
     assert_eq!(c.schedule.daily_hour, jiff::civil::time(8, 5, 0, 0));
+}
+
+#[test]
+fn smtp_relay_with_from_rewriting_needs_a_from_address() {
+    let errs = errs("[relay]\nurl = \"smtp://relay.example.net\"", &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].key, "relay.from_address");
+    ok("[relay]\nurl = \"smtp://relay.example.net\"\n[rewrite]\nrewrite_from = false", &[]);
+    ok("[relay]\nurl = \"file:///tmp/out\"", &[]);
 }
 
 #[test]

@@ -16,6 +16,7 @@ fn overrides_nested_and_top_level_keys() {
             ("GATEPOST__SUBMISSION__MAX_RECIPIENTS", "50"),
             ("GATEPOST__tls__Generate_If_Missing", "true"),
             ("GATEPOST__RELAY__URL", "smtps://relay.example:465"),
+            ("GATEPOST__RELAY__FROM_ADDRESS", "gp@relay.example"),
             ("GATEPOST__SUBMISSION__MAX_MESSAGE_SIZE", " 10MiB "),
             ("GATEPOST_DATA_DIR", "ignored: single underscore"),
             ("HOME", "/root"),

@@ -4,6 +4,7 @@
 pub mod attempts;
 mod committer;
 pub mod dispatch;
+pub mod prepare;
 mod recovery;
 
 use std::net::SocketAddr;

@@ -17,7 +17,8 @@ async fn held_message_is_relayed_at_the_daily_hour() {
     let (c, _) = Client::plain(server.submission).await;
     let mut c = c.starttls().await;
     c.login().await;
-    let msg = b"From: Alice <alice@example.com>\r\nTo: Bob <bob+2026-12-25@example.net>\r\nSubject: xmas\r\n\r\nho ho\r\n";
+    let msg =
+        b"From: Alice <alice@example.com>\r\nTo: Bob <bob+2026-12-25@example.net>\r\nSubject: xmas\r\n\r\nho ho\r\n";
     let r = c.submit(EMAIL, &["bob+2026-12-25@example.net"], msg).await;
     assert!(r.contains("will be delivered 2026-12-25 08:00 UTC"), "{r}");
     let id = queue_id(&r);
@@ -47,7 +48,20 @@ async fn held_message_is_relayed_at_the_daily_hour() {
     let kinds: Vec<&str> = rec.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["submitted", "held", "released", "attempt", "delivered"]);
     let written = std::fs::read_to_string(&outbox).unwrap();
-    assert!(written.contains("X-Gatepost-Recipient: <bob@example.net>"), "date tag removed from the envelope:\n{written}");
+    assert!(
+        written.contains("X-Gatepost-Recipient: <bob@example.net>"),
+        "date tag removed from the envelope:\n{written}"
+    );
     assert!(written.contains("ho ho"));
+    // the rewrite of docs/rewrite.md happened on the way out
+    assert!(written.contains("From: \"Alice via gatepost\" <gatepost@localhost>"), "{written}");
+    assert!(written.contains("Reply-To: alice@example.com"), "{written}");
+    assert!(written.contains("To: Bob <bob@example.net>"), "plus tag removed from To:\n{written}");
+    assert!(written.contains("Sent by alice@example.com through gatepost."), "footer:\n{written}");
+    assert!(
+        written.contains("with ESMTPSA\r\n id ") && written.contains(&format!("id {id};")),
+        "Received header:\n{written}"
+    );
+    assert!(written.contains("X-Gatepost-Sender: <gatepost@localhost>"), "{written}");
     server.stop().await;
 }

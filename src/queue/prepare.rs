@@ -1,0 +1,64 @@
+//! The step between the stored body and the relay: the rewrite of `docs/rewrite.md`, fed
+//! from the message's record.
+
+use std::sync::Arc;
+
+use super::dispatch::Prepare;
+use crate::config::Config;
+use crate::rewrite::{self, Envelope, RewritePolicy};
+use crate::store::MessageRecord;
+
+/// The rewrite policy of a config. The relay address defaults to `gatepost@<hostname>`,
+/// which only a `file://` relay may use (check-config insists on `relay.from_address` for SMTP).
+pub fn policy(config: &Config) -> RewritePolicy {
+    RewritePolicy {
+        rewrite_from: config.rewrite.rewrite_from,
+        relay_address: relay_address(config),
+        display_name_template: config.rewrite.display_name.clone(),
+        footer_template: config.rewrite.footer.clone(),
+        system_intro: config.rewrite.system_intro.clone(),
+        hide_client_ip: config.rewrite.hide_client_ip,
+        hostname: config.hostname.clone(),
+    }
+}
+
+pub fn relay_address(config: &Config) -> String {
+    config.relay.from_address.clone().unwrap_or_else(|| format!("gatepost@{}", config.hostname))
+}
+
+/// The envelope sender at the relay: the third-party address when From is rewritten (so
+/// SPF/DMARC align with the relay's domain), else the user's own.
+pub fn envelope_sender(config: &Config) -> Option<String> {
+    config.rewrite.rewrite_from.then(|| relay_address(config))
+}
+
+/// Rewrite one message from its record.
+pub fn rewrite_message(policy: &RewritePolicy, rec: &MessageRecord, body: &[u8]) -> Result<Vec<u8>, String> {
+    let tagged: Vec<(String, String)> = rec
+        .recipients
+        .iter()
+        .filter(|r| r.original != r.address)
+        .map(|r| (r.original.clone(), r.address.clone()))
+        .collect();
+    let env = Envelope {
+        queue_id: &rec.id,
+        user_address: &rec.sender,
+        sender_name: rec.sender_name.as_deref(),
+        client_ip: rec.client.ip(),
+        helo: &rec.helo,
+        tls: rec.tls.as_deref(),
+        submitted_at: rec.submitted_at,
+        tagged: &tagged,
+    };
+    let out =
+        rewrite::rewrite_with_notes(body, &env, policy).map_err(|e| format!("cannot rewrite the message: {e}"))?;
+    for note in &out.notes {
+        tracing::info!(queue_id = %rec.id, note = ?note, "rewrite left a part as it was");
+    }
+    Ok(out.message)
+}
+
+pub fn prepare(config: &Config) -> Arc<Prepare> {
+    let policy = policy(config);
+    Arc::new(move |rec, body| rewrite_message(&policy, rec, &body))
+}
