@@ -10,3 +10,4 @@ mod cli;
 mod peers;
 mod corpus;
 mod release;
+mod relay_e2e;
