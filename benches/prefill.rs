@@ -113,6 +113,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 session_id: "prefill".into(),
                 timezone: "UTC".into(),
                 state: MessageState::Held,
+                notice_of: None,
                 attempts: vec![],
                 events: vec![],
             };

@@ -86,7 +86,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let queue = Arc::new(Queue::start(store.clone()));
     let dispatcher_wake = queue.waker();
     let dispatcher = Dispatcher::new(
-        store.clone(),
+        queue.clone(),
         relay,
         clock.clone(),
         queue.waker(),
@@ -99,6 +99,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
                 lifetime: config.delivery.lifetime,
             },
             envelope_sender: queue::prepare::envelope_sender(config),
+            hostname: config.hostname.clone(),
         },
         queue::prepare::prepare(config),
     );

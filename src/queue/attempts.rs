@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::dsn::FailedRecipient;
 use crate::relay::{Delivery, RecipientResult};
 use crate::store::{Attempt, MessageRecord, MessageState};
 
@@ -92,8 +93,16 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
 }
 
 /// Apply the relay's results. Deferred recipients are retried with backoff until their
-/// lifetime (counted from their release time) runs out; then they fail.
-pub fn apply_outcome(rec: &mut MessageRecord, claim: &Claim, delivery: &Delivery, now: Timestamp, retry: &RetryPolicy) {
+/// lifetime (counted from their release time) runs out; then they fail. Returns the
+/// recipients that failed for good in this attempt (for the delivery status notification).
+pub fn apply_outcome(
+    rec: &mut MessageRecord,
+    claim: &Claim,
+    delivery: &Delivery,
+    now: Timestamp,
+    retry: &RetryPolicy,
+) -> Vec<FailedRecipient> {
+    let mut failed = Vec::new();
     if let Some(a) = rec.attempts.get_mut(claim.attempt) {
         a.finished_at = Some(now);
         a.relay_ip = delivery.relay_ip.map(|ip| ip.to_string());
@@ -118,6 +127,7 @@ pub fn apply_outcome(rec: &mut MessageRecord, claim: &Claim, delivery: &Delivery
             RecipientResult::Failed(why) => {
                 r.state = MessageState::Failed;
                 r.last_error = Some(why.clone());
+                failed.push(FailedRecipient { address: address.clone(), reason: why.clone(), expired: false });
                 ("failed", format!("{address}: {why}"))
             }
             RecipientResult::Deferred(why) => {
@@ -126,6 +136,7 @@ pub fn apply_outcome(rec: &mut MessageRecord, claim: &Claim, delivery: &Delivery
                 r.last_error = Some(why.clone());
                 if next >= expires {
                     r.state = MessageState::Failed;
+                    failed.push(FailedRecipient { address: address.clone(), reason: why.clone(), expired: true });
                     ("expired", format!("{address}: gave up after {} attempts; last error: {why}", r.attempts))
                 } else {
                     r.state = MessageState::Due;
@@ -137,6 +148,7 @@ pub fn apply_outcome(rec: &mut MessageRecord, claim: &Claim, delivery: &Delivery
         rec.push_event(now, kind, detail);
     }
     rec.state = rec.derive_state();
+    failed
 }
 
 /// After a crash: recipients left in `sending` are due again now. Their attempt may or may

@@ -11,8 +11,11 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::attempts::{self, Claim, RetryPolicy};
+use super::dsn::{self, FailedRecipient};
+use super::{Queue, Submission};
 use crate::clock::Clock;
 use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
+use crate::schedule::{RecipientRelease, ScheduleSource};
 use crate::store::{MessageRecord, Store, StoreError, sha256_hex};
 
 /// The longest the dispatcher sleeps without looking at the clock again, so a wall clock
@@ -28,11 +31,19 @@ pub struct DispatchSettings {
     pub retry: RetryPolicy,
     /// Envelope sender on the relay; `None` keeps the user's own address.
     pub envelope_sender: Option<String>,
+    /// Our name, for delivery status notifications.
+    pub hostname: String,
 }
 
 impl Default for DispatchSettings {
     fn default() -> Self {
-        DispatchSettings { concurrency: 4, per_connection: 50, retry: RetryPolicy::default(), envelope_sender: None }
+        DispatchSettings {
+            concurrency: 4,
+            per_connection: 50,
+            retry: RetryPolicy::default(),
+            envelope_sender: None,
+            hostname: "localhost".into(),
+        }
     }
 }
 
@@ -41,6 +52,8 @@ pub type Prepare = dyn Fn(&MessageRecord, Vec<u8>) -> Result<Vec<u8>, String> + 
 
 pub struct Dispatcher {
     store: Arc<Store>,
+    /// Where delivery status notifications are queued.
+    queue: Arc<Queue>,
     relay: Arc<dyn Relay>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
@@ -50,14 +63,15 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<Store>,
+        queue: Arc<Queue>,
         relay: Arc<dyn Relay>,
         clock: Arc<dyn Clock>,
         wake: Arc<Notify>,
         settings: DispatchSettings,
         prepare: Arc<Prepare>,
     ) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { store, relay, clock, wake, settings, prepare })
+        let store = queue.store().clone();
+        Arc::new(Dispatcher { store, queue, relay, clock, wake, settings, prepare })
     }
 
     /// Recipients left in `sending` by a crash are due again (their outcome is uncertain).
@@ -205,16 +219,25 @@ impl Dispatcher {
         if sha256_hex(&body) != rec.body_sha256 {
             return Err("body file damaged: its checksum does not match the record".into());
         }
-        let body = (self.prepare)(rec, body)?;
+        // A notice goes as written, from the null sender (RFC 5321 §4.5.5): no rewrite, no
+        // notice about it can ever be sent back.
+        let (body, sender) = match rec.notice_of {
+            Some(_) => (body, String::new()),
+            None => (
+                (self.prepare)(rec, body)?,
+                self.settings.envelope_sender.clone().unwrap_or_else(|| rec.sender.clone()),
+            ),
+        };
         Ok(Outgoing {
             queue_id: rec.id.clone(),
-            sender: self.settings.envelope_sender.clone().unwrap_or_else(|| rec.sender.clone()),
+            sender,
             recipients: claim.recipients.iter().map(|&i| rec.recipients[i].address.clone()).collect(),
             body,
         })
     }
 
-    /// One transaction records every outcome of the batch.
+    /// One transaction records every outcome of the batch; then recipients that failed for
+    /// good are reported to their sender.
     async fn record(&self, results: Vec<(Claim, Option<Delivery>)>) {
         let store = self.store.clone();
         let now = self.clock.now();
@@ -222,23 +245,71 @@ impl Dispatcher {
         let ids: Vec<String> = results.iter().map(|(c, _)| c.queue_id.clone()).collect();
         let done = tokio::task::spawn_blocking(move || {
             let mut it = results.into_iter();
-            store.update_messages(&ids, |rec| {
+            let mut failures = Vec::new();
+            let recs = store.update_messages(&ids, |rec| {
                 if let Some((claim, Some(d))) = it.next() {
-                    attempts::apply_outcome(rec, &claim, &d, now, &retry);
+                    failures.push(attempts::apply_outcome(rec, &claim, &d, now, &retry));
                 }
+                Ok(())
+            })?;
+            Ok::<_, StoreError>(recs.into_iter().zip(failures).collect::<Vec<_>>())
+        })
+        .await;
+        let recorded = match done {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                return tracing::error!(error = %e, "recording delivery outcomes failed; they will be retried");
+            }
+            Err(e) => return tracing::error!(error = %e, "recording task failed"),
+        };
+        for (rec, failed) in recorded {
+            tracing::info!(queue_id = %rec.id, state = rec.state.as_str(), "delivery recorded");
+            if !failed.is_empty() && rec.notice_of.is_none() && !rec.sender.is_empty() {
+                self.notify_sender(&rec, &failed).await;
+            }
+        }
+    }
+
+    /// Queue a delivery status notification to the message's sender, and note it on the record.
+    async fn notify_sender(&self, rec: &MessageRecord, failed: &[FailedRecipient]) {
+        let now = self.clock.now();
+        let original = self.store.bodies().read(&rec.id).unwrap_or_default();
+        let body = dsn::build(rec, &original, failed, now, &self.settings.hostname);
+        let sub = Submission {
+            session_id: rec.session_id.clone(),
+            user: rec.user.clone(),
+            sender: String::new(),
+            sender_name: Some("Mail Delivery System".into()),
+            recipients: vec![RecipientRelease {
+                original: rec.sender.clone(),
+                address: rec.sender.clone(),
+                release_at: now,
+                source: ScheduleSource::Immediate,
+            }],
+            subject: Some("Undelivered Mail Returned to Sender".into()),
+            message_id: None,
+            client: rec.client,
+            tls: None,
+            helo: self.settings.hostname.clone(),
+            submitted_at: now,
+            timezone: rec.timezone.clone(),
+            body,
+            notice_of: Some(rec.id.clone()),
+        };
+        let outcome = match self.queue.submit(sub).await {
+            Ok(acc) => format!("delivery status notification {} queued to {}", acc.id, rec.sender),
+            Err(e) => format!("could not queue a delivery status notification: {e}"),
+        };
+        tracing::info!(queue_id = %rec.id, "{outcome}");
+        let id = rec.id.clone();
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            store.update_message(&id, |r| {
+                r.push_event(now, "dsn", outcome);
                 Ok(())
             })
         })
         .await;
-        match done {
-            Ok(Ok(recs)) => {
-                for r in recs {
-                    tracing::info!(queue_id = %r.id, state = r.state.as_str(), "delivery recorded");
-                }
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "recording delivery outcomes failed; they will be retried"),
-            Err(e) => tracing::error!(error = %e, "recording task failed"),
-        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod attempts;
 mod committer;
 pub mod dispatch;
+pub mod dsn;
 pub mod prepare;
 mod recovery;
 
@@ -33,6 +34,8 @@ pub struct Submission {
     pub submitted_at: Timestamp,
     pub timezone: String,
     pub body: Vec<u8>,
+    /// For a delivery status notification: the queue id it reports on.
+    pub notice_of: Option<String>,
 }
 
 /// What the client is told in the 250 reply.
@@ -154,6 +157,7 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         session_id: sub.session_id.clone(),
         timezone: sub.timezone.clone(),
         state: MessageState::Held,
+        notice_of: sub.notice_of.clone(),
         attempts: vec![],
         events: vec![],
     };

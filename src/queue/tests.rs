@@ -32,6 +32,7 @@ fn submission(body: &[u8], releases: &[(&str, &str)]) -> Submission {
         submitted_at: ts("2026-11-23T10:00:00Z"),
         timezone: "UTC".into(),
         body: body.to_vec(),
+        notice_of: None,
     }
 }
 

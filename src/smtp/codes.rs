@@ -91,6 +91,8 @@ impl Reply {
     }
 
     /// Serialise; error replies name the session so a user's report can be matched to the logs.
+    /// `\n` in the text separates the lines of a multi-line reply; every other control
+    /// character is written as `?`.
     pub fn write_to(&self, out: &mut Vec<u8>, session_id: &str) {
         let lines: Vec<&str> = self.text.split('\n').collect();
         for (i, line) in lines.iter().enumerate() {
@@ -100,7 +102,9 @@ impl Reply {
                 out.extend_from_slice(enh.as_bytes());
                 out.push(b' ');
             }
-            out.extend_from_slice(line.as_bytes());
+            // Reply text often quotes the client (addresses, dates, names); a CR or other
+            // control character there could forge a reply line or drive a terminal.
+            out.extend(line.bytes().map(|b| if b.is_ascii_control() { b'?' } else { b }));
             if self.code.is_error() && i + 1 == lines.len() {
                 out.extend_from_slice(format!(" [session {session_id}]").as_bytes());
             }
@@ -113,3 +117,18 @@ impl Reply {
 pub const HELLO: Code = Code { basic: 250, enhanced: None };
 /// RFC 5321 §4.1.1.11: MAIL/RCPT parameter not recognised.
 pub const PARAM_NOT_SUPPORTED: Code = code(555, 5, 5, 4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_never_carry_control_characters() {
+        let mut out = Vec::new();
+        Reply::new(SENDER_NOT_ALLOWED, "From <m@x\r250 2.0.0 fake\0\x1b[31m> is not yours").write_to(&mut out, "s1");
+        assert_eq!(out, b"550 5.7.1 From <m@x?250 2.0.0 fake??[31m> is not yours [session s1]\r\n");
+        let mut out = Vec::new();
+        Reply::new(HELLO, "a\nb").write_to(&mut out, "s1");
+        assert_eq!(out, b"250-a\r\n250 b\r\n");
+    }
+}

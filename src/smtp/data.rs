@@ -30,7 +30,8 @@ pub struct DataReader {
     line_len: usize,
     max_size: u64,
     max_line: usize,
-    problem: Option<DataProblem>,
+    too_big: bool,
+    line_too_long: bool,
 }
 
 impl DataReader {
@@ -42,7 +43,8 @@ impl DataReader {
             line_len: 0,
             max_size,
             max_line,
-            problem: None,
+            too_big: false,
+            line_too_long: false,
         }
     }
 
@@ -107,26 +109,31 @@ impl DataReader {
     fn push(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
         self.line_len = self.line_len.saturating_add(bytes.len());
-        if self.problem.is_none() {
-            if self.size > self.max_size {
-                self.problem = Some(DataProblem::TooBig);
-            } else if self.line_len > self.max_line {
-                self.problem = Some(DataProblem::LineTooLong);
-            }
+        // Both limits are tracked on their own, so the verdict never depends on how the
+        // bytes were split into reads.
+        if self.size > self.max_size {
+            self.too_big = true;
         }
-        if self.problem.is_none() {
-            self.body.extend_from_slice(bytes);
-        } else {
+        if self.line_len > self.max_line {
+            self.line_too_long = true;
+        }
+        if self.too_big || self.line_too_long {
             // Keep reading to the end marker, but stop holding hostile sizes in memory.
             self.body = Vec::new();
+        } else {
+            self.body.extend_from_slice(bytes);
         }
     }
 
-    /// The message, or why it was refused. Call once the end marker was reached.
+    /// The message, or why it was refused (size first: it is the more useful answer).
+    /// Call once the end marker was reached.
     pub fn finish(self) -> Result<Vec<u8>, DataProblem> {
-        match self.problem {
-            Some(p) => Err(p),
-            None => Ok(self.body),
+        if self.too_big {
+            Err(DataProblem::TooBig)
+        } else if self.line_too_long {
+            Err(DataProblem::LineTooLong)
+        } else {
+            Ok(self.body)
         }
     }
 
@@ -190,6 +197,12 @@ mod tests {
         let mut r = DataReader::new(10, 1000);
         let (_, done) = r.feed(b"0123456789abc\r\n.\r\n");
         assert!(done);
+        assert_eq!(r.finish(), Err(DataProblem::TooBig));
+        // both limits broken: the same verdict however the input is split (found by fuzzing)
+        let mut r = DataReader::new(16, 5);
+        let input = b"abcdefghijklmnopqrstu\r\n.\r\n";
+        r.feed(&input[..6]);
+        r.feed(&input[6..]);
         assert_eq!(r.finish(), Err(DataProblem::TooBig));
     }
 }

@@ -140,6 +140,10 @@ pub struct MessageRecord {
     /// The user's timezone when it was submitted (release times are shown in it).
     pub timezone: String,
     pub state: MessageState,
+    /// Set on a delivery status notification gatepost wrote: the queue id it reports on.
+    /// Such a message is sent with a null sender and never answered by another notice.
+    #[serde(default)]
+    pub notice_of: Option<String>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(default)]

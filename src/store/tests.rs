@@ -32,6 +32,7 @@ pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: Mes
         session_id: "s1".into(),
         timezone: "UTC".into(),
         state,
+        notice_of: None,
         attempts: vec![],
         events: vec![],
     }

@@ -18,6 +18,7 @@ fn ts(s: &str) -> Timestamp {
 /// Records what it was given; answers with `result`, or never answers when `hang`.
 struct TestRelay {
     seen: Mutex<Vec<Vec<String>>>,
+    senders: Mutex<Vec<String>>,
     result: Mutex<RecipientResult>,
     hang: bool,
     delivered: Notify,
@@ -25,7 +26,13 @@ struct TestRelay {
 
 impl TestRelay {
     fn new(result: RecipientResult, hang: bool) -> Arc<TestRelay> {
-        Arc::new(TestRelay { seen: Mutex::default(), result: Mutex::new(result), hang, delivered: Notify::new() })
+        Arc::new(TestRelay {
+            seen: Mutex::default(),
+            senders: Mutex::default(),
+            result: Mutex::new(result),
+            hang,
+            delivered: Notify::new(),
+        })
     }
     fn count(&self) -> usize {
         self.seen.lock().unwrap().iter().map(Vec::len).sum()
@@ -36,6 +43,7 @@ impl Relay for TestRelay {
     fn deliver_batch<'a>(&'a self, msgs: &'a [Outgoing]) -> BoxFuture<'a, Vec<Delivery>> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(msgs.iter().map(|m| m.queue_id.clone()).collect());
+            self.senders.lock().unwrap().extend(msgs.iter().map(|m| m.sender.clone()));
             if self.hang {
                 std::future::pending::<()>().await;
             }
@@ -49,7 +57,7 @@ impl Relay for TestRelay {
 
 struct Rig {
     store: Arc<Store>,
-    queue: Queue,
+    queue: Arc<Queue>,
     clock: Arc<ManualClock>,
     wake: Arc<Notify>,
     shutdown: watch::Sender<bool>,
@@ -59,7 +67,7 @@ struct Rig {
 fn rig(now: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
-    let queue = Queue::start(store.clone());
+    let queue = Arc::new(Queue::start(store.clone()));
     let wake = queue.waker();
     Rig { store, queue, clock: Arc::new(ManualClock::new(ts(now))), wake, shutdown: watch::channel(false).0, _dir: dir }
 }
@@ -68,7 +76,7 @@ impl Rig {
     fn start(&self, relay: Arc<TestRelay>) -> tokio::task::JoinHandle<()> {
         let settings = DispatchSettings { concurrency: 2, per_connection: 10, ..Default::default() };
         let d = Dispatcher::new(
-            self.store.clone(),
+            self.queue.clone(),
             relay,
             self.clock.clone(),
             self.wake.clone(),
@@ -98,6 +106,7 @@ impl Rig {
             submitted_at: self.clock.now(),
             timezone: "UTC".into(),
             body: b"From: alice@example.com\r\n\r\nx\r\n".to_vec(),
+            notice_of: None,
         };
         self.queue.submit(sub).await.unwrap().id
     }
@@ -237,6 +246,31 @@ async fn two_thousand_due_in_the_same_minute_all_leave_once() {
     assert_eq!((seen.len(), unique.len()), (2000, 2000), "each message exactly once");
     assert!(relay.seen.lock().unwrap().iter().all(|b| b.len() <= 10), "batches respect per_connection");
     assert!(ids.iter().all(|id| rig.state(id) == MessageState::Sent));
+    rig.shutdown.send(true).unwrap();
+    run.await.unwrap();
+}
+
+#[tokio::test]
+async fn permanent_failure_notifies_the_sender_once_and_never_about_a_notice() {
+    let rig = rig("2026-12-25T08:00:00Z");
+    let relay = TestRelay::new(RecipientResult::Failed("550 5.1.1 no such user".into()), false);
+    let run = rig.start(relay.clone());
+    let id = rig.submit("2026-12-25T08:00:00Z").await;
+    // the original fails, its notice is queued and (this relay failing everything) fails too
+    rig.settle(|| relay.count() == 2 && rig.store.message_count().unwrap() == 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(relay.count(), 2, "no notice about a notice");
+    assert_eq!(rig.store.message_count().unwrap(), 2);
+    let all = rig.store.list_messages(None, None, 10).unwrap();
+    let notice = all.iter().find(|r| r.id != id).unwrap();
+    assert_eq!(notice.notice_of.as_deref(), Some(id.as_str()));
+    assert_eq!(notice.recipients[0].address, "alice@example.com");
+    let body = String::from_utf8(rig.store.bodies().read(&notice.id).unwrap()).unwrap();
+    assert!(body.contains("Status: 5.1.1") && body.contains("Final-Recipient: rfc822; bob@x"), "{body}");
+    assert_eq!(relay.senders.lock().unwrap().as_slice(), ["alice@example.com", ""], "the notice has a null sender");
+    let original = rig.store.get_message(&id).unwrap().unwrap();
+    assert_eq!(original.state, MessageState::Failed);
+    assert!(original.events.iter().any(|e| e.kind == "dsn" && e.detail.contains(&notice.id)));
     rig.shutdown.send(true).unwrap();
     run.await.unwrap();
 }

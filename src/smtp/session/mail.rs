@@ -280,6 +280,7 @@ impl Session {
             submitted_at: now,
             timezone: tz_name,
             body,
+            notice_of: None,
         })))
     }
 }

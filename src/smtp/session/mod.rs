@@ -336,6 +336,10 @@ impl Session {
 
     fn hello(&mut self, host: &str, esmtp: bool, now: Timestamp) {
         self.tx = None;
+        // The name is echoed in our reply and kept in the record: printable ASCII only, so a
+        // client cannot put control characters (terminal escapes, NUL) into either.
+        let host: String = host.chars().take(255).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
+        let host = host.as_str();
         self.helo = Some(host.to_string());
         self.esmtp = esmtp;
         let s = self.settings.clone();

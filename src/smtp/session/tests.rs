@@ -173,6 +173,15 @@ fn ehlo_advertises_auth_only_after_tls() {
 }
 
 #[test]
+fn helo_name_is_echoed_printable_only() {
+    // found by fuzzing: control characters in EHLO were echoed into the reply
+    let mut h = Harness::new(false);
+    let r = h.run(b"EHLO client\0\x1b[2J\x07.test\r\n");
+    assert!(r.starts_with("250-gp.test greets client??[2J?.test [192.0.2.7]\r\n"), "{r:?}");
+    assert!(!r.bytes().any(|b| b.is_ascii_control() && b != b'\r' && b != b'\n'));
+}
+
+#[test]
 fn starttls_discards_pipelined_plaintext_and_resets() {
     let mut h = Harness::new(false);
     h.run(b"EHLO c\r\n");

@@ -1,0 +1,154 @@
+//! Delivery status notifications (RFC 3464): when recipients fail for good or their
+//! lifetime runs out, the sender gets a `multipart/report` naming each recipient, the
+//! relay's answer, and the original header. Pure: bytes in, bytes out.
+
+use jiff::Timestamp;
+
+use crate::store::MessageRecord;
+
+/// One recipient the notice reports on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRecipient {
+    pub address: String,
+    /// The relay's reply or our error text.
+    pub reason: String,
+    /// Gave up after retrying (lifetime), rather than a permanent refusal.
+    pub expired: bool,
+}
+
+/// The RFC 3463 status to report: the enhanced code in the relay's reply when it has one
+/// (`550 5.1.1 …` → `5.1.1`), else 4.4.7 for expiry (RFC 3463 "delivery time expired")
+/// and 5.0.0 otherwise.
+pub fn status_of(f: &FailedRecipient) -> String {
+    let found = f.reason.split_whitespace().take(3).find(|w| {
+        let p: Vec<&str> = w.split('.').collect();
+        p.len() == 3
+            && matches!(p[0], "4" | "5")
+            && p[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match found {
+        Some(code) if !f.expired || code.starts_with('4') => code.to_string(),
+        _ if f.expired => "4.4.7".into(),
+        _ => "5.0.0".into(),
+    }
+}
+
+/// The header block of a stored message (up to the blank line), for `text/rfc822-headers`.
+fn header_block(body: &[u8]) -> &[u8] {
+    match body.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(p) => &body[..p + 2],
+        None => body,
+    }
+}
+
+/// Build the notice. `boundary_seed` keeps the boundary unique (the DSN's queue id is not
+/// known yet; the original's id is).
+pub fn build(
+    rec: &MessageRecord,
+    original: &[u8],
+    failed: &[FailedRecipient],
+    now: Timestamp,
+    hostname: &str,
+) -> Vec<u8> {
+    let boundary = format!("gatepost-dsn-{}", rec.id);
+    let date = now.to_zoned(jiff::tz::TimeZone::UTC).strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
+    let subject = rec.subject.as_deref().unwrap_or("(no subject)");
+    let mut human = format!(
+        "gatepost could not deliver your message \"{}\"\r\n(queue id {}, submitted {}) to:\r\n\r\n",
+        clean(subject),
+        rec.id,
+        rec.submitted_at
+    );
+    for f in failed {
+        let why = if f.expired { "gave up after retrying" } else { "refused" };
+        human.push_str(&format!("  <{}>: {why}: {}\r\n", f.address, clean(&f.reason)));
+    }
+    human.push_str("\r\nOther recipients, if any, are not affected. The original header is attached.\r\n");
+
+    let mut status = format!(
+        "Reporting-MTA: dns; {hostname}\r\nX-Gatepost-Queue-ID: {}\r\nArrival-Date: {}\r\n",
+        rec.id,
+        rfc5322(rec.submitted_at)
+    );
+    for f in failed {
+        status.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\nDiagnostic-Code: smtp; {}\r\nLast-Attempt-Date: {date}\r\n",
+            f.address,
+            status_of(f),
+            clean(&f.reason)
+        ));
+    }
+
+    let mut out = Vec::new();
+    out.extend_from_slice(
+        format!(
+            "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\nTo: <{to}>\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+             Date: {date}\r\nMessage-ID: <{id}.dsn@{hostname}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n\
+             This is a MIME-encapsulated delivery status notification.\r\n\r\n\
+             --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{human}\r\n\
+             --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n{status}\r\n\
+             --{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n",
+            to = rec.sender,
+            id = rec.id,
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(header_block(original));
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+fn rfc5322(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+/// One line of printable text: replies and subjects come from outside.
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::MimeHeaders;
+
+    use crate::store::MessageState;
+
+    #[test]
+    fn status_codes() {
+        let f = |reason: &str, expired| FailedRecipient { address: "a@x".into(), reason: reason.into(), expired };
+        assert_eq!(status_of(&f("550 5.1.1 no such user", false)), "5.1.1");
+        assert_eq!(status_of(&f("552 message too big", false)), "5.0.0");
+        assert_eq!(status_of(&f("421 4.3.2 down", true)), "4.3.2");
+        assert_eq!(status_of(&f("connection refused", true)), "4.4.7");
+        assert_eq!(status_of(&f("554 5.7.1 spam", true)), "4.4.7");
+    }
+
+    #[test]
+    fn notice_is_a_parseable_report() {
+        let rec = crate::store::tests::sample_record(
+            "01JF0000000000000000000000",
+            "alice",
+            "2026-12-25T08:00:00Z".parse().unwrap(),
+            MessageState::Failed,
+        );
+        let original = b"From: alice@example.com\r\nSubject: hi\r\n\r\nsecret body\r\n";
+        let failed = [FailedRecipient {
+            address: "bob@example.net".into(),
+            reason: "550 5.1.1 <bob@example.net>: no such user\r\n".into(),
+            expired: false,
+        }];
+        let dsn = build(&rec, original, &failed, "2026-12-25T08:00:05Z".parse().unwrap(), "gp.example");
+        let text = String::from_utf8(dsn.clone()).unwrap();
+        assert!(
+            text.contains("Final-Recipient: rfc822; bob@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Subject: hi") && !text.contains("secret body"), "headers only, never the body");
+        let msg = mail_parser::MessageParser::default().parse(&dsn).unwrap();
+        assert_eq!(msg.content_type().unwrap().subtype(), Some("report"));
+        assert_eq!(msg.parts.len(), 4, "container + 3 parts");
+        assert_eq!(msg.to().unwrap().first().unwrap().address(), Some("alice@example.com"));
+    }
+}
