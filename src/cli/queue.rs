@@ -99,6 +99,27 @@ fn show(r: &MessageRecord) -> String {
             local(rc.release_at),
             rc.source
         );
+        if let Some(next) = rc.next_attempt_at.filter(|_| rc.state.is_pending()) {
+            s += &format!("  {:<40} next attempt {}\n", "", local(next));
+        }
+        if let Some(err) = &rc.last_error {
+            s += &format!("  {:<40} last error: {err}\n", "");
+        }
+    }
+    if !r.attempts.is_empty() {
+        s += "attempts:\n";
+    }
+    for (i, a) in r.attempts.iter().enumerate() {
+        let ips = match (&a.relay_ip, &a.system_ip) {
+            (Some(relay), Some(system)) => format!("relay {relay} from {system}"),
+            _ => "no connection".into(),
+        };
+        let finished = a.finished_at.map(local).unwrap_or_else(|| "(unfinished)".into());
+        s +=
+            &format!("  {}. {} -> {}  {}  to {}\n", i + 1, local(a.started_at), finished, ips, a.recipients.join(", "));
+        if let Some(reply) = &a.reply {
+            s += &format!("     reply: {reply}\n");
+        }
     }
     s += "timeline:\n";
     for e in &r.events {

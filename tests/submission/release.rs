@@ -63,5 +63,20 @@ async fn held_message_is_relayed_at_the_daily_hour() {
         "Received header:\n{written}"
     );
     assert!(written.contains("X-Gatepost-Sender: <gatepost@localhost>"), "{written}");
+    // the operator sees the attempt and its outcome in `queue show`
+    let config = server.dir.path().join("g.toml");
+    std::fs::write(&config, config_text(server.dir.path(), "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .args(["--config", config.to_str().unwrap(), "queue", "show", &id])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        show.contains(
+            "attempts:\n  1. 2026-12-25 08:00:00 UTC -> 2026-12-25 08:00:00 UTC  no connection  to bob@example.net"
+        ),
+        "{show}"
+    );
+    assert!(show.contains("     reply: written to"), "{show}");
     server.stop().await;
 }
