@@ -1,0 +1,370 @@
+//! The fuzz checks: one function per fuzz target, each turning arbitrary bytes into calls to
+//! a public gatepost API and panicking only when an invariant breaks.
+//!
+//! This file is compiled twice: by the fuzz targets in `fuzz/fuzz_targets/` (through
+//! `#[path = "../../tests/fuzz_seeds/checks.rs"] mod checks;`) and by the seed replay test
+//! `tests/fuzz_seeds.rs`. Keep it free of dependencies other than gatepost itself and jiff,
+//! which both crates have.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use gatepost::accounts::LoginRefusal;
+use gatepost::queue::Accepted;
+use gatepost::smtp::data::DataReader;
+use gatepost::smtp::session::{AuthOutcome, AuthedUser, ConnInfo, Session, SessionSettings, Step};
+use gatepost::store::MessageRecord;
+use jiff::{SignedDuration, Timestamp};
+
+// ---------------------------------------------------------------------------------------------
+// smtp_session
+// ---------------------------------------------------------------------------------------------
+
+/// The fixed time of every fuzzed session: 2026-11-23T10:00:00Z.
+const NOW_SECS: i64 = 1_795_428_000;
+const SESSION_ID: &str = "fz1";
+/// Limits small enough that the fuzzer reaches them.
+const MAX_MESSAGE_SIZE: u64 = 2000;
+const MAX_RECIPIENTS: usize = 3;
+const MAX_LINE_LENGTH: usize = 1000;
+/// Header bytes of an `smtp_session` input: flags, then three split points.
+pub const SESSION_HEADER: usize = 4;
+
+/// `GATEPOST_FUZZ_VERBOSE=1` prints each session's dialogue to stderr (to read a crash input).
+fn verbose() -> bool {
+    static VERBOSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("GATEPOST_FUZZ_VERBOSE").is_some())
+}
+
+fn session_settings() -> Arc<SessionSettings> {
+    Arc::new(SessionSettings {
+        hostname: "gp.test".into(),
+        max_message_size: MAX_MESSAGE_SIZE,
+        max_recipients: MAX_RECIPIENTS,
+        max_line_length: MAX_LINE_LENGTH,
+        daily_hour: jiff::civil::time(8, 0, 0, 0),
+        timezone: jiff::tz::TimeZone::UTC,
+        timezone_name: "UTC".into(),
+        max_hold: SignedDuration::from_hours(24 * 400),
+        starttls_available: true,
+    })
+}
+
+fn alice() -> AuthedUser {
+    AuthedUser { name: "alice".into(), addresses: vec!["alice@example.com".into()], timezone: None }
+}
+
+/// Splits `body` into at most four chunks at the fractions given by `points` (each /255).
+fn chunks<'a>(body: &'a [u8], points: &[u8]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = points.iter().map(|&p| p as usize * body.len() / 255).collect();
+    cuts.sort_unstable();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        out.push(&body[start..cut]);
+        start = cut;
+    }
+    out.push(&body[start..]);
+    out
+}
+
+/// Checks the syntax of everything one `step` wrote: complete CRLF lines without other
+/// control characters, each `DDD<SP or ->text`, continuation lines followed by the same code, and every error reply
+/// naming the session on its last line.
+fn check_replies(out: &[u8], input: &[u8]) {
+    if out.is_empty() {
+        return;
+    }
+    let show = || format!("output {:?} after input {:?}", String::from_utf8_lossy(out), String::from_utf8_lossy(input));
+    assert!(out.ends_with(b"\r\n"), "output does not end with CRLF: {}", show());
+    let mut lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+    assert_eq!(lines.pop(), Some(&b""[..]));
+    let mut continued: Option<&[u8]> = None;
+    for raw in lines {
+        let line = raw.strip_suffix(b"\r").unwrap_or_else(|| panic!("bare LF in a reply: {}", show()));
+        // RFC 5321 §2.3.8 and §4.2: CR only in CRLF, reply text is printable (UTF-8 allowed).
+        assert!(
+            !line.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f),
+            "control character (CR, NUL, ESC, …) inside a reply line {:?}: {}",
+            String::from_utf8_lossy(line),
+            show()
+        );
+        assert!(
+            line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit) && (line[3] == b' ' || line[3] == b'-'),
+            "reply line {:?} does not start with a code: {}",
+            String::from_utf8_lossy(line),
+            show()
+        );
+        let code = &line[..3];
+        if let Some(prev) = continued {
+            assert_eq!(prev, code, "a multi-line reply changes its code: {}", show());
+        }
+        let last = line[3] == b' ';
+        continued = if last { None } else { Some(code) };
+        if last && (code[0] == b'4' || code[0] == b'5') {
+            let text = String::from_utf8_lossy(line);
+            assert!(text.contains("[session "), "error reply {text:?} does not name the session: {}", show());
+        }
+    }
+    assert!(continued.is_none(), "output ends inside a multi-line reply: {}", show());
+}
+
+/// One client's whole input to a session. Byte 0: bit 0 set = implicit TLS from the start
+/// (`tls: Some("TLSv1.3")`), bit 1 set = the queue fails every delivery. Bytes 1..4: where the
+/// rest is split into the chunks the session receives (fraction of the length, /255). The rest:
+/// what the client sends. Requests are answered like the session tests do (only
+/// alice/secret logs in). Returns the number of messages handed to the queue.
+pub fn smtp_session(data: &[u8]) -> usize {
+    let header = &data[..data.len().min(SESSION_HEADER)];
+    let body = &data[header.len()..];
+    let flags = header.first().copied().unwrap_or(0);
+    let implicit_tls = flags & 1 != 0;
+    let store_fails = flags & 2 != 0;
+    let now = Timestamp::from_second(NOW_SECS).expect("valid time");
+    let max_hold = SignedDuration::from_hours(24 * 400);
+
+    let conn = ConnInfo {
+        session_id: SESSION_ID.into(),
+        peer: "192.0.2.7:40000".parse().expect("valid address"),
+        tls: implicit_tls.then(|| "TLSv1.3".to_string()),
+        trusted_user: None,
+    };
+    let mut s = Session::new(session_settings(), conn);
+
+    let mut authed = false;
+    let mut closed = false;
+    let mut deliveries = 0;
+    // The greeting, before the client says anything.
+    let step = s.step(now);
+    let greeting = s.take_output();
+    assert!(greeting.starts_with(b"220 gp.test "), "greeting {:?}", String::from_utf8_lossy(&greeting));
+    check_replies(&greeting, b"");
+    assert!(matches!(step, Step::NeedInput), "greeting step {step:?}");
+
+    for chunk in chunks(body, header.get(1..).unwrap_or(&[])) {
+        if verbose() {
+            eprintln!("C: {:?}", String::from_utf8_lossy(chunk));
+        }
+        s.receive(chunk);
+        // Every request consumes at least one input line, so this bounds a healthy session.
+        let mut budget = body.len() + 8;
+        loop {
+            budget = budget.checked_sub(1).expect("the session keeps asking without consuming input");
+            let step = s.step(now);
+            let out = s.take_output();
+            if verbose() {
+                eprintln!("S: {:?} then {step:?}", String::from_utf8_lossy(&out));
+            }
+            if closed {
+                assert!(out.is_empty(), "output after Close: {:?}", String::from_utf8_lossy(&out));
+                assert!(matches!(step, Step::Close), "step {step:?} after Close");
+                break;
+            }
+            check_replies(&out, body);
+            match step {
+                Step::NeedInput => break,
+                Step::Close => {
+                    closed = true;
+                    assert!(s.is_closed());
+                    break;
+                }
+                Step::StartTls => {
+                    assert!(!implicit_tls, "STARTTLS on an implicit-TLS connection");
+                    assert!(out.ends_with(b"220 2.0.0 ready to start TLS\r\n"), "STARTTLS without 220: {:?}", String::from_utf8_lossy(&out));
+                    s.tls_started("TLSv1.3");
+                    // RFC 3207 §4.2: the session starts over, unauthenticated.
+                    authed = false;
+                }
+                Step::Authenticate { username, password } => {
+                    let outcome = match (username.as_str(), password.as_str()) {
+                        ("alice", "secret") => AuthOutcome::Accepted(alice()),
+                        ("eve", _) => AuthOutcome::Throttled,
+                        ("una", _) => AuthOutcome::Unavailable,
+                        _ => AuthOutcome::Refused(LoginRefusal::BadCredentials),
+                    };
+                    authed = matches!(outcome, AuthOutcome::Accepted(_));
+                    s.auth_done(outcome);
+                }
+                Step::Deliver(sub) => {
+                    assert!(authed, "a message was queued without a successful AUTH: {sub:?}");
+                    assert_eq!(sub.user, "alice", "queued for the wrong user");
+                    assert_eq!(sub.sender.to_lowercase(), "alice@example.com", "queued with a foreign sender");
+                    assert_eq!(sub.session_id, SESSION_ID);
+                    assert!(sub.tls.is_some(), "queued over plaintext");
+                    assert!(!sub.recipients.is_empty() && sub.recipients.len() <= MAX_RECIPIENTS, "{sub:?}");
+                    assert!(sub.body.len() as u64 <= MAX_MESSAGE_SIZE, "body over the size limit queued");
+                    for r in &sub.recipients {
+                        assert!(r.release_at >= now && r.release_at <= now + max_hold, "release out of range: {r:?}");
+                    }
+                    deliveries += 1;
+                    if store_fails {
+                        s.delivered(Err("disk full".into()));
+                    } else {
+                        let mut times: Vec<Timestamp> = sub.recipients.iter().map(|r| r.release_at).collect();
+                        times.sort();
+                        times.dedup();
+                        s.delivered(Ok(Accepted { id: "01TESTQUEUEID".into(), release_times: times }));
+                    }
+                }
+            }
+        }
+    }
+    if !closed {
+        // The client went quiet: the driver times the session out.
+        assert!(matches!(s.timed_out(), Step::Close));
+        let out = s.take_output();
+        check_replies(&out, body);
+        assert!(out.starts_with(b"421 "), "timeout reply {:?}", String::from_utf8_lossy(&out));
+    }
+    deliveries
+}
+
+// ---------------------------------------------------------------------------------------------
+// smtp_data
+// ---------------------------------------------------------------------------------------------
+
+/// Header bytes of an `smtp_data` input: split point, line limit, size limit.
+pub const DATA_HEADER: usize = 3;
+
+/// What a reader says about one input: (consumed, done, finish()).
+type DataResult = (usize, bool, Result<Vec<u8>, gatepost::smtp::data::DataProblem>);
+
+fn read_whole(input: &[u8], max_size: u64, max_line: usize) -> DataResult {
+    let mut r = DataReader::new(max_size, max_line);
+    let (consumed, done) = r.feed(input);
+    (consumed, done, r.finish())
+}
+
+fn read_split(input: &[u8], split: usize, max_size: u64, max_line: usize) -> DataResult {
+    let mut r = DataReader::new(max_size, max_line);
+    let (a, done_a) = r.feed(&input[..split]);
+    assert!(a <= split, "consumed {a} of {split} bytes");
+    let (consumed, done) = if done_a {
+        (a, true)
+    } else {
+        assert_eq!(a, split, "stopped early without an end marker");
+        let (b, done_b) = r.feed(&input[split..]);
+        (split + b, done_b)
+    };
+    (consumed, done, r.finish())
+}
+
+/// A straightforward model of RFC 5321 §4.5.2: lines end at CRLF only, a line "." ends the
+/// data, a leading "." of any other line is removed. Returns (consumed, body, longest line
+/// including its CRLF) once the end marker is found.
+fn model_data(input: &[u8]) -> Option<(usize, Vec<u8>, usize)> {
+    let mut body = Vec::new();
+    let mut longest = 0;
+    let mut start = 0;
+    loop {
+        let len = input[start..].windows(2).position(|w| w == b"\r\n")?;
+        let line = &input[start..start + len];
+        if line == b"." {
+            return Some((start + 3, body, longest));
+        }
+        let line = line.strip_prefix(b".").unwrap_or(line);
+        body.extend_from_slice(line);
+        body.extend_from_slice(b"\r\n");
+        longest = longest.max(line.len() + 2);
+        start += len + 2;
+    }
+}
+
+/// A DATA section. Byte 0: split point (fraction /255), byte 1: line limit (0xff = 1000),
+/// byte 2: size limit in units of 16 octets (0xff = 1 MiB). The rest: what the client sends
+/// after `354`, possibly with pipelined commands after the end marker.
+pub fn smtp_data(data: &[u8]) {
+    let header = &data[..data.len().min(DATA_HEADER)];
+    let input = &data[header.len()..];
+    let split = header.first().map_or(0, |&b| b as usize * input.len() / 255);
+    let max_line = match header.get(1) {
+        Some(0xff) | None => 1000,
+        Some(&b) => b as usize,
+    };
+    let max_size = match header.get(2) {
+        Some(0xff) | None => 1 << 20,
+        Some(&b) => b as u64 * 16,
+    };
+
+    let whole = read_whole(input, max_size, max_line);
+    let show = || {
+        format!("input {:?} (max_size {max_size}, max_line {max_line}, split {split})", String::from_utf8_lossy(input))
+    };
+    let (consumed, done, ref result) = whole;
+    assert!(consumed <= input.len(), "consumed {consumed} of {} bytes: {}", input.len(), show());
+    if done {
+        let prefix = &input[..consumed];
+        assert!(
+            prefix.ends_with(b"\r\n.\r\n") || prefix == b".\r\n",
+            "ended without CRLF.CRLF: consumed {:?}: {}",
+            String::from_utf8_lossy(prefix),
+            show()
+        );
+    } else {
+        assert_eq!(consumed, input.len(), "stopped early without an end marker: {}", show());
+    }
+
+    // Independent model: same end, same body, refused exactly when over a limit.
+    match model_data(input) {
+        None => assert!(!done, "reader found an end marker the model does not: {}", show()),
+        Some((m_consumed, m_body, longest)) => {
+            assert!(done, "reader missed the end marker: {}", show());
+            assert_eq!(consumed, m_consumed, "end marker at a different place: {}", show());
+            let over = m_body.len() as u64 > max_size || longest > max_line;
+            match result {
+                Ok(body) => {
+                    assert!(!over, "accepted a body over a limit: {}", show());
+                    assert_eq!(body, &m_body, "body differs from the model: {}", show());
+                }
+                Err(_) => assert!(over, "refused a body within the limits: {}", show()),
+            }
+        }
+    }
+
+    let parts = read_split(input, split, max_size, max_line);
+    assert_eq!(parts, whole, "splitting the input at {split} changes the result: {}", show());
+}
+
+// ---------------------------------------------------------------------------------------------
+// schedule
+// ---------------------------------------------------------------------------------------------
+
+/// `schedule::fuzz_one` asserts the release rules itself.
+pub fn schedule(data: &[u8]) {
+    gatepost::schedule::fuzz_one(data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// record_decode
+// ---------------------------------------------------------------------------------------------
+
+/// A stored queue record: decoding never panics, and what decodes survives a round trip.
+/// Returns whether the input decoded.
+pub fn record_decode(data: &[u8]) -> bool {
+    let Ok(rec) = MessageRecord::decode(data) else {
+        return false;
+    };
+    let encoded = rec.encode();
+    let again = MessageRecord::decode(&encoded)
+        .unwrap_or_else(|e| panic!("a decoded record does not decode after encode: {e}: {}", String::from_utf8_lossy(&encoded)));
+    assert_eq!(again, rec, "round trip changes the record: {}", String::from_utf8_lossy(&encoded));
+    assert_eq!(again.encode(), encoded, "encoding is not stable");
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// message_summary
+// ---------------------------------------------------------------------------------------------
+
+/// Header summary of an arbitrary message: never panics, and its facts are well-formed.
+pub fn message_summary(data: &[u8]) {
+    let s = gatepost::message::summarize(data);
+    for v in &s.deliver_on {
+        // Unfolded: no line breaks left (a bare CR is not a line break, it stays as sent).
+        assert!(!v.contains('\n'), "Deliver-On value not unfolded: {v:?}");
+        assert_eq!(v.trim(), v, "Deliver-On value not trimmed: {v:?}");
+    }
+    if !s.from_addresses.is_empty() {
+        assert!(s.from_fields >= 1, "From addresses without a From field: {s:?}");
+    }
+}
