@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -103,6 +104,7 @@ impl Dispatcher {
             }
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
+            let mut failed = false;
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
@@ -112,11 +114,13 @@ impl Dispatcher {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming due messages failed; retrying in a minute");
+                    failed = true;
                     Vec::new()
                 }
             };
             if claimed.is_empty() {
-                let wait = if free == 0 { MAX_SLEEP } else { self.sleep_time() };
+                // After a store error, wait rather than spin on a due entry that keeps failing.
+                let wait = if free == 0 || failed { MAX_SLEEP } else { self.sleep_time() };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.wake.notified() => {}
@@ -154,27 +158,45 @@ impl Dispatcher {
         }
     }
 
-    /// Claim up to `limit` due messages in one transaction.
+    /// Claim up to `limit` due messages in one transaction. If the batch fails (a record that
+    /// no longer decodes), claim one by one and take the unreadable ones out of the due index,
+    /// so one damaged record cannot stall the queue.
     async fn claim_due(&self, limit: usize) -> Result<Vec<(Claim, MessageRecord)>, StoreError> {
         let store = self.store.clone();
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || {
             let mut seen = HashSet::new();
-            let ids: Vec<String> = store
-                .due_until(now, limit)?
-                .into_iter()
-                .map(|(_, id)| id)
-                .filter(|id| seen.insert(id.clone()))
-                .collect();
-            if ids.is_empty() {
+            let due: Vec<(Timestamp, String)> =
+                store.due_until(now, limit)?.into_iter().filter(|(_, id)| seen.insert(id.clone())).collect();
+            if due.is_empty() {
                 return Ok(Vec::new());
             }
+            let ids: Vec<String> = due.iter().map(|(_, id)| id.clone()).collect();
             let mut claims = Vec::new();
-            let records = store.update_messages(&ids, |rec| {
+            match store.update_messages(&ids, |rec| {
                 claims.push(attempts::claim(rec, now));
                 Ok(())
-            })?;
-            Ok(claims.into_iter().zip(records).filter_map(|(c, r)| c.map(|c| (c, r))).collect())
+            }) {
+                Ok(records) => Ok(claims.into_iter().zip(records).filter_map(|(c, r)| c.map(|c| (c, r))).collect()),
+                Err(batch_error) => {
+                    tracing::warn!(error = %batch_error, "claiming a batch failed; claiming one by one");
+                    let mut out = Vec::new();
+                    for (at, id) in due {
+                        let mut claim = None;
+                        match store.update_message(&id, |rec| {
+                            claim = attempts::claim(rec, now);
+                            Ok(())
+                        }) {
+                            Ok(rec) => out.extend(claim.map(|c| (c, rec))),
+                            Err(e) => {
+                                tracing::error!(queue_id = %id, error = %e, "record cannot be read; removed from the due index (the record is kept)");
+                                store.remove_due_entry(at, &id)?;
+                            }
+                        }
+                    }
+                    Ok(out)
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Db(format!("claim task: {e}")))?

@@ -212,6 +212,24 @@ impl Store {
         Ok(updated)
     }
 
+    /// Take one entry out of the due index without touching its record: for a record that
+    /// can no longer be read, so it cannot block the dispatcher. The record stays for the operator.
+    pub fn remove_due_entry(&self, at: Timestamp, id: &str) -> Result<(), StoreError> {
+        let txn = self.write_txn()?;
+        txn.open_table(DUE)?.remove(due_key(at, id).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Overwrite a record with raw bytes: lets tests damage the store the way a disk might.
+    #[cfg(test)]
+    pub(crate) fn put_raw_record(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = self.write_txn()?;
+        txn.open_table(MESSAGES)?.insert(id, bytes)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Messages with a delivery under way (or interrupted by a crash).
     pub fn sending_ids(&self) -> Result<Vec<String>, StoreError> {
         let txn = self.db.begin_read()?;

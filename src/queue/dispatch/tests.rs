@@ -274,3 +274,22 @@ async fn permanent_failure_notifies_the_sender_once_and_never_about_a_notice() {
     rig.shutdown.send(true).unwrap();
     run.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_damaged_record_does_not_stall_the_queue() {
+    let rig = rig("2026-12-25T08:00:00Z");
+    let bad = rig.submit("2026-12-25T08:00:00Z").await;
+    let good = rig.submit("2026-12-25T08:00:00Z").await;
+    rig.store.put_raw_record(&bad, b"{ this is not a record").unwrap();
+    let relay = TestRelay::new(RecipientResult::Delivered, false);
+    let run = rig.start(relay.clone());
+    rig.settle(|| rig.state(&good) == MessageState::Sent).await;
+    assert!(
+        rig.store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty(),
+        "the damaged entry left the due index"
+    );
+    assert!(rig.store.get_message(&bad).is_err(), "the damaged record is kept (and reported), not deleted");
+    assert_eq!(relay.count(), 1);
+    rig.shutdown.send(true).unwrap();
+    run.await.unwrap();
+}
