@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 mod checks;
 
 /// Every fuzz target (the names of `fuzz/fuzz_targets/*.rs`).
-const TARGETS: &[&str] = &["smtp_session", "smtp_data", "schedule", "record_decode", "message_summary"];
+const TARGETS: &[&str] = &["smtp_session", "smtp_data", "schedule", "record_decode", "message_summary", "rewrite"];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -71,6 +71,11 @@ fn smtp_data_seeds() {
 #[test]
 fn schedule_seeds() {
     replay("schedule", checks::schedule);
+}
+
+#[test]
+fn rewrite_seeds() {
+    replay("rewrite", checks::rewrite);
 }
 
 #[test]

@@ -335,6 +335,14 @@ pub fn schedule(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// rewrite: the outgoing rewrite never panics, always leaves a header/body separator, exactly
+// one From (the relay's), and no Bcc or Deliver-On (`gatepost::rewrite::fuzz_one` asserts it).
+
+pub fn rewrite(data: &[u8]) {
+    gatepost::rewrite::fuzz_one(data);
+}
+
+// ---------------------------------------------------------------------------------------------
 // record_decode
 // ---------------------------------------------------------------------------------------------
 
