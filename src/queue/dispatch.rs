@@ -91,8 +91,9 @@ impl Dispatcher {
         Ok(n)
     }
 
-    /// Run until shutdown; in-flight deliveries finish (bounded by `grace`), then it returns.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) {
+    /// Run until shutdown; in-flight deliveries finish (bounded by `grace`), then it returns
+    /// whether they all did.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>, grace: Duration) -> bool {
         if let Err(e) = self.recover_interrupted() {
             tracing::error!(error = %e, "could not recover interrupted deliveries");
         }
@@ -139,8 +140,10 @@ impl Dispatcher {
             if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
                 tracing::warn!("deliveries still running at shutdown; they will be retried at the next start");
                 tasks.abort_all();
+                return false;
             }
         }
+        true
     }
 
     /// How long until the earliest due entry, at most `MAX_SLEEP`.

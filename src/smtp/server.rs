@@ -16,7 +16,8 @@ use super::driver::{Shared, serve_connection};
 use super::limits::Refusal;
 
 /// Accept on `listener` until shutdown, then wait up to `grace` for sessions to end.
-pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, implicit_tls: bool, grace: Duration) {
+/// Returns whether every session ended by itself (none had to be cut off).
+pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, implicit_tls: bool, grace: Duration) -> bool {
     let mut sessions = JoinSet::new();
     let mut shutdown: watch::Receiver<bool> = shared.shutdown.clone();
     let kind = if implicit_tls { "submissions" } else { "submission" };
@@ -74,7 +75,9 @@ pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, implicit_t
     if drained.is_err() {
         tracing::warn!(left = sessions.len(), "shutdown grace ran out; closing remaining sessions");
         sessions.abort_all();
+        return false;
     }
+    true
 }
 
 /// A short random id for logs and error replies (the random tail of a ULID).

@@ -29,6 +29,11 @@ const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const SENDING: TableDefinition<&str, ()> = TableDefinition::new("sending");
 
+/// Page cache of the database file.
+const CACHE_SIZE: usize = 64 * 1024 * 1024;
+/// Written at a clean shutdown, removed at start: its absence means the last run crashed.
+const CLEAN_MARKER: &str = "clean-shutdown";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{context}: {source}")]
@@ -98,13 +103,17 @@ impl Store {
         std::fs::create_dir_all(data_dir)
             .map_err(StoreError::io(format!("creating data directory {}", data_dir.display())))?;
         let path = data_dir.join("gatepost.redb");
-        let db = Database::builder().set_concurrency_mode(ConcurrencyMode::MultiWriter).create(&path).map_err(|e| {
-            match StoreError::from(e) {
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            // redb's default page cache is 1 GiB; a scan of a million held records would fill
+            // it. Hot data (the due index, recent records) is small.
+            .set_cache_size(CACHE_SIZE)
+            .create(&path)
+            .map_err(|e| match StoreError::from(e) {
                 StoreError::Damaged(why) => StoreError::Damaged(format!("{}: {why}", path.display())),
                 StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
                 other => other,
-            }
-        })?;
+            })?;
         let txn = db.begin_write()?;
         {
             txn.open_table(MESSAGES)?;
@@ -115,6 +124,26 @@ impl Store {
         }
         txn.commit()?;
         Ok(Store { db, bodies: Bodies::new(data_dir.join("bodies")), data_dir: data_dir.to_path_buf() })
+    }
+
+    /// Note that this run ends cleanly (everything committed, nothing half-written).
+    pub fn mark_clean_shutdown(&self) -> Result<(), StoreError> {
+        let path = self.data_dir.join(CLEAN_MARKER);
+        std::fs::write(&path, b"gatepost stopped cleanly\n")
+            .map_err(StoreError::io("writing the clean-shutdown marker"))?;
+        sync_dir(&self.data_dir).map_err(StoreError::io("syncing the data directory"))
+    }
+
+    /// Whether the last run stopped cleanly; consumes the marker, so a crash of this run is
+    /// noticed at the next start.
+    pub fn take_clean_shutdown(&self) -> bool {
+        let path = self.data_dir.join(CLEAN_MARKER);
+        let was = path.is_file();
+        if was {
+            let _ = std::fs::remove_file(&path);
+            let _ = sync_dir(&self.data_dir);
+        }
+        was
     }
 
     pub fn data_dir(&self) -> &Path {

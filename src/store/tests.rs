@@ -109,6 +109,16 @@ fn damaged_database_file_is_a_clear_error() {
 }
 
 #[test]
+fn clean_shutdown_marker_is_consumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.take_clean_shutdown(), "a new store has no marker");
+    store.mark_clean_shutdown().unwrap();
+    assert!(store.take_clean_shutdown());
+    assert!(!store.take_clean_shutdown(), "taken once: a crash of this run is noticed next time");
+}
+
+#[test]
 fn users_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

@@ -73,7 +73,7 @@ fn rig(now: &str) -> Rig {
 }
 
 impl Rig {
-    fn start(&self, relay: Arc<TestRelay>) -> tokio::task::JoinHandle<()> {
+    fn start(&self, relay: Arc<TestRelay>) -> tokio::task::JoinHandle<bool> {
         let settings = DispatchSettings { concurrency: 2, per_connection: 10, ..Default::default() };
         let d = Dispatcher::new(
             self.queue.clone(),
