@@ -6,8 +6,6 @@
 //! - records with no body: only possible through outside damage; the record is marked failed
 //!   with an event saying why, so nothing is silently forgotten.
 
-use std::collections::HashSet;
-
 use jiff::Timestamp;
 
 use crate::store::{MessageState, Store, StoreError};
@@ -25,25 +23,37 @@ impl RecoveryReport {
     }
 }
 
+/// Streams: bodies one shard directory at a time, record ids one at a time, so memory stays
+/// flat with a million held messages.
 pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreError> {
     let mut report = RecoveryReport::default();
-    let (bodies, temps) = store.bodies().scan().map_err(StoreError::io("scanning bodies"))?;
-    for tmp in temps {
-        std::fs::remove_file(&tmp).map_err(StoreError::io(format!("removing {}", tmp.display())))?;
-        report.temp_files_removed += 1;
-    }
-    let ids: HashSet<String> = store.message_ids()?.into_iter().collect();
-    let body_ids: HashSet<&str> = bodies.iter().map(|(id, _)| id.as_str()).collect();
     let orphan_dir = store.data_dir().join("orphans");
-    for (id, path) in &bodies {
-        if !ids.contains(id) {
-            std::fs::create_dir_all(&orphan_dir).map_err(StoreError::io("creating orphans/"))?;
-            let to = orphan_dir.join(format!("{id}.eml"));
-            std::fs::rename(path, &to).map_err(StoreError::io(format!("moving {}", path.display())))?;
-            report.orphan_bodies.push(id.clone());
+    store
+        .bodies()
+        .scan(|shard| {
+            for tmp in &shard.temps {
+                std::fs::remove_file(tmp)?;
+                report.temp_files_removed += 1;
+            }
+            let unknown = store
+                .unknown_ids(shard.bodies.iter().map(|(id, _)| id.as_str()))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            for id in unknown {
+                std::fs::create_dir_all(&orphan_dir)?;
+                let from = store.bodies().path(id);
+                std::fs::rename(&from, orphan_dir.join(format!("{id}.eml")))?;
+                report.orphan_bodies.push(id.to_string());
+            }
+            Ok(())
+        })
+        .map_err(StoreError::io("scanning bodies"))?;
+    let mut missing = Vec::new();
+    store.for_each_message_id(|id| {
+        if !store.bodies().exists(id) {
+            missing.push(id.to_string());
         }
-    }
-    for id in ids.iter().filter(|id| !body_ids.contains(id.as_str())) {
+    })?;
+    for id in &missing {
         let rec = store.get_message(id)?;
         if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == MessageState::Sending) {
             store.update_message(id, |r| {

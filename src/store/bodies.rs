@@ -1,8 +1,10 @@
-//! Message bodies as files: `bodies/<shard>/<id>.eml`, where the shard is the last two
-//! characters of the ULID (1024 directories, so no directory grows huge with a million
-//! held messages). A body is written to `<id>.tmp`, fsynced and renamed; the directory is
-//! fsynced before the record that points at it is committed, so a record never names a body
-//! that a crash could take away.
+//! Message bodies as files: `bodies/<aaaa>/<bb>/<id>.eml`, where `aaaa` and `bb` are the
+//! first six characters of the ULID, its time prefix (`aaaa` spans about 3.1 days, `bb` about
+//! 4.4 minutes). Time shards put a burst of submissions in one directory, so one directory
+//! fsync covers a whole group commit (random shards cost one directory fsync per message),
+//! and no directory grows without bound over the years. A body is written to `<id>.tmp`,
+//! fsynced and renamed; the directory is fsynced before the record that points at it is
+//! committed, so a record never names a body that a crash could take away.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -10,8 +12,12 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 
-/// What a scan of the body directories finds: `(id, path)` of every body, and leftover temps.
-pub type ScanResult = (Vec<(String, PathBuf)>, Vec<PathBuf>);
+/// What a scan finds in one shard directory: `(id, path)` of every body, and leftover temps.
+#[derive(Debug, Default)]
+pub struct ShardScan {
+    pub bodies: Vec<(String, PathBuf)>,
+    pub temps: Vec<PathBuf>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Bodies {
@@ -34,8 +40,9 @@ impl Bodies {
     }
 
     pub fn shard_dir(&self, id: &str) -> PathBuf {
-        let shard = id.get(id.len().saturating_sub(2)..).unwrap_or("00");
-        self.root.join(shard.to_ascii_lowercase())
+        let days = id.get(0..4).unwrap_or("0000");
+        let minutes = id.get(4..6).unwrap_or("00");
+        self.root.join(days.to_ascii_lowercase()).join(minutes.to_ascii_lowercase())
     }
 
     pub fn path(&self, id: &str) -> PathBuf {
@@ -64,30 +71,41 @@ impl Bodies {
         self.path(id).is_file()
     }
 
-    /// Every `(id, path)` body file and every leftover `.tmp` file (never acknowledged).
-    pub fn scan(&self) -> io::Result<ScanResult> {
-        let mut bodies = Vec::new();
-        let mut temps = Vec::new();
+    /// Every body file and every leftover `.tmp` file (never acknowledged), one shard
+    /// directory at a time, so a scan of a million bodies holds one shard in memory.
+    pub fn scan(&self, mut each_shard: impl FnMut(ShardScan) -> io::Result<()>) -> io::Result<()> {
         if !self.root.exists() {
-            return Ok((bodies, temps));
+            return Ok(());
         }
-        for shard in fs::read_dir(&self.root)? {
-            let shard = shard?;
-            if !shard.file_type()?.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(shard.path())? {
-                let path = entry?.path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if let Some(id) = name.strip_suffix(".eml") {
-                    bodies.push((id.to_string(), path.clone()));
-                } else if name.ends_with(".tmp") {
-                    temps.push(path.clone());
+        for days in sorted_dirs(&self.root)? {
+            for shard in sorted_dirs(&days)? {
+                let mut found = ShardScan::default();
+                for entry in fs::read_dir(&shard)? {
+                    let path = entry?.path();
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    if let Some(id) = name.strip_suffix(".eml") {
+                        found.bodies.push((id.to_string(), path.clone()));
+                    } else if name.ends_with(".tmp") {
+                        found.temps.push(path.clone());
+                    }
                 }
+                each_shard(found)?;
             }
         }
-        Ok((bodies, temps))
+        Ok(())
     }
+}
+
+fn sorted_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
 }
 
 /// fsync a directory so the renames inside it survive a crash.

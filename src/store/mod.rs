@@ -337,14 +337,34 @@ impl Store {
         Ok(due.first()?.and_then(|(k, _)| parse_due_key(k.value())).map(|(at, _)| at))
     }
 
-    pub fn message_ids(&self) -> Result<Vec<String>, StoreError> {
+    /// Call `each` with every message id, in id (submission) order, without collecting them.
+    pub fn for_each_message_id(&self, mut each: impl FnMut(&str)) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         let messages = txn.open_table(MESSAGES)?;
-        let mut ids = Vec::new();
         for entry in messages.iter()? {
-            ids.push(entry?.0.value().to_string());
+            each(entry?.0.value());
         }
+        Ok(())
+    }
+
+    /// Every message id (tests and small tools; recovery streams instead).
+    pub fn message_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        self.for_each_message_id(|id| ids.push(id.to_string()))?;
         Ok(ids)
+    }
+
+    /// Those of `ids` that have no record.
+    pub fn unknown_ids<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<&'a str>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut unknown = Vec::new();
+        for id in ids {
+            if messages.get(id)?.is_none() {
+                unknown.push(id);
+            }
+        }
+        Ok(unknown)
     }
 
     pub fn message_count(&self) -> Result<u64, StoreError> {

@@ -145,8 +145,17 @@ fn body_files_are_sharded_and_verified() {
     let shard = store.bodies().write(&id, b"hello\r\n").unwrap();
     sync_dir(&shard).unwrap();
     assert_eq!(store.bodies().read(&id).unwrap(), b"hello\r\n");
-    let (found, temps) = store.bodies().scan().unwrap();
-    assert_eq!(found.len(), 1);
-    assert!(temps.is_empty());
+    // time shards: the ULID's first four and next two characters
+    assert!(shard.ends_with(format!("{}/{}", id[0..4].to_ascii_lowercase(), id[4..6].to_ascii_lowercase())));
+    let mut found = Vec::new();
+    store
+        .bodies()
+        .scan(|s| {
+            assert!(s.temps.is_empty());
+            found.extend(s.bodies);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(found, vec![(id.clone(), store.bodies().path(&id))]);
     assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
