@@ -18,9 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gatepost::store::{
-    Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store, sha256_hex,
-};
+use gatepost::store::{Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
 use jiff::{Timestamp, civil};
 
 const BATCH: usize = 10_000;

@@ -1,4 +1,4 @@
-//! Wiring: open the store, recover, load TLS, build the relay, start the dispatcher, bind
+//! Wiring: open the store, recover, open the trace index, load TLS, build the relay, start the dispatcher, bind
 //! listeners, run until told to stop, then shut down (listeners and sessions finish their
 //! transactions, the dispatcher its deliveries, then the queue and store close).
 
@@ -30,6 +30,8 @@ pub enum AppError {
     Listen(std::io::Error),
     #[error("{0}")]
     Relay(String),
+    #[error(transparent)]
+    Trace(#[from] crate::audit::IndexError),
 }
 
 /// A running gatepost.
@@ -39,6 +41,8 @@ pub struct Running {
     pub store: Arc<Store>,
     /// Wakes the dispatcher (as a submit does); tests that move a manual clock use it.
     pub dispatcher_wake: Arc<tokio::sync::Notify>,
+    /// The trace index (kept in step by the indexer task).
+    pub trace: Arc<crate::audit::TraceIndex>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<bool>>,
 }
@@ -77,6 +81,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
             "start-up recovery found debris from an earlier crash (see docs/queue.md)"
         );
     }
+    let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
     let tls = config.tls.clone();
     let (server_config, generated) = crate::tls::load_or_generate(&tls.cert, &tls.key, tls.generate_if_missing)?;
     if generated {
@@ -117,6 +122,13 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(dispatcher.run(shutdown_rx.clone(), config.submission.shutdown_grace))];
+    let indexer = crate::audit::indexer::Indexer {
+        store: store.clone(),
+        index: trace.clone(),
+        clock: clock.clone(),
+        retention: config.trace.retention,
+    };
+    tasks.push(tokio::spawn(indexer.run(shutdown_rx.clone())));
     let shared = Arc::new(Shared {
         settings,
         queue,
@@ -139,5 +151,5 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));
     }
     tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, data_dir = %config.data_dir.display(), "gatepost listening");
-    Ok(Running { submission_addrs, submissions_addrs, store, dispatcher_wake, shutdown: shutdown_tx, tasks })
+    Ok(Running { submission_addrs, submissions_addrs, store, dispatcher_wake, trace, shutdown: shutdown_tx, tasks })
 }

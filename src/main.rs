@@ -19,7 +19,7 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the submission listeners (and, later, the dispatcher and IMAP).
+    /// Run the submission listeners, the dispatcher and the trace indexer.
     Serve,
     /// Check the configuration and report every error at once.
     CheckConfig,
@@ -29,6 +29,8 @@ enum Command {
     /// Inspect and cancel queued messages.
     #[command(subcommand)]
     Queue(cli::queue::QueueCommand),
+    /// Search the audit trail (`trace --sender a@b`), show a timeline, rebuild the index.
+    Trace(cli::trace::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::CheckConfig => cli::check_config(&args.config),
         Command::User(cmd) => cli::user::run(&args.config, cmd),
         Command::Queue(cmd) => cli::queue::run(&args.config, cmd),
+        Command::Trace(cmd) => cli::trace::run(&args.config, cmd),
     };
     match result {
         Ok(code) => code,

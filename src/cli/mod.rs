@@ -1,7 +1,9 @@
 //! Command implementations. Each opens what it needs from the config and prints for people.
 
 pub mod queue;
+pub mod trace;
 pub mod user;
+pub mod view;
 
 use std::path::Path;
 use std::process::ExitCode;

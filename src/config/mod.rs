@@ -73,6 +73,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "schedule.daily_hour",
     "schedule.timezone",
     "schedule.max_hold",
+    "trace.retention",
     "log.level",
     "log.format",
 ];
@@ -95,7 +96,15 @@ pub struct Config {
     pub rewrite: RewriteConfig,
     pub delivery: DeliveryConfig,
     pub schedule: ScheduleConfig,
+    pub trace: TraceConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceConfig {
+    /// Finished messages (sent, failed, cancelled) are deleted, record and body, this long
+    /// after their last event. None: kept for good (the default).
+    pub retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

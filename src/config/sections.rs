@@ -9,12 +9,12 @@ use toml::{Table, Value};
 
 use super::reader::Reader;
 use super::values::{
-    Problem, SECRETS_HINT, address, boolean, count, describe, duration, env_var_name, hostname, integer, listen,
-    log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
+    Problem, SECRETS_HINT, address, boolean, count, describe, duration, duration_or_forever, env_var_name, hostname,
+    integer, listen, log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
 };
 use super::{
     Config, ConfigError, ConfigErrors, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
-    RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TrustedNetwork, env, units,
+    RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -75,11 +75,12 @@ fn read_config(r: &mut Reader<'_>) -> Config {
     }
     let delivery = read_delivery(r);
     let schedule = read_schedule(r);
+    let trace = TraceConfig { retention: r.get("trace.retention", None, duration_or_forever(86_400)) };
     let log = LogConfig {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
-    Config { data_dir, hostname, submission, tls, relay, rewrite, delivery, schedule, log }
+    Config { data_dir, hostname, submission, tls, relay, rewrite, delivery, schedule, trace, log }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {

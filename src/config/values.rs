@@ -95,6 +95,17 @@ pub(super) fn count(min: u64) -> impl Fn(&Value) -> Result<usize, Problem> {
     move |v| integer(min)(v).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// `"forever"` (None) or a duration of at least `min_secs`.
+pub(super) fn duration_or_forever(min_secs: u64) -> impl Fn(&Value) -> Result<Option<Duration>, Problem> {
+    let inner = duration(min_secs);
+    move |v| match v {
+        Value::String(s) if s.trim().eq_ignore_ascii_case("forever") => Ok(None),
+        other => {
+            inner(other).map(Some).map_err(|p| Problem::new(p.message, "\"forever\" or a duration such as \"365d\""))
+        }
+    }
+}
+
 /// A duration of at least `min_secs`. Integers are refused: the unit must be explicit.
 pub(super) fn duration(min_secs: u64) -> impl Fn(&Value) -> Result<Duration, Problem> {
     move |v| {

@@ -9,9 +9,11 @@
 //! - `users`: name → JSON `UserRecord`
 //! - `sending`: id → () for messages with a recipient in `sending` state: after a crash these
 //!   are the deliveries whose outcome is uncertain, found without scanning every record
+//! - `trace_pending`, `trace_meta`: the change feed of the trace index (`trace.rs`)
 
 mod bodies;
 mod record;
+mod trace;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableT
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
 pub use record::{Attempt, Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord};
+pub use trace::TraceChange;
 pub use users::UserRecord;
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
@@ -121,6 +124,8 @@ impl Store {
             txn.open_table(BY_USER)?;
             txn.open_table(USERS)?;
             txn.open_table(SENDING)?;
+            txn.open_table(trace::TRACE_PENDING)?;
+            txn.open_table(trace::TRACE_META)?;
         }
         txn.commit()?;
         Ok(Store { db, bodies: Bodies::new(data_dir.join("bodies")), data_dir: data_dir.to_path_buf() })
@@ -172,12 +177,14 @@ impl Store {
             let mut messages = txn.open_table(MESSAGES)?;
             let mut due = txn.open_table(DUE)?;
             let mut by_user = txn.open_table(BY_USER)?;
+            let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
             for rec in records {
                 messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
                 for at in pending_release_times(rec) {
                     due.insert(due_key(at, &rec.id).as_slice(), ())?;
                 }
                 by_user.insert(format!("{}\0{}", rec.user, rec.id).as_str(), ())?;
+                trace_pending.insert(rec.id.as_str(), trace::new_token())?;
             }
         }
         txn.commit()?;
@@ -216,6 +223,7 @@ impl Store {
             let mut messages = txn.open_table(MESSAGES)?;
             let mut due = txn.open_table(DUE)?;
             let mut sending = txn.open_table(SENDING)?;
+            let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
             for id in ids {
                 let mut rec = match messages.get(id.as_str())? {
                     Some(v) => MessageRecord::decode(v.value())?,
@@ -234,6 +242,7 @@ impl Store {
                     sending.remove(rec.id.as_str())?;
                 }
                 messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
+                trace_pending.insert(rec.id.as_str(), trace::new_token())?;
                 updated.push(rec);
             }
         }

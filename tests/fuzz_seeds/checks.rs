@@ -170,7 +170,11 @@ pub fn smtp_session(data: &[u8]) -> usize {
                 }
                 Step::StartTls => {
                     assert!(!implicit_tls, "STARTTLS on an implicit-TLS connection");
-                    assert!(out.ends_with(b"220 2.0.0 ready to start TLS\r\n"), "STARTTLS without 220: {:?}", String::from_utf8_lossy(&out));
+                    assert!(
+                        out.ends_with(b"220 2.0.0 ready to start TLS\r\n"),
+                        "STARTTLS without 220: {:?}",
+                        String::from_utf8_lossy(&out)
+                    );
                     s.tls_started("TLSv1.3");
                     // RFC 3207 §4.2: the session starts over, unauthenticated.
                     authed = false;
@@ -353,8 +357,9 @@ pub fn record_decode(data: &[u8]) -> bool {
         return false;
     };
     let encoded = rec.encode();
-    let again = MessageRecord::decode(&encoded)
-        .unwrap_or_else(|e| panic!("a decoded record does not decode after encode: {e}: {}", String::from_utf8_lossy(&encoded)));
+    let again = MessageRecord::decode(&encoded).unwrap_or_else(|e| {
+        panic!("a decoded record does not decode after encode: {e}: {}", String::from_utf8_lossy(&encoded))
+    });
     assert_eq!(again, rec, "round trip changes the record: {}", String::from_utf8_lossy(&encoded));
     assert_eq!(again.encode(), encoded, "encoding is not stable");
     true

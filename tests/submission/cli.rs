@@ -109,3 +109,41 @@ fn damaged_store_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(out.contains("gatepost.redb") && !out.contains("panicked"), "{out}");
 }
+
+#[test]
+fn trace_reports_every_bad_filter_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("g.toml");
+    std::fs::write(&config, config_text(dir.path(), "")).unwrap();
+    let o = gatepost(
+        &config,
+        &[
+            "trace",
+            "--since",
+            "last tuesday",
+            "--client-ip",
+            "mail.example.com",
+            "--state",
+            "lost",
+            "--sent-since",
+            "2026-02-01",
+            "--sent-until",
+            "2026-01-01",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    for want in [
+        "--since: \"last tuesday\" is not a time",
+        "--client-ip: \"mail.example.com\" is not an IP address",
+        "--state: unknown state \"lost\"",
+        "--sent-since/--sent-until: the start",
+    ] {
+        assert!(t.contains(want), "missing {want:?} in:\n{t}");
+    }
+    // An empty store: a search answers with nothing found, not an error.
+    let o = gatepost(&config, &["trace", "--sender", "nobody@example.com", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["total"], 0);
+}

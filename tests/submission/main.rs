@@ -4,10 +4,10 @@
 
 mod support;
 
-mod dialogue;
-mod crash;
 mod cli;
-mod peers;
 mod corpus;
-mod release;
+mod crash;
+mod dialogue;
+mod peers;
 mod relay_e2e;
+mod release;

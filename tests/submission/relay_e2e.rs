@@ -114,7 +114,93 @@ async fn swaks_to_smtp_sink_through_a_held_release() {
     assert_eq!(attempt.system_ip.as_deref(), Some("127.0.0.1"));
     assert!(attempt.reply.as_deref().unwrap_or("").starts_with("250"), "{attempt:?}");
     assert_eq!(attempt.started_at, "2026-12-25T08:00:00Z".parse().unwrap());
-    server.stop().await;
+
+    // The audit trail finds it by every field the release recorded, while the server runs
+    // (its indexer applies changes every second; the command only reads the index).
+    let config = server.dir.path().join("g.toml");
+    std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
+    let trace = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+            .arg("--config")
+            .arg(&config)
+            .arg("trace")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "trace {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let found = |v: &serde_json::Value| {
+        v["records"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let sent = wait_for("the index to show the delivery", || {
+        Some(trace(&["--state", "sent", "--json"])).filter(|v| found(v) == vec![id.clone()])
+    })
+    .await;
+    assert_eq!(sent["total"], 1);
+    for filter in [
+        vec!["--relay-ip", "127.0.0.1"],
+        vec!["--system-ip", "127.0.0.1"],
+        vec!["--client-ip", "127.0.0.1"],
+        vec!["--sender", "alice@example.com"],
+        vec!["--recipient", "bob+2026-12-25@example.net"],
+        vec!["--recipient", "@example.net"],
+        vec!["--subject", "merry"],
+        vec!["--text", "ho HO"],
+        vec!["--sent-since", "2026-12-25", "--sent-until", "2026-12-25"],
+        vec!["--since", "2026-11-23 09:00", "--until", "2026-11-23T11:00:00Z"],
+    ] {
+        let mut args = filter.clone();
+        args.push("--json");
+        assert_eq!(found(&trace(&args)), vec![id.clone()], "{filter:?}");
+    }
+    for filter in [
+        vec!["--relay-ip", "192.0.2.1"],
+        vec!["--text", "humbug"],
+        vec!["--sent-until", "2026-12-24"],
+        vec!["--state", "held"],
+    ] {
+        let mut args = filter.clone();
+        args.push("--json");
+        assert!(found(&trace(&args)).is_empty(), "{filter:?}");
+    }
+    let show = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .arg("--config")
+        .arg(&config)
+        .args(["trace", "show", &id])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    for want in
+        ["submitted", "held", "released", "attempt", "delivered", "relay 127.0.0.1 from 127.0.0.1", "reply: 250"]
+    {
+        assert!(show.contains(want), "trace show lacks {want:?}:\n{show}");
+    }
+    let dir = server.stop().await;
+
+    // Server stopped: `trace reindex` rebuilds the index itself, and search still finds it.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .arg("--config")
+        .arg(dir.path().join("g.toml"))
+        .args(["trace", "reindex"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("trace index rebuilt: 1 records"), "{out:?}");
+    let config = dir.path().join("g.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .arg("--config")
+        .arg(&config)
+        .args(["trace", "--relay-ip", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&id) && l.contains("sent") && l.contains("2026-12-25 08:00")),
+        "{table}"
+    );
 }
 
 /// smtp-sink refuses to run as root without `-u`.

@@ -1,0 +1,166 @@
+//! What the trace index needs from the store: a change feed and record removal.
+//!
+//! `trace_pending`: queue id → change token. Every transaction that writes a record also
+//! writes a fresh random token here, so the feed is exactly as durable as the record it
+//! points at. The indexer reads records and tokens in one snapshot, indexes them, and then
+//! removes only the entries whose token is unchanged: a record written again meanwhile stays
+//! pending, so the index can lag but never miss a change (not even across a crash).
+
+use jiff::Timestamp;
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::{BY_USER, DUE, MESSAGES, SENDING, Store, StoreError, due_key, pending_release_times};
+use crate::store::MessageRecord;
+
+pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
+/// Small settings of the trace side (`rebuild` → 1 while a full rebuild is asked for).
+pub(super) const TRACE_META: TableDefinition<&str, u64> = TableDefinition::new("trace_meta");
+
+/// One pending change: the record as it is now (`None`: it was removed).
+#[derive(Debug)]
+pub struct TraceChange {
+    pub id: String,
+    pub token: u64,
+    pub record: Option<MessageRecord>,
+}
+
+pub(super) fn new_token() -> u64 {
+    // 64 of the 80 random bits of a ULID: tokens only have to differ from the one before.
+    ulid::Ulid::new().random() as u64
+}
+
+impl Store {
+    /// Up to `limit` pending changes, with each record as it is in the same snapshot.
+    pub fn trace_pending(&self, limit: usize) -> Result<Vec<TraceChange>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let pending = txn.open_table(TRACE_PENDING)?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        for entry in pending.iter()?.take(limit) {
+            let (k, v) = entry?;
+            let id = k.value().to_string();
+            let record = match messages.get(id.as_str())? {
+                Some(bytes) => match MessageRecord::decode(bytes.value()) {
+                    Ok(rec) => Some(rec),
+                    Err(e) => {
+                        // A damaged record cannot be indexed; it stays in the store for the operator.
+                        tracing::warn!(id = %id, error = %e, "trace: record does not decode; left out of the index");
+                        None
+                    }
+                },
+                None => None,
+            };
+            out.push(TraceChange { id, token: v.value(), record });
+        }
+        Ok(out)
+    }
+
+    pub fn trace_pending_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(TRACE_PENDING)?.len()?)
+    }
+
+    /// Forget the changes that are now indexed, unless written again since they were read.
+    pub fn trace_done(&self, done: &[(String, u64)]) -> Result<(), StoreError> {
+        let txn = self.write_txn()?;
+        {
+            let mut pending = txn.open_table(TRACE_PENDING)?;
+            for (id, token) in done {
+                let current = pending.get(id.as_str())?.map(|v| v.value());
+                if current == Some(*token) {
+                    pending.remove(id.as_str())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Ask for a full rebuild: every record becomes pending and the flag tells the indexer to
+    /// drop what it has first. Works while `gatepost serve` runs (its indexer does the work).
+    pub fn trace_request_rebuild(&self) -> Result<u64, StoreError> {
+        let txn = self.write_txn()?;
+        let mut n = 0;
+        {
+            let messages = txn.open_table(MESSAGES)?;
+            let mut pending = txn.open_table(TRACE_PENDING)?;
+            for entry in messages.iter()? {
+                let (k, _) = entry?;
+                pending.insert(k.value(), new_token())?;
+                n += 1;
+            }
+            txn.open_table(TRACE_META)?.insert("rebuild", 1)?;
+        }
+        txn.commit()?;
+        Ok(n)
+    }
+
+    pub fn trace_rebuild_requested(&self) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(TRACE_META)?.get("rebuild")?.is_some_and(|v| v.value() == 1))
+    }
+
+    pub fn trace_rebuild_started(&self) -> Result<(), StoreError> {
+        let txn = self.write_txn()?;
+        txn.open_table(TRACE_META)?.remove("rebuild")?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Finished messages (sent, failed, cancelled) whose last event is before `cutoff`, in
+    /// submission order, at most `limit`: what retention removes.
+    pub fn expired_records(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        for entry in messages.iter()? {
+            let (k, v) = entry?;
+            // Ids are ULIDs: once submission time passes the cutoff, no later record can qualify.
+            if ulid::Ulid::from_string(k.value()).is_ok_and(|u| u.timestamp_ms() as i64 > cutoff.as_millisecond()) {
+                break;
+            }
+            let Ok(rec) = MessageRecord::decode(v.value()) else { continue };
+            let last = rec.events.last().map(|e| e.at).unwrap_or(rec.submitted_at);
+            if !rec.state.is_pending() && rec.state != super::MessageState::Sending && last < cutoff {
+                out.push(rec.id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete records and their bodies for good (retention). The trace feed notes each, so
+    /// the index drops them too. Bodies go after the commit: a crash between leaves an
+    /// orphan body, which recovery moves aside, never a record without its body.
+    pub fn remove_messages(&self, ids: &[String]) -> Result<usize, StoreError> {
+        let txn = self.write_txn()?;
+        let mut removed = Vec::new();
+        {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut due = txn.open_table(DUE)?;
+            let mut by_user = txn.open_table(BY_USER)?;
+            let mut sending = txn.open_table(SENDING)?;
+            let mut pending = txn.open_table(TRACE_PENDING)?;
+            for id in ids {
+                let Some(bytes) = messages.remove(id.as_str())? else { continue };
+                if let Ok(rec) = MessageRecord::decode(bytes.value()) {
+                    for at in pending_release_times(&rec) {
+                        due.remove(due_key(at, id).as_slice())?;
+                    }
+                    by_user.remove(format!("{}\0{}", rec.user, id).as_str())?;
+                }
+                drop(bytes);
+                sending.remove(id.as_str())?;
+                pending.insert(id.as_str(), new_token())?;
+                removed.push(id.clone());
+            }
+        }
+        txn.commit()?;
+        for id in &removed {
+            let _ = std::fs::remove_file(self.bodies.path(id));
+        }
+        Ok(removed.len())
+    }
+}
