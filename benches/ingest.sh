@@ -4,15 +4,17 @@
 # Usage:
 #   benches/ingest.sh [--runs 3] [--messages 2000] [--large-messages 200] [--sessions 10]
 #                     [--sizes 4096,409600] [--held 0|N] [--held-store DIR]
-#                     [--release later|now] [--no-build] [--port-base 12600] [--keep]
+#                     [--release later|now] [--recovery] [--no-build] [--bin PATH]
+#                     [--port-base 12600] [--keep]
 #
 # For every size and every run, each contender gets a fresh instance and the same load from
 # Postfix's smtp-source (HELO, no TLS/AUTH; both servers trust 127.0.0.1):
 #   gatepost        fresh data dir, release build, trusted network 127.0.0.1/32 as user
 #                   "bench"; every 250 waits for body fsync + rename + dir fsync + redb commit
 #   gatepost-held   (only with --held N) the same, on a store prefilled with N held messages
-#                   (benches/prefill.rs); prefilled once per invocation, or reused from
-#                   --held-store DIR (prefilled there on first use), see docs/benchmarks.md
+#                   (benches/prefill.rs) and its trace index built (`gatepost trace reindex`);
+#                   prefilled once per invocation, or reused from --held-store DIR (prefilled
+#                   there on first use), see docs/benchmarks.md
 #   postfix         benches/postfix-instance.sh: cleanup(8) fsyncs each queue file before 250
 # What happens to accepted mail (--release):
 #   later (default) acceptance only: the recipient is a dated plus-address 90 days ahead
@@ -35,7 +37,13 @@
 #   --held-store DIR    keep the prefilled store in DIR and reuse it on later invocations
 #                       (runs add their messages to it: a few thousand on top of N)
 #   --release MODE      later (default) or now, see above
-#   --no-build          use target/release/gatepost as it is
+#   --recovery          with --held: before the runs, time two start-ups of the held store
+#                       without its clean-shutdown marker (the full recovery scan), one with
+#                       the page cache as it is and one after dropping it (as after a power
+#                       cut); prints start-up seconds and VmHWM
+#   --no-build          use the gatepost binary as it is
+#   --bin PATH          the gatepost binary (default: $CARGO_TARGET_DIR or target/, then
+#                       release/gatepost); prefill is built with cargo in the same target dir
 #   --keep              keep the work directory (logs, configs, results.tsv)
 #
 # Prints per-run lines, then a table of medians. Must run as root (Postfix). Everything it
@@ -46,7 +54,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 runs=3 messages=2000 large_messages=200 sessions=10 sizes=4096,409600 held=0
-held_store="" release=later build=1 port_base=12600 keep=0
+held_store="" release=later build=1 port_base=12600 keep=0 recovery=0 bin=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs=$2; shift ;;
@@ -57,7 +65,9 @@ while [ $# -gt 0 ]; do
     --held) held=$2; shift ;;
     --held-store) held_store=$2; shift ;;
     --release) release=$2; shift ;;
+    --recovery) recovery=1 ;;
     --no-build) build=0 ;;
+    --bin) bin=$2; shift ;;
     --port-base) port_base=$2; shift ;;
     --keep) keep=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -120,7 +130,7 @@ if [ "$build" = 1 ]; then
     log "building the release binary"
     (cd "$repo" && cargo build --release --locked --quiet) || die "cargo build --release failed"
 fi
-bin=$repo/target/release/gatepost
+[ -n "$bin" ] || bin=${CARGO_TARGET_DIR:-$repo/target}/release/gatepost
 [ -x "$bin" ] || die "$bin missing (build it, or drop --no-build)"
 
 printf 'dummy-password-not-used\n' > "$work/password"
@@ -269,8 +279,44 @@ if [ "$held" -gt 0 ]; then
         log "prefilling $held held messages into $held_dir (this takes a while)"
         (cd "$repo" && cargo bench --locked --quiet --bench prefill -- "$held_dir" "$held" 16) ||
             die "prefill failed"
+        # A server that has held these messages for a while has them in its trace index;
+        # without it, the first start would index them all in the background of the runs.
+        gp_config "$held_dir" > "$work/held-reindex.toml"
+        t0=$(date +%s.%N)
+        "$bin" --config "$work/held-reindex.toml" trace reindex >"$work/held-reindex.log" 2>&1 ||
+            { cat "$work/held-reindex.log" >&2; die "trace reindex of the held store failed"; }
+        log "trace index built in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.0f}')") s: $(tail -1 "$work/held-reindex.log")"
         echo "$held" > "$held_dir/.prefilled"
     fi
+fi
+
+# Start-up of the held store without the clean-shutdown marker: the full recovery scan.
+recovery_start() { # LABEL
+    local cfg=$work/recovery-$1.toml t0 startup rss
+    gp_config "$held_dir" > "$cfg"
+    rm -f "$held_dir/clean-shutdown"
+    t0=$(date +%s.%N)
+    GATEPOST__LOG__LEVEL=info "$bin" --config "$cfg" serve >"$work/recovery-$1.log" 2>&1 &
+    gp_pid=$!
+    wait_port "$gp_port" 1800 "$gp_pid" || { tail -20 "$work/recovery-$1.log" >&2; die "recovery start ($1) failed"; }
+    startup=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
+    rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gp_pid/status")
+    kill -TERM "$gp_pid"
+    wait "$gp_pid" || die "recovery start ($1) exited with status $?"
+    gp_pid=""
+    [ -f "$held_dir/clean-shutdown" ] || die "gatepost did not leave the clean-shutdown marker"
+    grep -q "checking the store for debris" "$work/recovery-$1.log" ||
+        die "recovery start ($1) did not run the recovery scan (log: $work/recovery-$1.log)"
+    echo "$1 $startup $rss" >> "$work/recovery.tsv"
+    log "recovery start-up ($1 cache) with $(cat "$held_dir/.prefilled") held: listening after $startup s, VmHWM $(((rss + 512) / 1024)) MiB"
+}
+if [ "$recovery" = 1 ]; then
+    [ "$held" -gt 0 ] || die "--recovery needs --held N"
+    sync
+    recovery_start warm
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    recovery_start cold
 fi
 
 IFS=, read -r -a size_list <<< "$sizes"

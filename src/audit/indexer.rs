@@ -1,4 +1,4 @@
-//! The indexer task of `gatepost serve`: every second it applies the store's pending changes
+//! The indexer task of `gatepost serve`: every two seconds it applies the store's pending changes
 //! to the trace index, and once an hour it applies the retention policy. Work runs on the
 //! blocking pool; a failure is logged and retried on the next tick, and the change feed
 //! keeps everything that was not applied.
@@ -13,7 +13,7 @@ use super::index::{IndexError, TraceIndex, TraceWriter};
 use crate::clock::Clock;
 use crate::store::Store;
 
-const TICK: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_secs(2);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Records removed per retention transaction.
 const RETENTION_BATCH: usize = 1000;

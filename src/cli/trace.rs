@@ -186,7 +186,7 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
         }
     };
     let index = TraceIndex::open(&config.data_dir, store)?;
-    // Server down: bring the index up to date first. Server up: it does so every second.
+    // Server down: bring the index up to date first. Server up: it does so every two seconds.
     match index.writer() {
         Ok(mut writer) => {
             let pending = store.trace_pending_count()?;

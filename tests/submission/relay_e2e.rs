@@ -116,7 +116,7 @@ async fn swaks_to_smtp_sink_through_a_held_release() {
     assert_eq!(attempt.started_at, "2026-12-25T08:00:00Z".parse().unwrap());
 
     // The audit trail finds it by every field the release recorded, while the server runs
-    // (its indexer applies changes every second; the command only reads the index).
+    // (its indexer applies changes every two seconds; the command only reads the index).
     let config = server.dir.path().join("g.toml");
     std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
     let trace = |args: &[&str]| {
