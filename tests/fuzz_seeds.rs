@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 mod checks;
 
 /// Every fuzz target (the names of `fuzz/fuzz_targets/*.rs`).
-const TARGETS: &[&str] = &["smtp_session", "smtp_data", "schedule", "record_decode", "message_summary", "rewrite"];
+const TARGETS: &[&str] =
+    &["smtp_session", "smtp_data", "schedule", "record_decode", "message_summary", "rewrite", "trace_query"];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -104,4 +105,9 @@ fn every_fuzz_target_is_replayed() {
     let mut known: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     known.sort();
     assert_eq!(found, known, "fuzz/fuzz_targets/ and TARGETS in tests/fuzz_seeds.rs disagree");
+}
+
+#[test]
+fn trace_query_seeds() {
+    replay("trace_query", checks::trace_query);
 }

@@ -381,3 +381,31 @@ pub fn message_summary(data: &[u8]) {
         assert!(s.from_fields >= 1, "From addresses without a From field: {s:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// trace_query
+// ---------------------------------------------------------------------------------------------
+
+/// The `gatepost trace` value parsers: never panic; a time that parses as both ends of a
+/// range gives a non-empty range for a bare date and the same instant otherwise; an IP that
+/// parses is canonical (parsing it again gives it back). The first byte picks the timezone.
+pub fn trace_query(data: &[u8]) {
+    use gatepost::audit::query::{End, parse_ip, parse_time};
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Shanghai", "Australia/Lord_Howe"];
+    let tz = jiff::tz::TimeZone::get(zones[pick as usize % zones.len()]).expect("bundled zone");
+    let text = String::from_utf8_lossy(rest);
+    let now = Timestamp::from_second(NOW_SECS).expect("valid");
+    let from = parse_time(&text, End::From, now, &tz);
+    let to = parse_time(&text, End::To, now, &tz);
+    assert_eq!(from.is_ok(), to.is_ok(), "{text:?}: one end parses, the other not");
+    if let (Ok(f), Ok(t)) = (from, to) {
+        assert!(f <= t, "{text:?}: from {f} after to {t}");
+    }
+    if let Err(e) = parse_time(&text, End::From, now, &tz) {
+        assert!(e.contains("is not a time"), "{text:?}: {e}");
+    }
+    if let Ok(ip) = parse_ip(&text) {
+        assert_eq!(parse_ip(&ip).as_ref(), Ok(&ip), "{text:?}: canonical form is not stable");
+    }
+}
