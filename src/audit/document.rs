@@ -16,7 +16,7 @@ use crate::store::MessageRecord;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Content beyond this many bytes of text is not indexed (a search still finds the record by
 /// every other field).
-const MAX_TEXT: usize = 1024 * 1024;
+const MAX_TEXT: usize = 256 * 1024;
 
 #[derive(Clone)]
 pub struct Fields {

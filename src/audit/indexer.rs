@@ -1,5 +1,7 @@
 //! The indexer task of `gatepost serve`: every two seconds it applies the store's pending changes
-//! to the trace index, and once an hour it applies the retention policy. Work runs on the
+//! to the trace index, and once an hour it applies the retention policy. While changes keep
+//! arriving (a submission flood) it holds back, up to `MAX_LAG`, so indexing does not take
+//! CPU from the sessions and is done in fewer, larger commits (`Pacer`). Work runs on the
 //! blocking pool; a failure is logged and retried on the next tick, and the change feed
 //! keeps everything that was not applied.
 
@@ -14,6 +16,36 @@ use crate::clock::Clock;
 use crate::store::Store;
 
 const TICK: Duration = Duration::from_secs(2);
+/// The longest the index trails the store while changes keep arriving.
+const MAX_LAG: Duration = Duration::from_secs(10);
+/// Pending changes that are applied at once, flood or not (bounds one catch-up's work).
+const MAX_HELD_BACK: u64 = 50_000;
+
+/// When to index: at once when the feed is quiet, else after `MAX_LAG` (pure; table-tested).
+#[derive(Debug, Default)]
+pub struct Pacer {
+    waiting_since: Option<Duration>,
+    last_pending: u64,
+}
+
+impl Pacer {
+    /// `now` is any monotonic time; `pending` the feed's length. True: index now.
+    pub fn index_now(&mut self, now: Duration, pending: u64) -> bool {
+        let growing = pending > self.last_pending;
+        self.last_pending = pending;
+        if pending == 0 {
+            self.waiting_since = None;
+            return false;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        let go = !growing || now.saturating_sub(since) >= MAX_LAG || pending >= MAX_HELD_BACK;
+        if go {
+            self.waiting_since = None;
+            self.last_pending = 0;
+        }
+        go
+    }
+}
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Records removed per retention transaction.
 const RETENTION_BATCH: usize = 1000;
@@ -30,6 +62,8 @@ impl Indexer {
         let writer: Arc<Mutex<Option<TraceWriter>>> = Arc::new(Mutex::new(None));
         let mut last_retention: Option<tokio::time::Instant> = None;
         let mut busy_logged = false;
+        let mut pacer = Pacer::default();
+        let started = tokio::time::Instant::now();
         loop {
             let (store, index, w) = (self.store.clone(), self.index.clone(), writer.clone());
             let retention_due = last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY);
@@ -40,7 +74,9 @@ impl Indexer {
                 }
                 _ => None,
             };
-            let result = tokio::task::spawn_blocking(move || tick(&store, &index, &w, cutoff)).await;
+            let pending = self.store.trace_pending_count().unwrap_or(u64::MAX);
+            let index_now = pacer.index_now(started.elapsed(), pending);
+            let result = tokio::task::spawn_blocking(move || tick(&store, &index, &w, cutoff, index_now)).await;
             match result {
                 Ok(Ok(())) => busy_logged = false,
                 Ok(Err(IndexError::Busy)) => {
@@ -68,6 +104,7 @@ fn tick(
     index: &TraceIndex,
     writer: &Mutex<Option<TraceWriter>>,
     retention_cutoff: Option<Timestamp>,
+    index_now: bool,
 ) -> Result<(), IndexError> {
     if let Some(cutoff) = retention_cutoff {
         loop {
@@ -79,6 +116,9 @@ fn tick(
             tracing::info!(removed = n, before = %cutoff, "retention: removed finished messages");
         }
     }
+    if !index_now {
+        return Ok(());
+    }
     let mut guard = writer.lock().unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
         *guard = Some(index.writer()?);
@@ -89,4 +129,35 @@ fn tick(
         tracing::debug!(changes = n, "trace index updated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing() {
+        let s = Duration::from_secs;
+        let mut p = Pacer::default();
+        // (time, pending) -> index now?
+        let table: &[(u64, u64, bool)] = &[
+            (0, 0, false),   // nothing to do
+            (2, 5, false),   // changes arriving: wait
+            (4, 5, true),    // quiet since: index
+            (6, 0, false),   // applied
+            (8, 100, false), // a flood starts
+            (10, 900, false),
+            (12, 2_000, false),
+            (14, 3_000, false),
+            (16, 4_000, false),
+            (18, 5_000, true),  // ten seconds of lag: index although still growing
+            (20, 800, false),   // the flood goes on: a new wait begins
+            (22, 60_000, true), // too much held back: index
+            (24, 10, false),
+            (26, 10, true),
+        ];
+        for &(t, pending, want) in table {
+            assert_eq!(p.index_now(s(t), pending), want, "t={t} pending={pending}");
+        }
+    }
 }
