@@ -44,6 +44,9 @@
 #   --no-build          use the gatepost binary as it is
 #   --bin PATH          the gatepost binary (default: $CARGO_TARGET_DIR or target/, then
 #                       release/gatepost); prefill is built with cargo in the same target dir
+#   --settle SECONDS    before the first timed run: sync, then wait this long (default 30),
+#                       so writeback of earlier work (a prefill, a build) does not slow fsync
+#   --runs 0            only prepare: prefill the held store (and --recovery), no runs
 #   --keep              keep the work directory (logs, configs, results.tsv)
 #
 # Prints per-run lines, then a table of medians. Must run as root (Postfix). Everything it
@@ -54,7 +57,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 runs=3 messages=2000 large_messages=200 sessions=10 sizes=4096,409600 held=0
-held_store="" release=later build=1 port_base=12600 keep=0 recovery=0 bin=""
+held_store="" release=later build=1 port_base=12600 keep=0 recovery=0 bin="" settle=30
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs=$2; shift ;;
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0 ;;
     --bin) bin=$2; shift ;;
     --port-base) port_base=$2; shift ;;
+    --settle) settle=$2; shift ;;
     --keep) keep=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "ingest: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -88,7 +92,7 @@ later) rcpt="sink+$(date -u -d '+90 days' +%F)@example.net" ;;
 now) rcpt="sink@example.net" ;;
 *) die "--release must be later or now" ;;
 esac
-for n in "$runs" "$messages" "$large_messages" "$sessions" "$held" "$port_base"; do
+for n in "$runs" "$messages" "$large_messages" "$sessions" "$held" "$port_base" "$settle"; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
 done
 
@@ -318,6 +322,12 @@ if [ "$recovery" = 1 ]; then
     echo 3 > /proc/sys/vm/drop_caches
     recovery_start cold
 fi
+
+[ "$runs" -gt 0 ] || { log "--runs 0: preparation done"; exit 0; }
+
+log "sync, then settling for $settle s"
+sync
+sleep "$settle"
 
 IFS=, read -r -a size_list <<< "$sizes"
 log "gatepost $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown), $(nproc) CPUs, $(date -u '+%F %H:%M UTC')"

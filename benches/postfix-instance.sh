@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# A private, throwaway Postfix instance for the ingest benchmark (comparison peer).
+# A private, throwaway Postfix instance for the ingest and release benchmarks (comparison peer).
 #
 # Usage:
 #   benches/postfix-instance.sh start DIR PORT [--tls] [--sasl USER:PASS] [--hold]
+#                                              [--relay IP:PORT [--relay-concurrency N]]
 #   benches/postfix-instance.sh stop DIR
 #   benches/postfix-instance.sh status DIR
 #
 # Everything lives under DIR: DIR/etc (main.cf, master.cf, TLS/SASL files),
 # DIR/queue (queue_directory), DIR/data, DIR/log/postfix.log. smtpd listens on
-# 127.0.0.1:PORT only; IPv4 only; no DNS; nothing is ever delivered: accepted mail
-# is fsync'ed into DIR/queue by cleanup(8) before the 250 reply, then the queue
-# manager hands it to discard(8) (default), or it stays in the hold queue (--hold).
+# 127.0.0.1:PORT only; IPv4 only; no DNS. Accepted mail is fsync'ed into DIR/queue by
+# cleanup(8) before the 250 reply, then the queue manager hands it to discard(8) (default,
+# nothing is ever delivered), or to smtp(8) towards one relay host (--relay), or it stays in
+# the hold queue (--hold) until `postsuper -c DIR/etc -H ALL; postqueue -c DIR/etc -f`.
 # Clients in 127.0.0.0/8 may submit without AUTH (smtp-source has no AUTH/TLS).
 #
 #   --tls          offer STARTTLS with a fresh self-signed certificate (CN=localhost)
@@ -18,6 +20,10 @@
 #                  password P) and require it: mynetworks no longer relays; with --tls,
 #                  AUTH is only offered after STARTTLS. Installs sasl2-bin if missing.
 #   --hold         keep accepted mail in the hold queue instead of discarding it.
+#   --relay IP:PORT  deliver everything with smtp(8) to relayhost [IP]:PORT (no TLS, no
+#                  AUTH, connection cache on demand as by default) instead of discarding it.
+#   --relay-concurrency N  parallel connections to that relay
+#                  (smtp_destination_concurrency_limit; Postfix's default is 20).
 #
 # Must run as root (the Postfix master starts as root and drops to user "postfix").
 # Needs only the Debian "postfix" package; the system instance stays stopped.
@@ -69,16 +75,25 @@ esac
 port=${3:-}
 [[ "$port" =~ ^[0-9]+$ ]] || die "start needs a numeric PORT"
 shift 3
-tls=0 sasl="" hold=0
+tls=0 sasl="" hold=0 relay="" relay_concurrency=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --tls) tls=1 ;;
     --sasl) sasl=${2:?--sasl needs USER:PASS}; shift ;;
     --hold) hold=1 ;;
+    --relay) relay=${2:?--relay needs IP:PORT}; shift ;;
+    --relay-concurrency) relay_concurrency=${2:?--relay-concurrency needs a number}; shift ;;
     *) die "unknown option $1" ;;
     esac
     shift
 done
+if [ -n "$relay" ]; then
+    [[ "$relay" =~ ^[0-9.]+:[0-9]+$ ]] || die "--relay wants IPv4:PORT, got $relay"
+fi
+if [ -n "$relay_concurrency" ]; then
+    [ -n "$relay" ] || die "--relay-concurrency needs --relay"
+    [[ "$relay_concurrency" =~ ^[1-9][0-9]*$ ]] || die "--relay-concurrency wants a positive number"
+fi
 
 if ss -Hltn "sport = :$port" | grep -q .; then
     die "port $port is already in use"
@@ -140,6 +155,18 @@ EOF
 
 if [ "$hold" = 1 ]; then
     postconf -c "$etc" -e "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
+fi
+
+if [ -n "$relay" ]; then
+    # Everything (there are no local, relay or virtual domains) goes to the default transport.
+    postconf -c "$etc" -e \
+        "relayhost = [${relay%:*}]:${relay##*:}" \
+        "default_transport = smtp" \
+        "smtp_tls_security_level = none" \
+        "smtp_sasl_auth_enable = no"
+    if [ -n "$relay_concurrency" ]; then
+        postconf -c "$etc" -e "smtp_destination_concurrency_limit = $relay_concurrency"
+    fi
 fi
 
 if [ "$tls" = 1 ]; then
@@ -207,6 +234,7 @@ showq      unix  n       -      n      -      -       showq
 error      unix  -       -      n      -      -       error
 retry      unix  -       -      n      -      -       error
 discard    unix  -       -      n      -      -       discard
+smtp       unix  -       -      n      -      -       smtp
 anvil      unix  -       -      n      -      1       anvil
 scache     unix  -       -      n      -      1       scache
 postlog    unix-dgram n  -      n      -      1       postlogd
@@ -225,7 +253,7 @@ postfix -c "$etc" start || fail "postfix start failed"
 
 for _ in $(seq 1 100); do
     if ss -Hltn "sport = :$port" | grep -q .; then
-        log "started in $dir, smtpd on 127.0.0.1:$port (tls=$tls sasl=${sasl:+yes} hold=$hold)"
+        log "started in $dir, smtpd on 127.0.0.1:$port (tls=$tls sasl=${sasl:+yes} hold=$hold relay=${relay:-none})"
         exit 0
     fi
     sleep 0.1
