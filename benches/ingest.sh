@@ -25,7 +25,8 @@
 #                   Postfix's queue manager hands each message to discard(8)
 # Each contender gets a 20-message warm-up, then `smtp-source -m MESSAGES -s SESSIONS -l SIZE`
 # is timed (wall clock). The order of contenders rotates from run to run. gatepost's peak
-# RSS is VmHWM from /proc/PID/status just before SIGTERM. CPU per message is measured with
+# RSS is VmHWM from /proc/PID/status just before SIGTERM, once the trace indexer has indexed
+# the run's messages (it holds back during the load). CPU per message is measured with
 # a cgroup-v1 cpuacct group per contender (all server processes, kernel time included;
 # "n/a" without cpuacct). Data and queue directories are deleted only at exit: deleting
 # files between runs slows the next contender's file creations (ext4 without a journal skips
@@ -224,9 +225,28 @@ run_load() {
     python3 -c "print(f'{$t1 - $t0:.3f} {$c1 - $c0}')"
 }
 
+# wait_indexed CONFIG -> seconds until the running server's trace indexer has applied every
+# change (it holds back while submissions keep coming, up to 10 s: docs/trace.md), so the
+# peak RSS includes indexing the run's messages. Polls `gatepost trace`, which says on
+# stderr when changes are still waiting for the running server to index them.
+wait_indexed() {
+    local cfg=$1 t0 i
+    t0=$(date +%s.%N)
+    for i in $(seq 1 240); do
+        "$bin" --config "$cfg" trace --limit 1 >/dev/null 2>"$work/trace-poll.err" ||
+            { cat "$work/trace-poll.err" >&2; return 1; }
+        if ! grep -q "still being indexed" "$work/trace-poll.err"; then
+            python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')"
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
 # bench_gatepost KIND DATA_DIR SIZE COUNT RUN -> appends a result line.
 bench_gatepost() {
-    local kind=$1 dir=$2 size=$3 count=$4 run=$5 cfg before after secs cpu rss t0 startup cg
+    local kind=$1 dir=$2 size=$3 count=$4 run=$5 cfg before after secs cpu rss t0 startup cg indexed
     cfg=$work/$kind-$size-$run.toml
     gp_config "$dir" > "$cfg"
     gp_user "$cfg"
@@ -239,6 +259,7 @@ bench_gatepost() {
     cg=$(cg_new "$kind-$size-$run")
     cg_add "$cg" "$gp_pid"
     read -r secs cpu <<< "$(run_load "$gp_port" "$count" "$size" "$kind" "$cg")"
+    indexed=$(wait_indexed "$cfg") || die "$kind: the trace index did not catch up within 120 s"
     rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gp_pid/status")
     kill -TERM "$gp_pid"
     wait "$gp_pid" || die "$kind exited with status $? (log: $work/$kind-$size-$run.log)"
@@ -247,7 +268,7 @@ bench_gatepost() {
     [ $((after - before)) = $((count + 20)) ] ||
         die "$kind stored $((after - before)) bodies, expected $((count + 20))"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$size" "$run" "$count" "$secs" "$rss" "$startup" "$cpu" >> "$results"
-    log "run $run size $size: $kind $count msgs in $secs s ($(python3 -c "print(round($count / $secs))") msgs/s, $(python3 -c "print(f'{$cpu / $count / 1e6:.2f}')") CPU ms/msg), VmHWM $(((rss + 512) / 1024)) MiB, startup $startup s"
+    log "run $run size $size: $kind $count msgs in $secs s ($(python3 -c "print(round($count / $secs))") msgs/s, $(python3 -c "print(f'{$cpu / $count / 1e6:.2f}')") CPU ms/msg), VmHWM $(((rss + 512) / 1024)) MiB (index caught up $indexed s after the load), startup $startup s"
 }
 
 bench_postfix() {

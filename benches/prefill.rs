@@ -3,7 +3,7 @@
 //!     cargo bench --bench prefill -- DATA_DIR N [THREADS]
 //!
 //! Each message gets a fresh ULID, a ~500-byte body written through the store's own body
-//! writer (`Bodies::write`: tmp file, fsync, rename), and a record that looks like a real
+//! writer (`Bodies::write`: create, write, fsync), and a record that looks like a real
 //! held submission (one recipient, `Deliver-On` source, release at 08:00 UTC on a
 //! pseudo-random day of next year, `submitted` and `held` events). Records are committed in
 //! batches of 10,000 with `Store::insert_messages` (which first fsyncs the touched shard

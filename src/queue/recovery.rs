@@ -1,8 +1,10 @@
 //! Start-up recovery. A crash can leave only three kinds of debris, by construction of the
-//! submission order (body tmp → fsync → rename → dir fsync → record commit → 250):
-//! - `.tmp` bodies: never acknowledged; removed.
-//! - bodies with no record: the crash came before the commit, so the client got no 250 and
-//!   will retry; moved to `orphans/` (kept for the operator, never delivered).
+//! submission order (body create → write → fsync → dir fsync → record commit → 250):
+//! - `.tmp` bodies (left by earlier builds, which wrote through a temporary name): never
+//!   acknowledged; removed.
+//! - bodies with no record: the crash came before the commit (perhaps mid-write, so the
+//!   file may be short), so the client got no 250 and will retry; moved to `orphans/`
+//!   (kept for the operator, never delivered).
 //! - records with no body: only possible through outside damage; the record is marked failed
 //!   with an event saying why, so nothing is silently forgotten.
 

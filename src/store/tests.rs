@@ -157,5 +157,9 @@ fn body_files_are_sharded_and_verified() {
         })
         .unwrap();
     assert_eq!(found, vec![(id.clone(), store.bodies().path(&id))]);
+    // A body is never replaced (ids are unique; a second write is a bug, not an update).
+    let again = store.bodies().write(&id, b"other\r\n").unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(store.bodies().read(&id).unwrap(), b"hello\r\n");
     assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
