@@ -116,12 +116,15 @@ fn tick(
             tracing::info!(removed = n, before = %cutoff, "retention: removed finished messages");
         }
     }
-    if !index_now {
-        return Ok(());
-    }
+    // The server holds the index from its first tick, whether or not there is work: a
+    // `gatepost trace` meanwhile only reads (it would otherwise take the writer and do the
+    // server's indexing in its own process, and the server would find the index busy).
     let mut guard = writer.lock().unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
         *guard = Some(index.writer()?);
+    }
+    if !index_now {
+        return Ok(());
     }
     let w = guard.as_mut().expect("writer just set");
     let n = w.catch_up(store, |_| {})?;
@@ -134,6 +137,19 @@ fn tick(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_holds_the_index_from_its_first_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let index = TraceIndex::open(dir.path(), &store).unwrap();
+        let writer = Mutex::new(None);
+        // Nothing to index, and the pacer says wait: the writer is taken all the same, so a
+        // `gatepost trace` beside the server only reads.
+        tick(&store, &index, &writer, None, false).unwrap();
+        assert!(writer.lock().unwrap().is_some());
+        assert!(matches!(index.writer(), Err(IndexError::Busy)));
+    }
 
     #[test]
     fn pacing() {
