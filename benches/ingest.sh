@@ -56,6 +56,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=ingest
+# shellcheck source=benches/common.sh
+. "$here/common.sh"
 
 runs=3 messages=2000 large_messages=200 sessions=10 sizes=4096,409600 held=0
 held_store="" release=later build=1 port_base=12600 keep=0 recovery=0 bin="" settle=30
@@ -118,7 +121,7 @@ cleanup() {
     for d in "${pf_dirs[@]}"; do
         bash "$here/postfix-instance.sh" stop "$d" >/dev/null 2>&1 || true
     done
-    for d in /sys/fs/cgroup/cpuacct/gatepost-ingest-$$-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+    cg_remove_all
     if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then
         log "work directory kept: $work"
         # Bodies of finished runs are large and of no further use.
@@ -181,33 +184,7 @@ gp_user() {
 
 count_bodies() { [ -d "$1/bodies" ] || { echo 0; return; }; find "$1/bodies" -name '*.eml' | wc -l; }
 
-wait_port() { # PORT SECONDS PID
-    local i
-    for i in $(seq 1 $(($2 * 10))); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
-        [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
-        sleep 0.1
-    done
-    return 1
-}
 
-# CPU accounting (cgroup v1 cpuacct, when available): each contender's processes are moved
-# into their own group, so CPU time per message counts every server process and thread
-# (kernel time included) and nothing else on this shared machine.
-cg_root=/sys/fs/cgroup/cpuacct
-cg_new() { # NAME -> path, or nothing when cpuacct is unavailable
-    local g=$cg_root/gatepost-ingest-$$-$1
-    if [ -w "$cg_root" ] && mkdir -p "$g" 2>/dev/null; then
-        echo "$g"
-    fi
-}
-cg_add() { # PATH PID...
-    local g=$1 p
-    shift
-    [ -n "$g" ] || return 0
-    for p in "$@"; do echo "$p" > "$g/cgroup.procs" 2>/dev/null || true; done
-}
-cg_usage() { if [ -n "$1" ]; then cat "$1/cpuacct.usage"; else echo 0; fi; }
 
 # run_load PORT COUNT SIZE LABEL [CGROUP] -> prints "elapsed-seconds cpu-ns" of the timed
 # part; dies on any smtp-source error.

@@ -51,6 +51,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=release
+# shellcheck source=benches/common.sh
+. "$here/common.sh"
 
 runs=3 messages=10000 size=4096 concurrency=4 per_connection=50 pf_concurrency=""
 load_sessions=20 lead=30 settle=30 build=1 bin="" port_base=12700 keep=0
@@ -123,7 +126,7 @@ cleanup() {
     for d in "${pf_dirs[@]}"; do
         bash "$here/postfix-instance.sh" stop "$d" >/dev/null 2>&1 || true
     done
-    for d in /sys/fs/cgroup/cpuacct/gatepost-release-$$-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+    cg_remove_all
     if [ "$keep" = 1 ] || [ "$rc" != 0 ]; then
         log "work directory kept: $work"
         # Keep the logs; message bodies and queue files are of no further use.
@@ -180,15 +183,6 @@ while True:
 out.write(f"final {count}\nsink exited\n")
 EOF
 
-wait_port() { # PORT SECONDS [PID]
-    local i
-    for i in $(seq 1 $(($2 * 10))); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
-        [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
-        sleep 0.1
-    done
-    return 1
-}
 
 start_sink() { # LABEL -> events file in $events
     events=$work/sink-$1.events
@@ -212,19 +206,6 @@ wait_sink() {
 }
 sink_count() { awk '/^final / {print $2}' "$events" | tail -1; }
 
-# CPU accounting, as in ingest.sh (cgroup v1 cpuacct when available).
-cg_root=/sys/fs/cgroup/cpuacct
-cg_new() {
-    local g=$cg_root/gatepost-release-$$-$1
-    if [ -w "$cg_root" ] && mkdir -p "$g" 2>/dev/null; then echo "$g"; fi
-}
-cg_add() {
-    local g=$1 p
-    shift
-    [ -n "$g" ] || return 0
-    for p in "$@"; do echo "$p" > "$g/cgroup.procs" 2>/dev/null || true; done
-}
-cg_usage() { if [ -n "$1" ]; then cat "$1/cpuacct.usage"; else echo 0; fi; }
 
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }

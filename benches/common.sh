@@ -1,0 +1,38 @@
+# Shell helpers shared by the benchmark scripts (sourced, not run). The sourcing script sets
+# `bench_name` (ingest, release) first: it names the cgroups, so a script's cleanup finds
+# its own.
+
+# wait_port PORT SECONDS [PID]: until something listens on 127.0.0.1:PORT; fails early when
+# PID (the server being waited for) has exited.
+wait_port() {
+    local i
+    for i in $(seq 1 $(($2 * 10))); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# CPU accounting (cgroup v1 cpuacct, when available): each contender's processes are moved
+# into their own group, so CPU time per message counts every server process and thread
+# (kernel time included) and nothing else on this shared machine.
+cg_root=/sys/fs/cgroup/cpuacct
+cg_new() { # NAME -> path, or nothing when cpuacct is unavailable
+    local g=$cg_root/gatepost-$bench_name-$$-$1
+    if [ -w "$cg_root" ] && mkdir -p "$g" 2>/dev/null; then
+        echo "$g"
+    fi
+}
+cg_add() { # PATH PID...
+    local g=$1 p
+    shift
+    [ -n "$g" ] || return 0
+    for p in "$@"; do echo "$p" > "$g/cgroup.procs" 2>/dev/null || true; done
+}
+cg_usage() { if [ -n "$1" ]; then cat "$1/cpuacct.usage"; else echo 0; fi; }
+cg_remove_all() { # the groups this script made (empty by now)
+    local d
+    for d in "$cg_root"/gatepost-$bench_name-$$-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+    return 0
+}
