@@ -2,7 +2,10 @@
 //!
 //!     cargo bench --bench prefill -- DATA_DIR N [THREADS]
 //!
-//! Each message gets a fresh ULID, a ~500-byte body written through the store's own body
+//! Each message gets a ULID whose time is its submission time, spread evenly over the 90 days
+//! before now (one million messages in a quarter is ~11,000 a day; the body shard
+//! directories then look like a server's after a season, not one directory holding a
+//! million files), a ~500-byte body written through the store's own body
 //! writer (`Bodies::write`: create, write, fsync), and a record that looks like a real
 //! held submission (one recipient, `Deliver-On` source, release at 08:00 UTC on a
 //! pseudo-random day of next year, `submitted` and `held` events). Records are committed in
@@ -28,6 +31,8 @@ use gatepost::store::{Event, MessageRecord, MessageState, RECORD_VERSION, Recipi
 use jiff::{Timestamp, civil};
 
 const BATCH: usize = 10_000;
+/// Prefilled messages were submitted over this many days before now.
+const SPREAD_DAYS: i64 = 90;
 const USER: &str = "bench";
 const SENDER: &str = "bench@gatepost.test";
 
@@ -64,6 +69,8 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
     let next_year = now.to_zoned(jiff::tz::TimeZone::UTC).year() + 1;
     let jan1 = civil::date(next_year, 1, 1).at(8, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC)?.timestamp();
     let client: SocketAddr = "127.0.0.1:40000".parse()?;
+    let spread = jiff::SignedDuration::from_hours(24 * SPREAD_DAYS);
+    let first_submitted = now - spread;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (now.as_nanosecond() as u64);
 
     let (mut body_secs, mut commit_secs) = (0f64, 0f64);
@@ -78,8 +85,12 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
             rng ^= rng << 17;
             let day = (rng % 365) as i64;
             let release_at = jan1 + jiff::SignedDuration::from_hours(24 * day);
-            let id = ulid::Ulid::new().to_string();
             let seq = done + i;
+            // Submitted over the last SPREAD_DAYS in order, as a server that has been
+            // holding mail for a season got it: bodies spread over that many days of
+            // shard directories, records appended in id order.
+            let submitted = first_submitted + spread * (seq as i32) / (total as i32);
+            let id = ulid::Ulid::from_parts(submitted.as_millisecond() as u64, ulid::Ulid::new().random()).to_string();
             let rcpt = format!("friend{}@example.net", seq % 5000);
             let release_date = release_at.to_zoned(jiff::tz::TimeZone::UTC).date();
             let body = format!(
@@ -113,7 +124,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 client,
                 tls: Some("TLSv1.3".into()),
                 helo: "prefill".into(),
-                submitted_at: now,
+                submitted_at: submitted,
                 session_id: "prefill".into(),
                 timezone: "UTC".into(),
                 state: MessageState::Held,
@@ -121,8 +132,12 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 attempts: vec![],
                 events: vec![],
             };
-            rec.events.push(Event { at: now, kind: "submitted".into(), detail: format!("from {client} over TLSv1.3") });
-            rec.events.push(Event { at: now, kind: "held".into(), detail: format!("until {release_at}") });
+            rec.events.push(Event {
+                at: submitted,
+                kind: "submitted".into(),
+                detail: format!("from {client} over TLSv1.3"),
+            });
+            rec.events.push(Event { at: submitted, kind: "held".into(), detail: format!("until {release_at}") });
             records.push(rec);
             bodies.push(body);
         }

@@ -1,6 +1,6 @@
 //! Message bodies as files: `bodies/<aaaa>/<bb>/<id>.eml`, where `aaaa` and `bb` are the
-//! first six characters of the ULID, its time prefix (`aaaa` spans about 3.1 days, `bb` about
-//! 4.4 minutes). Time shards put a burst of submissions in one directory, so one directory
+//! first six characters of the ULID, its time prefix (`aaaa` spans about 12.4 days, `bb` about
+//! 17.5 minutes). Time shards put a burst of submissions in one directory, so one directory
 //! fsync covers a whole group commit (random shards cost one directory fsync per message),
 //! and no directory grows without bound over the years. A body is created under its final
 //! name and fsynced; the directory is fsynced before the record that points at it is
