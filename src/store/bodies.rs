@@ -63,6 +63,17 @@ impl Bodies {
         let mut f = match File::create_new(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(&dir)?;
+                // A new shard (every ~17.5 minutes) is an entry in its parent, and a new day
+                // group one in the root: sync them up to the data directory, or a power cut
+                // could lose the directory with the synced bodies in it.
+                let mut up = dir.parent();
+                while let Some(d) = up {
+                    sync_dir(d)?;
+                    if d == self.root.parent().unwrap_or(&self.root) {
+                        break;
+                    }
+                    up = d.parent();
+                }
                 File::create_new(&path)?
             }
             other => other?,
