@@ -74,9 +74,20 @@ impl Indexer {
                 }
                 _ => None,
             };
-            let pending = self.store.trace_pending_count().unwrap_or(u64::MAX);
-            let index_now = pacer.index_now(started.elapsed(), pending);
-            let result = tokio::task::spawn_blocking(move || tick(&store, &index, &w, cutoff, index_now)).await;
+            let elapsed = started.elapsed();
+            // The pacer goes to the blocking pool with the tick (counting the feed reads redb);
+            // should the tick panic, pacing starts afresh.
+            let mut pacer_out = std::mem::take(&mut pacer);
+            let result = tokio::task::spawn_blocking(move || {
+                let pending = store.trace_pending_count().unwrap_or(u64::MAX);
+                let index_now = pacer_out.index_now(elapsed, pending);
+                (pacer_out, tick(&store, &index, &w, cutoff, index_now))
+            })
+            .await
+            .map(|(p, r)| {
+                pacer = p;
+                r
+            });
             match result {
                 Ok(Ok(())) => busy_logged = false,
                 Ok(Err(IndexError::Busy)) => {

@@ -66,13 +66,9 @@ impl Bodies {
                 // A new shard (every ~17.5 minutes) is an entry in its parent, and a new day
                 // group one in the root: sync them up to the data directory, or a power cut
                 // could lose the directory with the synced bodies in it.
-                let mut up = dir.parent();
-                while let Some(d) = up {
+                let day = dir.parent().unwrap_or(&self.root);
+                for d in [day, &self.root].into_iter().chain(self.root.parent()) {
                     sync_dir(d)?;
-                    if d == self.root.parent().unwrap_or(&self.root) {
-                        break;
-                    }
-                    up = d.parent();
                 }
                 File::create_new(&path)?
             }
