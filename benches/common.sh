@@ -1,6 +1,24 @@
 # Shell helpers shared by the benchmark scripts (sourced, not run). The sourcing script sets
 # `bench_name` (ingest, release) first: it names the cgroups, so a script's cleanup finds
-# its own.
+# its own; `log`, `die`, `repo`, `build` and `bin` are the script's.
+
+# stop_process PID SECONDS: SIGTERM, wait up to SECONDS for a graceful exit, then SIGKILL.
+stop_process() {
+    kill -0 "$1" 2>/dev/null || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 1 $(($2 * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+}
+
+# locate_binary: build the release binary unless $build is 0, then set $bin (unless given).
+locate_binary() {
+    if [ "$build" = 1 ]; then
+        log "building the release binary"
+        (cd "$repo" && cargo build --release --locked --quiet) || die "cargo build --release failed"
+    fi
+    [ -n "$bin" ] || bin=${CARGO_TARGET_DIR:-$repo/target}/release/gatepost
+    [ -x "$bin" ] || die "$bin missing (build it, or drop --no-build)"
+}
 
 # wait_port PORT SECONDS [PID]: until something listens on 127.0.0.1:PORT; fails early when
 # PID (the server being waited for) has exited.

@@ -113,11 +113,7 @@ pf_dirs=()
 
 cleanup() {
     local rc=$?
-    if [ -n "$gp_pid" ] && kill -0 "$gp_pid" 2>/dev/null; then
-        kill -TERM "$gp_pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$gp_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$gp_pid" 2>/dev/null || true
-    fi
+    if [ -n "$gp_pid" ]; then stop_process "$gp_pid" 10; fi
     for d in "${pf_dirs[@]}"; do
         bash "$here/postfix-instance.sh" stop "$d" >/dev/null 2>&1 || true
     done
@@ -134,12 +130,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ "$build" = 1 ]; then
-    log "building the release binary"
-    (cd "$repo" && cargo build --release --locked --quiet) || die "cargo build --release failed"
-fi
-[ -n "$bin" ] || bin=${CARGO_TARGET_DIR:-$repo/target}/release/gatepost
-[ -x "$bin" ] || die "$bin missing (build it, or drop --no-build)"
+locate_binary
 
 printf 'dummy-password-not-used\n' > "$work/password"
 

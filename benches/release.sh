@@ -105,11 +105,7 @@ pf_dirs=()
 
 stop_gatepost() {
     [ -n "$gp_pid" ] || return 0
-    if kill -0 "$gp_pid" 2>/dev/null; then
-        kill -TERM "$gp_pid" 2>/dev/null || true
-        for _ in $(seq 1 150); do kill -0 "$gp_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$gp_pid" 2>/dev/null || true
-    fi
+    stop_process "$gp_pid" 15
     wait "$gp_pid" 2>/dev/null || true
     gp_pid=""
 }
@@ -139,12 +135,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ "$build" = 1 ]; then
-    log "building the release binary"
-    (cd "$repo" && cargo build --release --locked --quiet) || die "cargo build --release failed"
-fi
-[ -n "$bin" ] || bin=${CARGO_TARGET_DIR:-$repo/target}/release/gatepost
-[ -x "$bin" ] || die "$bin missing (build it, or drop --no-build)"
+locate_binary
 printf 'dummy-password-not-used\n' > "$work/password"
 
 # The sink watcher: runs `smtp-sink -c` and reads its counters ("sess=.. quit=.. mesg=N",
