@@ -6,6 +6,7 @@
 #                     [--sizes 4096,409600] [--held 0|N] [--held-store DIR]
 #                     [--release later|now] [--recovery] [--no-build] [--bin PATH]
 #                     [--port-base 12600] [--keep]
+#                     [--load smtp-source|persistent|per-message] [--cache-ttl SECONDS] [--pin]
 #
 # For every size and every run, each contender gets a fresh instance and the same load from
 # Postfix's smtp-source (HELO, no TLS/AUTH; both servers trust 127.0.0.1):
@@ -49,6 +50,20 @@
 #                       so writeback of earlier work (a prefill, a build) does not slow fsync
 #   --runs 0            only prepare: prefill the held store (and --recovery), no runs
 #   --keep              keep the work directory (logs, configs, results.tsv)
+#   --load KIND         smtp-source (default): as above, plaintext, trusted network.
+#                       persistent / per-message: the way mail clients submit, STARTTLS +
+#                       AUTH PLAIN from Python smtplib (benches/submit_load.py) with SESSIONS
+#                       threads, each either over one connection (persistent) or with a new
+#                       connection, handshake and login for every message (per-message,
+#                       Outlook's habit). gatepost: no trusted network, user "bench" with an
+#                       argon2id password. Postfix: the same certificate (certs/localhost-*),
+#                       AUTH through a private Dovecot (postfix-instance.sh --dovecot-sasl)
+#                       checking an argon2id PHC string of gatepost's cost.
+#   --cache-ttl SECONDS with --load persistent/per-message: both sides cache verified logins
+#                       for this long (gatepost [login] cache_ttl, Dovecot auth_cache_ttl);
+#                       0 turns both caches off (default 3600)
+#   --pin               the servers on CPU 1, the load generator on CPU 0 (taskset), so the
+#                       client's own CPU cannot be taken from the server it measures
 #
 # Prints per-run lines, then a table of medians. Must run as root (Postfix). Everything it
 # starts is stopped on exit, also on failure or Ctrl-C.
@@ -62,6 +77,7 @@ bench_name=ingest
 
 runs=3 messages=2000 large_messages=200 sessions=10 sizes=4096,409600 held=0
 held_store="" release=later build=1 port_base=12600 keep=0 recovery=0 bin="" settle=30
+load=smtp-source cache_ttl=3600 pin=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs=$2; shift ;;
@@ -78,6 +94,9 @@ while [ $# -gt 0 ]; do
     --port-base) port_base=$2; shift ;;
     --settle) settle=$2; shift ;;
     --keep) keep=1 ;;
+    --load) load=$2; shift ;;
+    --cache-ttl) cache_ttl=$2; shift ;;
+    --pin) pin=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "ingest: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -96,7 +115,8 @@ later) rcpt="sink+$(date -u -d '+90 days' +%F)@example.net" ;;
 now) rcpt="sink@example.net" ;;
 *) die "--release must be later or now" ;;
 esac
-for n in "$runs" "$messages" "$large_messages" "$sessions" "$held" "$port_base" "$settle"; do
+case "$load" in smtp-source | persistent | per-message) ;; *) die "--load must be smtp-source, persistent or per-message" ;; esac
+for n in "$runs" "$messages" "$large_messages" "$sessions" "$held" "$port_base" "$settle" "$cache_ttl"; do
     [[ "$n" =~ ^[0-9]+$ ]] || die "not a number: $n"
 done
 
@@ -132,7 +152,13 @@ trap 'exit 130' INT TERM
 
 locate_binary
 
-printf 'dummy-password-not-used\n' > "$work/password"
+printf 'bench password, not a secret\n' > "$work/password"
+# taskset prefixes: servers on CPU 1, the load generator on CPU 0 (--pin).
+server_cpu=() client_cpu=()
+if [ "$pin" = 1 ]; then
+    [ "$(nproc)" -ge 2 ] || die "--pin needs two CPUs"
+    server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
+fi
 
 # Write a gatepost config for DATA_DIR to stdout.
 gp_config() {
@@ -147,10 +173,7 @@ max_message_size = "25MiB"
 max_connections = 1000
 max_connections_per_ip = 1000
 shutdown_grace = "10s"
-
-[[submission.trusted_networks]]
-network = "127.0.0.1/32"
-user = "bench"
+$(gp_auth_config)
 
 [tls]
 cert = "$repo/certs/localhost-cert.pem"
@@ -162,6 +185,15 @@ url = "file://$1/outbox"
 [log]
 level = "warn"
 EOF
+}
+
+# smtp-source cannot AUTH: it submits as "bench" from a trusted network. Clients log in.
+gp_auth_config() {
+    if [ "$load" = smtp-source ]; then
+        printf '\n[[submission.trusted_networks]]\nnetwork = "127.0.0.1/32"\nuser = "bench"\n'
+    else
+        printf '\n[login]\ncache_ttl = "%ss"\n' "$cache_ttl"
+    fi
 }
 
 # Make sure DATA_DIR's store has the user "bench" (user add refuses a duplicate: ignore that).
@@ -177,10 +209,23 @@ count_bodies() { [ -d "$1/bodies" ] || { echo 0; return; }; find "$1/bodies" -na
 
 
 
-# run_load PORT COUNT SIZE LABEL [CGROUP] -> prints "elapsed-seconds cpu-ns" of the timed
-# part; dies on any smtp-source error.
+# run_load PORT COUNT SIZE LABEL [CGROUP] -> prints "elapsed-seconds cpu-ns client-cpu-s" of
+# the timed part; dies on any load generator error.
 run_load() {
-    local port=$1 count=$2 size=$3 label=$4 cg=${5:-} t0 t1 c0 c1
+    local port=$1 count=$2 size=$3 label=$4 cg=${5:-} t0 t1 c0 c1 out
+    if [ "$load" != smtp-source ]; then
+        "${client_cpu[@]}" python3 "$here/submit_load.py" 127.0.0.1 "$port" bench "$work/password" 20 \
+            "$sessions" "$size" "$load" bench@gatepost.test "$rcpt" >/dev/null 2>"$work/warmup.err" ||
+            { cat "$work/warmup.err" >&2; die "$label: warm-up failed"; }
+        c0=$(cg_usage "$cg")
+        out=$("${client_cpu[@]}" python3 "$here/submit_load.py" 127.0.0.1 "$port" bench "$work/password" \
+            "$count" "$sessions" "$size" "$load" bench@gatepost.test "$rcpt" 2>"$work/load.err") ||
+            { cat "$work/load.err" >&2; die "$label: submit_load.py failed"; }
+        c1=$(cg_usage "$cg")
+        read -r t0 t1 _ <<< "$out"
+        echo "$t0 $((c1 - c0)) $t1"
+        return
+    fi
     smtp-source -m 20 -s "$sessions" -l "$size" -f bench@gatepost.test -t "$rcpt" \
         "127.0.0.1:$port" 2>"$work/warmup.err" || { cat "$work/warmup.err" >&2; die "$label: warm-up failed"; }
     c0=$(cg_usage "$cg")
@@ -190,7 +235,7 @@ run_load() {
     t1=$(date +%s.%N)
     c1=$(cg_usage "$cg")
     [ -s "$work/load.err" ] && { cat "$work/load.err" >&2; die "$label: smtp-source reported errors"; }
-    python3 -c "print(f'{$t1 - $t0:.3f} {$c1 - $c0}')"
+    python3 -c "print(f'{$t1 - $t0:.3f} {$c1 - $c0} 0')"
 }
 
 # wait_indexed CONFIG -> seconds until the running server's trace indexer has applied every
@@ -220,13 +265,13 @@ bench_gatepost() {
     gp_user "$cfg"
     before=$(count_bodies "$dir")
     t0=$(date +%s.%N)
-    "$bin" --config "$cfg" serve >"$work/$kind-$size-$run.log" 2>&1 &
+    "${server_cpu[@]}" "$bin" --config "$cfg" serve >"$work/$kind-$size-$run.log" 2>&1 &
     gp_pid=$!
     wait_port "$gp_port" 900 "$gp_pid" || { tail -20 "$work/$kind-$size-$run.log" >&2; die "$kind did not start"; }
     startup=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
     cg=$(cg_new "$kind-$size-$run")
     cg_add "$cg" "$gp_pid"
-    read -r secs cpu <<< "$(run_load "$gp_port" "$count" "$size" "$kind" "$cg")"
+    read -r secs cpu ccpu <<< "$(run_load "$gp_port" "$count" "$size" "$kind" "$cg")"
     indexed=$(wait_indexed "$cfg") || die "$kind: the trace index did not catch up within 120 s"
     rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$gp_pid/status")
     kill -TERM "$gp_pid"
@@ -235,24 +280,33 @@ bench_gatepost() {
     after=$(count_bodies "$dir")
     [ $((after - before)) = $((count + 20)) ] ||
         die "$kind stored $((after - before)) bodies, expected $((count + 20))"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$size" "$run" "$count" "$secs" "$rss" "$startup" "$cpu" >> "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$size" "$run" "$count" "$secs" "$rss" "$startup" "$cpu" "$ccpu" >> "$results"
     log "run $run size $size: $kind $count msgs in $secs s ($(python3 -c "print(round($count / $secs))") msgs/s, $(python3 -c "print(f'{$cpu / $count / 1e6:.2f}')") CPU ms/msg), VmHWM $(((rss + 512) / 1024)) MiB (index caught up $indexed s after the load), startup $startup s"
 }
 
 bench_postfix() {
-    local size=$1 count=$2 run=$3 d secs cpu cg master extra=()
+    local size=$1 count=$2 run=$3 d secs cpu ccpu cg master dmaster extra=()
     [ "$release" = later ] && extra=(--hold)
+    if [ "$load" != smtp-source ]; then
+        extra+=(--tls --tls-cert "$repo/certs/localhost-cert.pem" --tls-key "$repo/certs/localhost-key.pem"
+            --dovecot-sasl "bench:$work/password" --auth-cache-ttl "$cache_ttl")
+    fi
     d=$work/pf-$size-$run
     pf_dirs+=("$d")
-    bash "$here/postfix-instance.sh" start "$d" "$pf_port" "${extra[@]}" 2>"$work/pf-start.log" ||
+    "${server_cpu[@]}" bash "$here/postfix-instance.sh" start "$d" "$pf_port" "${extra[@]}" 2>"$work/pf-start.log" ||
         { cat "$work/pf-start.log" >&2; die "postfix did not start"; }
     cg=$(cg_new "postfix-$size-$run")
     master=$(tr -dc 0-9 < "$d/queue/pid/master.pid")
     # The master and the daemons it has already started; later ones inherit the group.
     cg_add "$cg" "$master" $(pgrep -P "$master" || true)
-    read -r secs cpu <<< "$(run_load "$pf_port" "$count" "$size" postfix "$cg")"
+    if [ -f "$d/dovecot/run/master.pid" ]; then
+        # Dovecot's auth processes check the passwords: they are part of Postfix's cost.
+        dmaster=$(tr -dc 0-9 < "$d/dovecot/run/master.pid")
+        cg_add "$cg" "$dmaster" $(pgrep -P "$dmaster" || true)
+    fi
+    read -r secs cpu ccpu <<< "$(run_load "$pf_port" "$count" "$size" postfix "$cg")"
     bash "$here/postfix-instance.sh" stop "$d" 2>/dev/null
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' postfix "$size" "$run" "$count" "$secs" 0 0 "$cpu" >> "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' postfix "$size" "$run" "$count" "$secs" 0 0 "$cpu" "$ccpu" >> "$results"
     log "run $run size $size: postfix $count msgs in $secs s ($(python3 -c "print(round($count / $secs))") msgs/s, $(python3 -c "print(f'{$cpu / $count / 1e6:.2f}')") CPU ms/msg)"
 }
 
@@ -320,7 +374,7 @@ sleep "$settle"
 
 IFS=, read -r -a size_list <<< "$sizes"
 log "gatepost $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown), $(nproc) CPUs, $(date -u '+%F %H:%M UTC')"
-log "work dir $work; runs=$runs sessions=$sessions sizes=$sizes messages=$messages/$large_messages held=$held release=$release rcpt=$rcpt"
+log "work dir $work; runs=$runs sessions=$sessions sizes=$sizes messages=$messages/$large_messages held=$held release=$release rcpt=$rcpt load=$load${pin:+ pin=$pin}$([ "$load" != smtp-source ] && echo " cache_ttl=${cache_ttl}s")"
 for size in "${size_list[@]}"; do
     [[ "$size" =~ ^[0-9]+$ ]] || die "bad size $size"
     count=$messages
@@ -341,14 +395,16 @@ for size in "${size_list[@]}"; do
     done
 done
 
-python3 - "$results" "$sessions" "$held" <<'EOF'
+python3 - "$results" "$sessions" "$held" "$load" <<'EOF'
 import statistics, sys
 from collections import defaultdict
-path, sessions, held = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, sessions, held, load = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 rate = defaultdict(list); rss = defaultdict(list); cpu = defaultdict(list); startup = defaultdict(list)
+client = defaultdict(list)
 count = {}; sizes = []
 for line in open(path):
-    kind, size, run, n, secs, kib, up, ns = line.rstrip("\n").split("\t")
+    kind, size, run, n, secs, kib, up, ns, ccpu = line.rstrip("\n").split("\t")
+    client[kind, int(size)].append(float(ccpu) / float(secs))
     size, n = int(size), int(n)
     if size not in sizes:
         sizes.append(size)
@@ -363,6 +419,7 @@ def human(b): return f"{b // 1024} KiB" if b % 1024 == 0 else f"{b} B"
 kinds = ["gatepost"] + (["gatepost-held"] if held else []) + ["postfix"]
 label = {"gatepost": "gatepost", "gatepost-held": f"gatepost+{held:,} held", "postfix": "postfix"}
 head = ["size", "msgs", "sessions"] + [f"{label[k]} msgs/s" for k in kinds] + ["ratio"]
+head += ["CPU ratio"]
 if held:
     head.append("held/empty")
 head += [f"{label[k]} CPU ms/msg" for k in kinds]
@@ -371,6 +428,7 @@ rows = []
 for s in sizes:
     row = [human(s), str(count[s]), sessions] + [f"{med(rate, (k, s)):.0f}" for k in kinds]
     row.append(f"{med(rate, ('gatepost', s)) / med(rate, ('postfix', s)):.2f}x")
+    row.append(f"{med(cpu, ('gatepost', s)) / med(cpu, ('postfix', s)):.2f}" if med(cpu, ('postfix', s)) > 0 else "n/a")
     if held:
         row.append(f"{med(rate, ('gatepost-held', s)) / med(rate, ('gatepost', s)):.2f}")
     row += [ms((k, s)) for k in kinds]
@@ -383,11 +441,13 @@ print("|" + "|".join("-" * (x + 2) for x in w) + "|")
 for r in rows:
     print("| " + " | ".join(c.rjust(w[i]) for i, c in enumerate(r)) + " |")
 print()
-print("medians of", len(rate["gatepost", sizes[0]]), "runs; ratio = gatepost / postfix (empty store);",
-      "CPU = all server processes, kernel included; RSS = max VmHWM over runs")
+print("medians of", len(rate["gatepost", sizes[0]]), "runs; ratio = gatepost / postfix msgs/s (empty store);",
+      "CPU ratio = gatepost / postfix CPU per message; CPU = all server processes (Postfix: with",
+      "Dovecot auth), kernel included; RSS = max VmHWM over runs; load:", load)
 for s in sizes:
     for k in kinds:
         print(f"  {human(s):>8} {k:<14} msgs/s: " + ", ".join(f"{r:.0f}" for r in rate[k, s])
               + "; CPU ms/msg: " + ", ".join(f"{c:.2f}" for c in cpu[k, s])
-              + (f"; startup {statistics.median(startup[k, s]):.1f} s" if k != "postfix" else ""))
+              + (f"; startup {statistics.median(startup[k, s]):.1f} s" if k != "postfix" else "")
+              + (f"; client core busy " + ", ".join(f"{c:.0%}" for c in client[k, s]) if load != "smtp-source" else ""))
 EOF

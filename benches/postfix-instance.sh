@@ -2,7 +2,9 @@
 # A private, throwaway Postfix instance for the ingest and release benchmarks (comparison peer).
 #
 # Usage:
-#   benches/postfix-instance.sh start DIR PORT [--tls] [--sasl USER:PASS] [--hold]
+#   benches/postfix-instance.sh start DIR PORT [--tls [--tls-cert CERT --tls-key KEY]]
+#                                              [--sasl USER:PASS | --dovecot-sasl USER:PASSFILE
+#                                               [--auth-cache-ttl SECONDS]] [--hold]
 #                                              [--relay IP:PORT [--relay-concurrency N]]
 #   benches/postfix-instance.sh stop DIR
 #   benches/postfix-instance.sh status DIR
@@ -16,6 +18,20 @@
 # Clients in 127.0.0.0/8 may submit without AUTH (smtp-source has no AUTH/TLS).
 #
 #   --tls          offer STARTTLS with a fresh self-signed certificate (CN=localhost)
+#   --tls-cert CERT --tls-key KEY  with --tls: use this certificate and key instead (the
+#                  benchmarks give Postfix gatepost's own, so both pay the same handshake)
+#   --dovecot-sasl USER:PASSFILE  offer AUTH PLAIN/LOGIN through a private Dovecot auth
+#                  service (DIR/dovecot, started and stopped with the instance) that checks
+#                  USER's password from PASSFILE against an argon2id PHC string at gatepost's
+#                  cost (m=19456 KiB, t=2, p=1; made with Python argon2-cffi, pip-installed
+#                  if missing), in Dovecot's auth-worker processes; like --sasl, AUTH is then
+#                  required. The passdb is a Lua verify-only one (package dovecot-auth-lua):
+#                  a passwd-file passdb has no cache key, and even with one Dovecot's cache
+#                  would keep the argon2 hash and re-run argon2 on every hit.
+#   --auth-cache-ttl SECONDS  with --dovecot-sasl: Dovecot's auth_cache on with this
+#                  lifetime (0, the default, leaves it off). A hit then checks the password
+#                  against a SHA1 of it kept from the last success, not against argon2:
+#                  what gatepost's [login] cache does with an HMAC.
 #   --sasl U:P     offer AUTH PLAIN/LOGIN (Cyrus sasldb, user U@gatepost.test or U,
 #                  password P) and require it: mynetworks no longer relays; with --tls,
 #                  AUTH is only offered after STARTTLS. Installs sasl2-bin if missing.
@@ -44,6 +60,13 @@ etc=$dir/etc
 
 case "$cmd" in
 stop)
+    if [ -f "$dir/dovecot/dovecot.conf" ]; then
+        doveadm -c "$dir/dovecot/dovecot.conf" stop 2>/dev/null || true
+        # A busy auth process can outlive its master: end the whole private instance.
+        name=$(awk '$1 == "instance_name" {print $3}' "$dir/dovecot/dovecot.conf")
+        for _ in $(seq 1 50); do pgrep -f "dovecot-$name/" >/dev/null || break; sleep 0.1; done
+        pkill -KILL -f "dovecot-$name/" 2>/dev/null || true
+    fi
     if [ -f "$etc/main.cf" ]; then
         postfix -c "$etc" stop 2>/dev/null || true
         # postfix stop returns before master has exited; wait for its pid to go.
@@ -75,10 +98,14 @@ esac
 port=${3:-}
 [[ "$port" =~ ^[0-9]+$ ]] || die "start needs a numeric PORT"
 shift 3
-tls=0 sasl="" hold=0 relay="" relay_concurrency=""
+tls=0 sasl="" hold=0 relay="" relay_concurrency="" tls_cert="" tls_key="" dovecot_sasl="" cache_ttl=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tls) tls=1 ;;
+    --tls-cert) tls_cert=${2:?--tls-cert needs a file}; shift ;;
+    --tls-key) tls_key=${2:?--tls-key needs a file}; shift ;;
+    --dovecot-sasl) dovecot_sasl=${2:?--dovecot-sasl needs USER:PASSFILE}; shift ;;
+    --auth-cache-ttl) cache_ttl=${2:?--auth-cache-ttl needs seconds}; shift ;;
     --sasl) sasl=${2:?--sasl needs USER:PASS}; shift ;;
     --hold) hold=1 ;;
     --relay) relay=${2:?--relay needs IP:PORT}; shift ;;
@@ -90,6 +117,11 @@ done
 if [ -n "$relay" ]; then
     [[ "$relay" =~ ^[0-9.]+:[0-9]+$ ]] || die "--relay wants IPv4:PORT, got $relay"
 fi
+if [ -n "$tls_cert$tls_key" ]; then
+    [ "$tls" = 1 ] && [ -f "$tls_cert" ] && [ -f "$tls_key" ] || die "--tls-cert/--tls-key need --tls and both files"
+fi
+[ -n "$sasl" ] && [ -n "$dovecot_sasl" ] && die "--sasl and --dovecot-sasl exclude each other"
+[[ "$cache_ttl" =~ ^[0-9]+$ ]] || die "--auth-cache-ttl wants seconds"
 if [ -n "$relay_concurrency" ]; then
     [ -n "$relay" ] || die "--relay-concurrency needs --relay"
     [[ "$relay_concurrency" =~ ^[1-9][0-9]*$ ]] || die "--relay-concurrency wants a positive number"
@@ -170,9 +202,14 @@ if [ -n "$relay" ]; then
 fi
 
 if [ "$tls" = 1 ]; then
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
-        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-        -keyout "$etc/key.pem" -out "$etc/cert.pem" 2>/dev/null
+    if [ -n "$tls_cert" ]; then
+        cp "$tls_cert" "$etc/cert.pem"
+        cp "$tls_key" "$etc/key.pem"
+    else
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=localhost \
+            -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+            -keyout "$etc/key.pem" -out "$etc/cert.pem" 2>/dev/null
+    fi
     chmod 600 "$etc/key.pem"
     postconf -c "$etc" -e \
         "smtpd_tls_security_level = may" \
@@ -206,6 +243,81 @@ EOF
         "smtpd_sasl_path = smtpd" \
         "cyrus_sasl_config_path = $etc/sasl" \
         "smtpd_sasl_local_domain = gatepost.test" \
+        "smtpd_sasl_security_options = noanonymous" \
+        "smtpd_relay_restrictions = permit_sasl_authenticated, reject"
+    if [ "$tls" = 1 ]; then
+        postconf -c "$etc" -e "smtpd_tls_auth_only = yes"
+    fi
+fi
+
+if [ -n "$dovecot_sasl" ]; then
+    command -v dovecot >/dev/null && [ -f /usr/lib/dovecot/modules/auth/libauthdb_lua.so ] ||
+        die "--dovecot-sasl needs Dovecot with Lua auth (apt-get install dovecot-core dovecot-auth-lua)"
+    duser=${dovecot_sasl%%:*}
+    dpassfile=${dovecot_sasl#*:}
+    [ -f "$dpassfile" ] || die "no password file $dpassfile"
+    python3 -c 'import argon2' 2>/dev/null || pip install --quiet argon2-cffi >/dev/null 2>&1 ||
+        die "Python argon2-cffi is missing and pip could not install it"
+    dv=$dir/dovecot
+    mkdir -p "$dv/run" "$dv/state"
+    chmod 755 "$dv" "$dv/run"
+    # gatepost's cost (the argon2 crate's defaults: 19 MiB, 2 passes, 1 lane, 16-byte salt).
+    hash=$(python3 -c 'import argon2, sys
+h = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32,
+                          salt_len=16, type=argon2.Type.ID)
+print(h.hash(open(sys.argv[1]).read().splitlines()[0]))' "$dpassfile")
+    cat > "$dv/passdb.lua" <<LUA
+-- Verify-only passdb: Dovecot never sees the hash, so its auth cache keeps {SHA1} of a
+-- verified password instead of re-running argon2 on every hit.
+local user, hash = "$duser", "{ARGON2ID}$hash"
+function auth_password_verify(request, password)
+  if request.user ~= user then
+    return dovecot.auth.PASSDB_RESULT_USER_UNKNOWN, "no such user"
+  end
+  if request:password_verify(hash, password) > 0 then
+    return dovecot.auth.PASSDB_RESULT_OK, ""
+  end
+  return dovecot.auth.PASSDB_RESULT_PASSWORD_MISMATCH, "wrong password"
+end
+LUA
+    chgrp dovecot "$dv/passdb.lua"
+    chmod 640 "$dv/passdb.lua"
+    cache_size=0
+    [ "$cache_ttl" -gt 0 ] && cache_size=10M
+    cat > "$dv/dovecot.conf" <<DOVECOT_CONF
+# Private auth-only Dovecot for the benchmark's Postfix (benches/postfix-instance.sh).
+base_dir = $dv/run
+state_dir = $dv/state
+instance_name = gatepost-bench-$port
+log_path = $dir/log/dovecot.log
+protocols =
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_cache_size = $cache_size
+auth_cache_ttl = ${cache_ttl}s
+auth_cache_negative_ttl = 0
+passdb {
+  driver = lua
+  args = file=$dv/passdb.lua blocking=yes cache_key=%u
+}
+userdb {
+  driver = static
+  args = uid=postfix gid=postfix home=/nonexistent
+}
+service auth {
+  unix_listener $dir/queue/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
+DOVECOT_CONF
+    postconf -c "$etc" -e \
+        "smtpd_sasl_auth_enable = yes" \
+        "smtpd_sasl_type = dovecot" \
+        "smtpd_sasl_path = private/auth" \
         "smtpd_sasl_security_options = noanonymous" \
         "smtpd_relay_restrictions = permit_sasl_authenticated, reject"
     if [ "$tls" = 1 ]; then
@@ -249,11 +361,15 @@ runuser -u postfix -- test -x "$dir/queue" ||
 # Postfix writes its errors to the log file, not to the terminal: show them on failure.
 fail() { tail -n 20 "$dir/log/postfix.log" >&2 2>/dev/null || true; die "$1"; }
 postfix -c "$etc" check || fail "postfix check failed"
+if [ -n "$dovecot_sasl" ]; then
+    # After `postfix check` has made queue/private: Dovecot puts its socket there.
+    dovecot -c "$dir/dovecot/dovecot.conf" || fail "dovecot did not start (log: $dir/log/dovecot.log)"
+fi
 postfix -c "$etc" start || fail "postfix start failed"
 
 for _ in $(seq 1 100); do
     if ss -Hltn "sport = :$port" | grep -q .; then
-        log "started in $dir, smtpd on 127.0.0.1:$port (tls=$tls sasl=${sasl:+yes} hold=$hold relay=${relay:-none})"
+        log "started in $dir, smtpd on 127.0.0.1:$port (tls=$tls sasl=${sasl:+cyrus}${dovecot_sasl:+dovecot, cache ${cache_ttl}s} hold=$hold relay=${relay:-none})"
         exit 0
     fi
     sleep 0.1
