@@ -6,6 +6,7 @@ pub mod file;
 pub mod reply;
 pub mod setup;
 pub mod smtp;
+pub mod trust;
 
 use std::future::Future;
 use std::net::IpAddr;

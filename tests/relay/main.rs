@@ -7,3 +7,4 @@ mod support;
 mod faults;
 mod peers;
 mod scripted;
+mod trust;
