@@ -8,3 +8,4 @@ mod faults;
 mod peers;
 mod scripted;
 mod trust;
+mod uncertain;
