@@ -100,8 +100,10 @@ fn classify_mail(r: &Reply) -> RecipientResult {
 }
 
 /// Addresses go into command lines: no control characters (CRLF injection), no brackets.
+/// U+FFFD means bytes were replaced on the way in (8-bit without SMTPUTF8, before issue 8
+/// item 12): that is another mailbox, so it is never sent (docs/relay.md).
 fn unsafe_address(a: &str) -> bool {
-    a.chars().any(|c| c.is_control() || c == '<' || c == '>')
+    a.chars().any(|c| c.is_control() || c == '<' || c == '>' || c == char::REPLACEMENT_CHARACTER)
 }
 
 async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
