@@ -243,12 +243,14 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     next_attempt_at: None,
                     attempts: 0,
                     last_error: None,
+                    possibly_delivered: 0,
                 }],
                 subject: Some(subject.join(" ")),
                 message_id: None,
                 size: body.len() as u64,
                 body_sha256: String::new(),
                 client: SocketAddr::new(client_ip(rng.below(5000)).parse()?, 40000),
+                origin: Default::default(),
                 tls: Some("TLSv1.3".into()),
                 helo: "client".into(),
                 submitted_at: submitted,
@@ -267,6 +269,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     relay_ip: Some(format!("192.0.2.{}", 1 + rng.below(8))),
                     system_ip: Some(format!("198.51.100.{}", 1 + rng.below(2))),
                     reply: Some("250 2.0.0 Ok".into()),
+                    possibly_delivered: vec![],
                 });
                 let kind = if state == MessageState::Sent { "delivered" } else { "failed" };
                 rec.events.push(Event { at: release, kind: kind.into(), detail: String::new() });

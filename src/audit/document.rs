@@ -13,7 +13,9 @@ use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
 use crate::store::MessageRecord;
 
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// An extra `state` term: some attempt may have delivered the message without a reply.
+pub const POSSIBLY_DELIVERED: &str = "possibly-delivered";
 /// Content beyond this many bytes of text is not indexed (a search still finds the record by
 /// every other field).
 const MAX_TEXT: usize = 256 * 1024;
@@ -122,7 +124,9 @@ pub fn document(f: &Fields, rec: &MessageRecord, body: Option<&[u8]>) -> Tantivy
     for t in rcpt_terms {
         doc.add_text(f.recipient, t);
     }
-    doc.add_text(f.client_ip, ip_term(&rec.client.ip().to_string()));
+    if let Some(ip) = rec.client_ip() {
+        doc.add_text(f.client_ip, ip_term(&ip.to_string())); // none for gatepost's own notices
+    }
     let mut relay: Vec<String> = rec.attempts.iter().filter_map(|a| a.relay_ip.as_deref()).map(ip_term).collect();
     relay.sort();
     relay.dedup();
@@ -136,6 +140,9 @@ pub fn document(f: &Fields, rec: &MessageRecord, body: Option<&[u8]>) -> Tantivy
         doc.add_text(f.system_ip, ip);
     }
     doc.add_text(f.state, rec.state.as_str());
+    if rec.recipients.iter().any(|r| r.possibly_delivered > 0) {
+        doc.add_text(f.state, POSSIBLY_DELIVERED); // `trace --state possibly-delivered`
+    }
     if let Some(s) = &rec.subject {
         doc.add_text(f.subject, s);
     }

@@ -130,6 +130,9 @@ impl TraceIndex {
         if let Some(s) = q.state {
             must.push(term(f.state, s.as_str()));
         }
+        if q.possibly_delivered {
+            must.push(term(f.state, super::document::POSSIBLY_DELIVERED));
+        }
         for (field, words, flag) in [(f.subject, &q.subject, "--subject"), (f.text, &q.text, "--text")] {
             if let Some(words) = words {
                 let tokens = self.words(field, words)?;

@@ -53,6 +53,7 @@ fn fixture() -> Fixture {
         relay_ip: Some("192.0.2.7".into()),
         system_ip: Some("198.51.100.2".into()),
         reply: Some("250 2.0.0 Ok: queued as ABC".into()),
+        possibly_delivered: vec![],
     }];
     b.events = vec![Event { at: ts("2026-11-21T08:00:02Z"), kind: "delivered".into(), detail: String::new() }];
     put(
@@ -139,6 +140,7 @@ fn a_changed_record_replaces_its_document() {
                 relay_ip: Some("203.0.113.9".into()),
                 system_ip: Some("198.51.100.2".into()),
                 reply: None,
+                possibly_delivered: vec![],
             });
             Ok(())
         })

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use gatepost::audit::document::POSSIBLY_DELIVERED;
 use gatepost::audit::query::{End, check_range, parse_ip, parse_time};
 use gatepost::audit::{IndexError, TraceIndex, TraceQuery};
 use gatepost::store::{MessageRecord, MessageState, Store};
@@ -69,7 +70,7 @@ struct Filters {
     /// Words that must all be in the subject or the text of the message.
     #[arg(long)]
     text: Option<String>,
-    /// held, due, sending, sent, failed or cancelled.
+    /// held, due, sending, sent, failed or cancelled; or possibly-delivered.
     #[arg(long)]
     state: Option<String>,
     /// Most records shown, newest first.
@@ -140,9 +141,12 @@ fn build_query(f: &Filters, tz: &jiff::tz::TimeZone) -> Result<TraceQuery, Vec<S
     };
     let (client_ip, relay_ip, system_ip) =
         (ip("client-ip", &f.client_ip), ip("relay-ip", &f.relay_ip), ip("system-ip", &f.system_ip));
-    let state = f.state.as_deref().and_then(|s| {
+    let possibly_delivered = f.state.as_deref() == Some(POSSIBLY_DELIVERED);
+    let state = f.state.as_deref().filter(|_| !possibly_delivered).and_then(|s| {
         MessageState::parse(s).or_else(|| {
-            errors.push(format!("--state: unknown state {s:?}; use held, due, sending, sent, failed or cancelled"));
+            errors.push(format!(
+                "--state: unknown state {s:?}; use held, due, sending, sent, failed, cancelled or possibly-delivered"
+            ));
             None
         })
     });
@@ -171,6 +175,7 @@ fn build_query(f: &Filters, tz: &jiff::tz::TimeZone) -> Result<TraceQuery, Vec<S
         subject: f.subject.clone(),
         text: f.text.clone(),
         state,
+        possibly_delivered,
         limit: f.limit,
     })
 }

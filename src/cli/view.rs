@@ -10,7 +10,7 @@ pub fn timeline(r: &MessageRecord) -> String {
     let name = r.sender_name.as_deref().map(|n| format!("\"{n}\" ")).unwrap_or_default();
     s += &format!("sender:       {name}<{}>\nsubject:      {}\n", r.sender, r.subject.as_deref().unwrap_or(""));
     s += &format!("message-id:   {}\nsize:         {} octets\n", r.message_id.as_deref().unwrap_or("-"), r.size);
-    s += &format!("client:       {} via {} (HELO {})\n", r.client, r.tls.as_deref().unwrap_or("plaintext"), r.helo);
+    s += &format!("client:       {}\n", r.client_text());
     s += &format!("submitted:    {}\nsession:      {}\nrecipients:\n", local(r.submitted_at), r.session_id);
     for rc in &r.recipients {
         s += &format!(
@@ -26,6 +26,9 @@ pub fn timeline(r: &MessageRecord) -> String {
         if let Some(err) = &rc.last_error {
             s += &format!("  {:<40} last error: {err}\n", "");
         }
+        if rc.possibly_delivered > 0 {
+            s += &format!("  {:<40} possibly delivered by {} attempt(s)\n", "", rc.possibly_delivered);
+        }
     }
     if !r.attempts.is_empty() {
         s += "attempts:\n";
@@ -40,6 +43,9 @@ pub fn timeline(r: &MessageRecord) -> String {
             &format!("  {}. {} -> {}  {}  to {}\n", i + 1, local(a.started_at), finished, ips, a.recipients.join(", "));
         if let Some(reply) = &a.reply {
             s += &format!("     reply: {reply}\n");
+        }
+        if !a.possibly_delivered.is_empty() {
+            s += &format!("     possibly delivered to: {}\n", a.possibly_delivered.join(", "));
         }
     }
     s += "timeline:\n";

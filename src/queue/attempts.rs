@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::dsn::FailedRecipient;
 use crate::relay::{Delivery, RecipientResult};
-use crate::store::{Attempt, MessageRecord, MessageState};
+use crate::store::{Attempt, MessageRecord, MessageState, RecipientRecord};
 
 /// When to try a deferred recipient again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,7 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
         relay_ip: None,
         system_ip: None,
         reply: None,
+        possibly_delivered: Vec::new(),
     });
     let attempt = rec.attempts.len() - 1;
     rec.push_event(now, "attempt", format!("attempt {} to {}", attempt + 1, addresses.join(", ")));
@@ -92,9 +93,15 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
     Some(Claim { queue_id: rec.id.clone(), attempt, recipients: due })
 }
 
+/// Why a recipient is not tried again after its second possibly-delivered attempt.
+pub const POSSIBLY_DELIVERED_TWICE: &str = "possibly delivered twice; not retried";
+
 /// Apply the relay's results. Deferred recipients are retried with backoff until their
-/// lifetime (counted from their release time) runs out; then they fail. Returns the
-/// recipients that failed for good in this attempt (for the delivery status notification).
+/// lifetime (counted from their release time) runs out; then they fail. A recipient whose
+/// message went out in full without a reply ("possibly delivered") is tried once more; a
+/// second such attempt fails it, so the relay gets at most two copies. Attempts that fail
+/// before the message is handed over (4xx, no connection) make no copy and do not count.
+/// Returns the recipients that failed for good in this attempt (for the notification).
 pub fn apply_outcome(
     rec: &mut MessageRecord,
     claim: &Claim,
@@ -103,12 +110,7 @@ pub fn apply_outcome(
     retry: &RetryPolicy,
 ) -> Vec<FailedRecipient> {
     let mut failed = Vec::new();
-    if let Some(a) = rec.attempts.get_mut(claim.attempt) {
-        a.finished_at = Some(now);
-        a.relay_ip = delivery.relay_ip.map(|ip| ip.to_string());
-        a.system_ip = delivery.system_ip.map(|ip| ip.to_string());
-        a.reply = Some(delivery.reply.clone());
-    }
+    let mut possibly = Vec::new();
     for (k, &i) in claim.recipients.iter().enumerate() {
         let result =
             delivery.recipients.get(k).cloned().unwrap_or(RecipientResult::Deferred("relay gave no result".into()));
@@ -116,43 +118,105 @@ pub fn apply_outcome(
         if r.state != MessageState::Sending {
             continue;
         }
-        let address = r.address.clone();
-        let (kind, detail) = match result {
-            RecipientResult::Delivered => {
-                r.state = MessageState::Sent;
-                r.last_error = None;
-                r.next_attempt_at = None;
-                ("delivered", format!("{address}: {}", delivery.reply))
-            }
-            RecipientResult::Failed(why) => {
-                r.state = MessageState::Failed;
-                r.last_error = Some(why.clone());
-                failed.push(FailedRecipient { address: address.clone(), reason: why.clone(), expired: false });
-                ("failed", format!("{address}: {why}"))
-            }
-            RecipientResult::Deferred(why) => {
-                let expires = r.release_at.saturating_add(signed(retry.lifetime)).unwrap_or(Timestamp::MAX);
-                let next = now.saturating_add(signed(retry.backoff(r.attempts))).unwrap_or(Timestamp::MAX);
-                r.last_error = Some(why.clone());
-                if next >= expires {
-                    r.state = MessageState::Failed;
-                    failed.push(FailedRecipient { address: address.clone(), reason: why.clone(), expired: true });
-                    ("expired", format!("{address}: gave up after {} attempts; last error: {why}", r.attempts))
-                } else {
-                    r.state = MessageState::Due;
-                    r.next_attempt_at = Some(next);
-                    ("deferred", format!("{address}: {why}; next attempt {next}"))
-                }
-            }
-        };
+        if matches!(result, RecipientResult::PossiblyDelivered(_)) {
+            possibly.push(r.address.clone());
+        }
+        let (kind, detail, gave_up) = settle(r, result, &delivery.reply, now, retry);
+        failed.extend(gave_up);
         rec.push_event(now, kind, detail);
+    }
+    if let Some(a) = rec.attempts.get_mut(claim.attempt) {
+        a.finished_at = Some(now);
+        a.relay_ip = delivery.relay_ip.map(|ip| ip.to_string());
+        a.system_ip = delivery.system_ip.map(|ip| ip.to_string());
+        a.reply = Some(delivery.reply.clone());
+        a.possibly_delivered = possibly;
     }
     rec.state = rec.derive_state();
     failed
 }
 
+/// One recipient's result: its new state, the event (kind, detail), and whether it failed
+/// for good.
+fn settle(
+    r: &mut RecipientRecord,
+    result: RecipientResult,
+    reply: &str,
+    now: Timestamp,
+    retry: &RetryPolicy,
+) -> (&'static str, String, Option<FailedRecipient>) {
+    let address = r.address.clone();
+    // Whether an earlier attempt may already have delivered it (said in the event and DSN).
+    let earlier = r.possibly_delivered > 0;
+    let give_up = |r: &mut RecipientRecord, reason: String, expired: bool| {
+        r.state = MessageState::Failed;
+        r.last_error = Some(reason.clone());
+        Some(FailedRecipient {
+            address: address.clone(),
+            reason,
+            expired,
+            possibly_delivered: r.possibly_delivered > 0,
+        })
+    };
+    match result {
+        RecipientResult::Delivered => {
+            r.state = MessageState::Sent;
+            r.last_error = None;
+            r.next_attempt_at = None;
+            let also = if earlier { "; an earlier attempt may also have delivered it" } else { "" };
+            ("delivered", format!("{address}: {reply}{also}"), None)
+        }
+        RecipientResult::Failed(why) => {
+            let f = give_up(r, why.clone(), false);
+            ("failed", format!("{address}: {why}"), f)
+        }
+        RecipientResult::PossiblyDelivered(why) if earlier => {
+            r.possibly_delivered += 1;
+            let f = give_up(r, format!("{POSSIBLY_DELIVERED_TWICE}: {why}"), false);
+            ("failed", format!("{address}: {POSSIBLY_DELIVERED_TWICE}: {why}"), f)
+        }
+        RecipientResult::PossiblyDelivered(why) => {
+            r.possibly_delivered += 1;
+            match next_try(r, now, retry) {
+                Some(next) => {
+                    r.state = MessageState::Due;
+                    r.next_attempt_at = Some(next);
+                    r.last_error = Some(why.clone());
+                    ("possibly-delivered", format!("{address}: {why}; will be tried once more at {next}"), None)
+                }
+                None => {
+                    let reason = format!("possibly delivered; not retried (its lifetime ran out): {why}");
+                    let f = give_up(r, reason.clone(), true);
+                    ("expired", format!("{address}: {reason}"), f)
+                }
+            }
+        }
+        RecipientResult::Deferred(why) => match next_try(r, now, retry) {
+            Some(next) => {
+                r.state = MessageState::Due;
+                r.next_attempt_at = Some(next);
+                r.last_error = Some(why.clone());
+                ("deferred", format!("{address}: {why}; next attempt {next}"), None)
+            }
+            None => {
+                let n = r.attempts;
+                let f = give_up(r, why.clone(), true);
+                ("expired", format!("{address}: gave up after {n} attempts; last error: {why}"), f)
+            }
+        },
+    }
+}
+
+/// When to try again after a temporary failure, or `None` when that would fall past the
+/// recipient's lifetime.
+fn next_try(r: &RecipientRecord, now: Timestamp, retry: &RetryPolicy) -> Option<Timestamp> {
+    let expires = r.release_at.saturating_add(signed(retry.lifetime)).unwrap_or(Timestamp::MAX);
+    let next = now.saturating_add(signed(retry.backoff(r.attempts))).unwrap_or(Timestamp::MAX);
+    (next < expires).then_some(next)
+}
+
 /// After a crash: recipients left in `sending` are due again now. Their attempt may or may
-/// not have reached the relay (the one case that can deliver twice, docs/queue.md).
+/// not have reached the relay (one of the two cases that can deliver twice, docs/queue.md).
 pub fn mark_interrupted(rec: &mut MessageRecord, now: Timestamp) -> usize {
     let mut n = 0;
     for r in rec.recipients.iter_mut().filter(|r| r.state == MessageState::Sending) {

@@ -17,7 +17,7 @@ use super::{Queue, Submission};
 use crate::clock::Clock;
 use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
-use crate::store::{MessageRecord, Store, StoreError, sha256_hex};
+use crate::store::{INTERNAL_CLIENT, MessageRecord, Store, StoreError, sha256_hex};
 
 /// The longest the dispatcher sleeps without looking at the clock again, so a wall clock
 /// that jumps forward is noticed within this time (not busy polling: one read per minute).
@@ -301,7 +301,8 @@ impl Dispatcher {
         let original = self.store.bodies().read(&rec.id).unwrap_or_default();
         let body = dsn::build(rec, &original, failed, now, &self.settings.hostname);
         let sub = Submission {
-            session_id: rec.session_id.clone(),
+            // Written by gatepost, not by a client: recorded as internal (`Origin::Internal`).
+            session_id: "internal".into(),
             user: rec.user.clone(),
             sender: String::new(),
             sender_name: Some("Mail Delivery System".into()),
@@ -313,7 +314,7 @@ impl Dispatcher {
             }],
             subject: Some("Undelivered Mail Returned to Sender".into()),
             message_id: None,
-            client: rec.client,
+            client: INTERNAL_CLIENT,
             tls: None,
             helo: self.settings.hostname.clone(),
             submitted_at: now,

@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 
+use super::attempts::POSSIBLY_DELIVERED_TWICE;
 use crate::store::MessageRecord;
 
 /// One recipient the notice reports on.
@@ -14,11 +15,20 @@ pub struct FailedRecipient {
     pub reason: String,
     /// Gave up after retrying (lifetime), rather than a permanent refusal.
     pub expired: bool,
+    /// An attempt sent the whole message and got no reply: it may have arrived after all.
+    pub possibly_delivered: bool,
+}
+
+impl FailedRecipient {
+    /// Not tried again because two attempts may each have delivered it.
+    fn twice(&self) -> bool {
+        self.reason.starts_with(POSSIBLY_DELIVERED_TWICE)
+    }
 }
 
 /// The RFC 3463 status to report: the enhanced code in the relay's reply when it has one
-/// (`550 5.1.1 …` → `5.1.1`), else 4.4.7 for expiry (RFC 3463 "delivery time expired")
-/// and 5.0.0 otherwise.
+/// (`550 5.1.1 …` → `5.1.1`), else 4.4.2 ("bad connection") when two connections were lost
+/// after the whole message, 4.4.7 for expiry ("delivery time expired") and 5.0.0 otherwise.
 pub fn status_of(f: &FailedRecipient) -> String {
     let found = f.reason.split_whitespace().take(3).find(|w| {
         let p: Vec<&str> = w.split('.').collect();
@@ -28,6 +38,7 @@ pub fn status_of(f: &FailedRecipient) -> String {
     });
     match found {
         Some(code) if !f.expired || code.starts_with('4') => code.to_string(),
+        _ if f.twice() => "4.4.2".into(),
         _ if f.expired => "4.4.7".into(),
         _ => "5.0.0".into(),
     }
@@ -60,8 +71,7 @@ pub fn build(
         rec.submitted_at
     );
     for f in failed {
-        let why = if f.expired { "gave up after retrying" } else { "refused" };
-        human.push_str(&format!("  <{}>: {why}: {}\r\n", f.address, clean(&f.reason)));
+        human.push_str(&recipient_text(f));
     }
     human.push_str("\r\nOther recipients, if any, are not affected. The original header is attached.\r\n");
 
@@ -77,6 +87,10 @@ pub fn build(
             status_of(f),
             clean(&f.reason)
         ));
+        if f.possibly_delivered {
+            // An RFC 3464 extension field, for programs reading the report.
+            status.push_str("X-Gatepost-Possibly-Delivered: yes\r\n");
+        }
     }
 
     let mut out = Vec::new();
@@ -99,6 +113,29 @@ pub fn build(
     out
 }
 
+/// The human part's lines about one recipient.
+fn recipient_text(f: &FailedRecipient) -> String {
+    // The twice case's reason already says what happened ("possibly delivered twice; …").
+    let why = match (f.twice(), f.expired) {
+        (true, _) => "",
+        (false, true) => "gave up after retrying: ",
+        (false, false) => "refused: ",
+    };
+    let mut text = format!("  <{}>: {why}{}\r\n", f.address, clean(&f.reason));
+    if f.twice() {
+        text.push_str(
+            "    Twice the relay took the whole message and then never confirmed it, so this\r\n    \
+             recipient may have it once or twice; gatepost stopped rather than send more copies.\r\n",
+        );
+    } else if f.possibly_delivered {
+        text.push_str(
+            "    An earlier attempt may have delivered it: the relay took the whole message\r\n    \
+             then but never confirmed it.\r\n",
+        );
+    }
+    text
+}
+
 fn rfc5322(t: Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
@@ -117,12 +154,55 @@ mod tests {
 
     #[test]
     fn status_codes() {
-        let f = |reason: &str, expired| FailedRecipient { address: "a@x".into(), reason: reason.into(), expired };
+        let f = |reason: &str, expired| FailedRecipient {
+            address: "a@x".into(),
+            reason: reason.into(),
+            expired,
+            possibly_delivered: false,
+        };
         assert_eq!(status_of(&f("550 5.1.1 no such user", false)), "5.1.1");
         assert_eq!(status_of(&f("552 message too big", false)), "5.0.0");
         assert_eq!(status_of(&f("421 4.3.2 down", true)), "4.3.2");
         assert_eq!(status_of(&f("connection refused", true)), "4.4.7");
         assert_eq!(status_of(&f("554 5.7.1 spam", true)), "4.4.7");
+    }
+
+    #[test]
+    fn possibly_delivered_twice_is_said_in_words_and_in_the_report() {
+        let rec = crate::store::tests::sample_record(
+            "01JF0000000000000000000000",
+            "alice",
+            "2026-12-25T08:00:00Z".parse().unwrap(),
+            MessageState::Failed,
+        );
+        let failed = [
+            FailedRecipient {
+                address: "bob@example.net".into(),
+                reason: format!("{POSSIBLY_DELIVERED_TWICE}: connection lost during the end of DATA"),
+                expired: false,
+                possibly_delivered: true,
+            },
+            FailedRecipient {
+                address: "carol@example.net".into(),
+                reason: "550 5.1.1 no such user".into(),
+                expired: false,
+                possibly_delivered: true,
+            },
+        ];
+        let dsn = build(&rec, b"Subject: hi\r\n\r\nx\r\n", &failed, "2026-12-25T08:00:05Z".parse().unwrap(), "gp");
+        let text = String::from_utf8(dsn).unwrap();
+        assert!(text.contains("<bob@example.net>: possibly delivered twice; not retried: connection lost"), "{text}");
+        assert!(text.contains("may have it once or twice"), "{text}");
+        assert!(text.contains("<carol@example.net>: refused: 550 5.1.1"), "{text}");
+        assert!(text.contains("An earlier attempt may have delivered it"), "{text}");
+        assert!(
+            text.contains(
+                "Final-Recipient: rfc822; bob@example.net\r\nAction: failed\r\nStatus: 4.4.2\r\n\
+                 Diagnostic-Code: smtp; possibly delivered twice; not retried"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("X-Gatepost-Possibly-Delivered: yes\r\n").count(), 2, "{text}");
     }
 
     #[test]
@@ -138,6 +218,7 @@ mod tests {
             address: "bob@example.net".into(),
             reason: "550 5.1.1 <bob@example.net>: no such user\r\n".into(),
             expired: false,
+            possibly_delivered: false,
         }];
         let dsn = build(&rec, original, &failed, "2026-12-25T08:00:05Z".parse().unwrap(), "gp.example");
         let text = String::from_utf8(dsn.clone()).unwrap();

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::schedule::RecipientRelease;
-use crate::store::{MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store, StoreError, sha256_hex};
+use crate::store::{
+    INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord, Store, StoreError,
+    sha256_hex,
+};
 
 pub use recovery::{RecoveryReport, recover};
 
@@ -125,6 +128,8 @@ pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<Messa
 }
 
 fn build_record(id: &str, sub: &Submission) -> MessageRecord {
+    // gatepost's own notices are the only internal messages today; no client wrote them.
+    let internal = sub.notice_of.is_some();
     let recipients: Vec<RecipientRecord> = sub
         .recipients
         .iter()
@@ -137,6 +142,7 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
             next_attempt_at: None,
             attempts: 0,
             last_error: None,
+            possibly_delivered: 0,
         })
         .collect();
     let mut rec = MessageRecord {
@@ -150,8 +156,9 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         message_id: sub.message_id.clone(),
         size: sub.body.len() as u64,
         body_sha256: sha256_hex(&sub.body),
-        client: sub.client,
-        tls: sub.tls.clone(),
+        client: if internal { INTERNAL_CLIENT } else { sub.client },
+        origin: if internal { Origin::Internal } else { Origin::Client },
+        tls: if internal { None } else { sub.tls.clone() },
         helo: sub.helo.clone(),
         submitted_at: sub.submitted_at,
         session_id: sub.session_id.clone(),
@@ -162,11 +169,11 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         events: vec![],
     };
     rec.state = rec.derive_state();
-    rec.push_event(
-        sub.submitted_at,
-        "submitted",
-        format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
-    );
+    let from = match &sub.notice_of {
+        Some(original) => format!("written by gatepost (internal): a delivery status notification about {original}"),
+        None => format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
+    };
+    rec.push_event(sub.submitted_at, "submitted", from);
     if rec.state == MessageState::Held {
         let when = rec.next_release().map(|t| t.to_string()).unwrap_or_default();
         rec.push_event(sub.submitted_at, "held", format!("until {when}"));

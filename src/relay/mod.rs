@@ -6,6 +6,7 @@ pub mod file;
 pub mod reply;
 pub mod setup;
 pub mod smtp;
+pub mod trust;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -33,6 +34,10 @@ pub enum RecipientResult {
     Deferred(String),
     /// Refused for good (5xx).
     Failed(String),
+    /// The whole message and its final `.` were sent, but no reply to them came (the
+    /// connection dropped, the wait timed out, the reply was garbage): the relay may have
+    /// accepted it (RFC 1047). Retrying may deliver a second copy (`queue::attempts`).
+    PossiblyDelivered(String),
 }
 
 /// The outcome of handing one message to the relay.

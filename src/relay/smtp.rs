@@ -22,8 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use super::{BoxFuture, Delivery, Outgoing, RecipientResult, Relay};
 
@@ -45,7 +43,8 @@ pub struct SmtpRelayConfig {
     pub security: Security,
     /// User name and password (the caller reads the password from its file or variable).
     pub credentials: Option<(String, String)>,
-    /// Extra CA certificates (PEM) to trust, for a private relay.
+    /// Extra certificates (PEM) to trust: a private CA, or the relay's own (self-signed)
+    /// certificate, which is then trusted as exactly itself (`relay::trust`).
     pub ca_file: Option<PathBuf>,
     /// The name we give in EHLO/HELO.
     pub helo_name: String,
@@ -58,7 +57,7 @@ pub struct SmtpRelayConfig {
 }
 
 /// The system CA bundle trusted when verifying the relay's certificate (Debian's path).
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub use super::trust::SYSTEM_CA_BUNDLE;
 
 /// Parse `smtp://host[:port]` (25, plain), `smtp+starttls://host[:port]` (587, STARTTLS
 /// required) or `smtps://host[:port]` (465, implicit TLS). IPv6 literals in brackets
@@ -130,7 +129,9 @@ impl SmtpRelay {
         }
         let tls = match config.security {
             Security::Plain => None,
-            Security::StartTls | Security::Implicit => Some(Arc::new(client_config(config.ca_file.as_deref())?)),
+            Security::StartTls | Security::Implicit => {
+                Some(Arc::new(super::trust::client_config(config.ca_file.as_deref(), "relay.ca_file")?))
+            }
         };
         Ok(SmtpRelay { config, tls })
     }
@@ -202,42 +203,4 @@ impl Relay for SmtpRelay {
 
 fn deferred(msg: &Outgoing, why: &str) -> Delivery {
     Delivery::all(msg.recipients.len(), RecipientResult::Deferred(why.to_string()), why)
-}
-
-/// The relay's certificate is verified against `ca_file` (when set) and the system bundle
-/// (required when there is no `ca_file`).
-fn client_config(ca_file: Option<&std::path::Path>) -> Result<ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(path) = ca_file {
-        let shown = path.display();
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("relay CA file {shown}: {e}"))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("relay CA file {shown}: {e}"))?;
-        if certs.is_empty() {
-            return Err(format!("relay CA file {shown}: no certificate in the file"));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| format!("relay CA file {shown}: {e}"))?;
-        }
-    }
-    let system = std::path::Path::new(SYSTEM_CA_BUNDLE);
-    if system.is_file() {
-        let certs = CertificateDer::pem_file_iter(system)
-            .map_err(|e| format!("system CA bundle {SYSTEM_CA_BUNDLE}: {e}"))?
-            .filter_map(Result::ok);
-        roots.add_parsable_certificates(certs);
-    } else if ca_file.is_none() {
-        return Err(format!(
-            "no CA certificates to verify the relay with: {SYSTEM_CA_BUNDLE} is missing \
-             (install ca-certificates) and relay.ca_file is not set"
-        ));
-    }
-    if roots.is_empty() {
-        return Err("no usable CA certificate to verify the relay with".into());
-    }
-    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }

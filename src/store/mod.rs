@@ -22,7 +22,9 @@ use jiff::Timestamp;
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
-pub use record::{Attempt, Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord};
+pub use record::{
+    Attempt, Event, INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord,
+};
 pub use trace::TraceChange;
 pub use users::UserRecord;
 

@@ -72,6 +72,14 @@ pub struct RecipientRecord {
     /// The last relay reply or error for this recipient.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Attempts that sent this recipient's message in full but got no reply to it, so may
+    /// have delivered it (`queue::attempts`: after two, it is not tried again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub possibly_delivered: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RecipientRecord {
@@ -80,6 +88,22 @@ impl RecipientRecord {
         self.next_attempt_at.unwrap_or(self.release_at)
     }
 }
+
+/// Who wrote a message: a client that submitted it, or gatepost itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Submitted by a client; `client` and `tls` say from where and how.
+    #[default]
+    Client,
+    /// Written by gatepost (a delivery status notification; later other notices). There is
+    /// no client: `client` holds `INTERNAL_CLIENT` and `tls` is empty, and neither is shown
+    /// or searched as if someone had connected.
+    Internal,
+}
+
+/// The placeholder `client` of an internal message (the field predates `origin`).
+pub const INTERNAL_CLIENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
 
 /// One delivery attempt (filled in by the dispatcher). It is recorded before dialling, so
 /// an attempt with no `finished_at` after a crash is one whose outcome is uncertain.
@@ -97,6 +121,10 @@ pub struct Attempt {
     pub system_ip: Option<String>,
     #[serde(default)]
     pub reply: Option<String>,
+    /// Recipients this attempt may have delivered to: the message went out in full, the
+    /// relay's reply to it never came.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub possibly_delivered: Vec<String>,
 }
 
 /// A step in the message's life, kept for the trace timeline.
@@ -129,6 +157,9 @@ pub struct MessageRecord {
     /// SHA-256 of the stored body, hex; checked when the body is read back.
     pub body_sha256: String,
     pub client: SocketAddr,
+    /// Who wrote the message. Records from before this field are all client submissions.
+    #[serde(default)]
+    pub origin: Origin,
     /// Negotiated TLS version, `None` for a plaintext (trusted-network) submission.
     #[serde(default)]
     pub tls: Option<String>,
@@ -190,7 +221,54 @@ impl MessageRecord {
         self.recipients.iter().map(|r| r.state).min_by_key(|s| order(*s)).unwrap_or(self.state)
     }
 
+    /// The submitting client's IP; `None` for a message gatepost wrote itself.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        (self.origin == Origin::Client).then(|| self.client.ip())
+    }
+
+    /// Where the message came from, for people: `203.0.113.5:40000 via TLSv1.3 (HELO x)`,
+    /// or `internal (gatepost)`.
+    pub fn client_text(&self) -> String {
+        match self.origin {
+            Origin::Client => {
+                format!("{} via {} (HELO {})", self.client, self.tls.as_deref().unwrap_or("plaintext"), self.helo)
+            }
+            Origin::Internal => "internal (gatepost)".into(),
+        }
+    }
+
     pub fn push_event(&mut self, at: Timestamp, kind: &str, detail: impl Into<String>) {
         self.events.push(Event { at, kind: kind.to_string(), detail: detail.into() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_from_before_origin_and_possibly_delivered_still_read() {
+        // A record as gatepost wrote it before those fields existed.
+        let old = r#"{"version":1,"id":"01JF0000000000000000000000","user":"alice","sender":"a@x",
+            "recipients":[{"original":"b@x","address":"b@x","release_at":"2026-12-25T08:00:00Z",
+            "source":"immediate","state":"sent","attempts":1}],"size":1,"body_sha256":"",
+            "client":"192.0.2.1:4000","tls":"TLSv1.3","helo":"h","submitted_at":"2026-12-25T08:00:00Z",
+            "session_id":"s","timezone":"UTC","state":"sent",
+            "attempts":[{"started_at":"2026-12-25T08:00:00Z"}]}"#;
+        let rec = MessageRecord::decode(old.as_bytes()).unwrap();
+        assert_eq!(rec.origin, Origin::Client);
+        assert_eq!(rec.client_ip(), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(rec.client_text(), "192.0.2.1:4000 via TLSv1.3 (HELO h)");
+        assert_eq!(rec.recipients[0].possibly_delivered, 0);
+        assert!(rec.attempts[0].possibly_delivered.is_empty());
+        // Written back, an ordinary record gains only its origin.
+        let json = String::from_utf8(rec.encode()).unwrap();
+        assert!(!json.contains("possibly_delivered") && json.contains(r#""origin":"client""#), "{json}");
+
+        let mut internal = rec.clone();
+        internal.origin = Origin::Internal;
+        internal.client = INTERNAL_CLIENT;
+        let back = MessageRecord::decode(&internal.encode()).unwrap();
+        assert_eq!((back.client_ip(), back.client_text().as_str()), (None, "internal (gatepost)"));
     }
 }

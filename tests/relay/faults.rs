@@ -31,7 +31,9 @@ async fn connection_dropped_mid_data_defers_and_the_rest_get_one_fresh_connectio
         // Second connection dies too, before answering MAIL.
     })
     .await;
-    let body = "Subject: big\r\n\r\n".to_string() + &"0123456789abcdef\r\n".repeat(20_000);
+    // Larger than both socket buffers, so the hang-up is seen while writing, before the dot
+    // (a body that fits in them is gone before the relay hangs up: "possibly delivered").
+    let body = "Subject: big\r\n\r\n".to_string() + &"0123456789abcdef\r\n".repeat(700_000);
     let msgs = [
         msg("1", "s@x.test", &["a@y.test", "b@y.test"], &body),
         msg("2", "s@x.test", &["c@y.test"], "two\r\n"),
@@ -150,7 +152,7 @@ async fn a_relay_that_never_answers_is_deferred_after_the_command_timeout() {
 }
 
 #[tokio::test]
-async fn a_relay_too_slow_after_the_body_is_deferred_after_the_data_timeout() {
+async fn a_relay_too_slow_after_the_body_is_possibly_delivered_after_the_data_timeout() {
     let fake = Fake::start(|mut c| async move {
         c.hello(&[]).await;
         c.expect("MAIL").await;
@@ -165,7 +167,12 @@ async fn a_relay_too_slow_after_the_body_is_deferred_after_the_data_timeout() {
     .await;
     let relay = relay(&fake.url("smtp"), |c| c.data_timeout = Duration::from_secs(1));
     let out = relay.deliver_batch(&[msg("1", "s@x.test", &["a@y.test"], "x")]).await;
-    assert!(deferred_with(&one(&out).recipients[0], "timed out after 1s during DATA"), "{out:?}");
+    // It may have taken the message: not simply deferred (tests/relay/uncertain.rs).
+    let r = &one(&out).recipients[0];
+    assert!(
+        matches!(r, gatepost::relay::RecipientResult::PossiblyDelivered(t) if t.contains("timed out after 1s during the end of DATA")),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]

@@ -7,3 +7,5 @@ mod support;
 mod faults;
 mod peers;
 mod scripted;
+mod trust;
+mod uncertain;

@@ -12,7 +12,7 @@ use gatepost::relay::RecipientResult::{self, Delivered};
 use crate::support::*;
 
 /// Files in `dir` (not dot-files), sorted, waiting until there are `n`.
-async fn wait_files(dir: &Path, n: usize) -> Vec<PathBuf> {
+pub async fn wait_files(dir: &Path, n: usize) -> Vec<PathBuf> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -167,24 +167,21 @@ while True:
     time.sleep(3600)
 "#;
 
-#[tokio::test]
-async fn aiosmtpd_requiring_starttls_and_auth() {
-    if !python_peer("aiosmtpd") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let script = dir.path().join("relay.py");
+/// aiosmtpd requiring STARTTLS (with `cert`/`key`) and AUTH (relayuser / "relay secret"),
+/// storing each message in `dir/out/N.msg`, its stderr in `dir/stderr.log`.
+pub async fn start_aiosmtpd(dir: &Path, cert: &Path, key: &Path) -> (Child, u16) {
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let script = dir.join("relay.py");
     std::fs::write(&script, AIOSMTPD_SCRIPT).unwrap();
     let port = free_port();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
     let mut server = Child(
         Command::new(PYTHON)
             .arg(&script)
             .arg(port.to_string())
-            .arg(cert_path())
-            .arg(key_path())
+            .arg(cert)
+            .arg(key)
             .arg(&out_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -193,6 +190,17 @@ async fn aiosmtpd_requiring_starttls_and_auth() {
             .unwrap(),
     );
     wait_listening(port, &mut server, "aiosmtpd").await;
+    (server, port)
+}
+
+#[tokio::test]
+async fn aiosmtpd_requiring_starttls_and_auth() {
+    if !python_peer("aiosmtpd") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let (_server, port) = start_aiosmtpd(dir.path(), &cert_path(), &key_path()).await;
     let log = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
 
     let body = "From: Alice <alice@example.com>\r\nSubject: via aiosmtpd\r\n\r\n.dot\r\nbody\r\n";

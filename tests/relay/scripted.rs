@@ -235,6 +235,37 @@ async fn smtputf8_and_8bitmime_are_used_when_offered_and_needed() {
 }
 
 #[tokio::test]
+async fn an_address_with_replaced_bytes_is_never_sent() {
+    // "j\u{FFFD}rg@…" is what 8-bit bytes without SMTPUTF8 became before they were refused
+    // at submission: another mailbox. Even with SMTPUTF8 at the relay, it is not offered.
+    let fake = Fake::start(|mut c| async move {
+        c.hello(&["SMTPUTF8"]).await;
+        if c.index == 2 {
+            return quit(&mut c).await; // the second message has nothing it may send
+        }
+        assert_eq!(c.expect("MAIL").await, "MAIL FROM:<s@x.test>");
+        c.say("250 Ok").await;
+        assert_eq!(c.expect("RCPT").await, "RCPT TO:<plain@y.test>");
+        c.say("250 Ok").await;
+        c.expect("DATA").await;
+        c.say("354 go").await;
+        c.data().await;
+        c.say("250 Ok").await;
+        quit(&mut c).await;
+    })
+    .await;
+    let m = msg("1", "s@x.test", &["j\u{FFFD}rg@y.test", "plain@y.test"], "x\r\n");
+    let out = relay(&fake.url("smtp"), |_| {}).deliver_batch(&[m]).await;
+    let d = one(&out);
+    assert!(failed_with(&d.recipients[0], "cannot be sent"), "{d:?}");
+    assert_eq!(d.recipients[1], Delivered);
+    let m = msg("2", "j\u{FFFD}rg@x.test", &["plain@y.test"], "x\r\n");
+    let out = relay(&fake.url("smtp"), |_| {}).deliver_batch(&[m]).await;
+    assert!(failed_with(&one(&out).recipients[0], "envelope sender contains characters"), "{out:?}");
+    assert!(!fake.verbs().contains(&"2 MAIL".to_string()), "{:?}", fake.log());
+}
+
+#[tokio::test]
 async fn usable_through_the_relay_trait() {
     let fake = Fake::start(|mut c| async move {
         c.hello(&[]).await;

@@ -235,6 +235,26 @@ impl Fake {
         F: Fn(Conn) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let tls = implicit_tls.then(|| (cert_path(), key_path()));
+        Self::start_inner(ip, tls, script).await
+    }
+
+    /// Implicit TLS (smtps) on 127.0.0.1 with the given certificate and key files.
+    pub async fn start_tls_with<F, Fut>(cert: &Path, key: &Path, script: F) -> Fake
+    where
+        F: Fn(Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tls = Some((cert.to_path_buf(), key.to_path_buf()));
+        Self::start_inner("127.0.0.1".parse().unwrap(), tls, script).await
+    }
+
+    async fn start_inner<F, Fut>(ip: std::net::IpAddr, tls: Option<(PathBuf, PathBuf)>, script: F) -> Fake
+    where
+        F: Fn(Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tls = tls.map(|(cert, key)| Arc::new(gatepost::tls::server_config(&cert, &key).unwrap()));
         let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -248,9 +268,8 @@ impl Fake {
                     *n += 1;
                     *n
                 };
-                let io: Box<dyn Stream> = if implicit_tls {
-                    let config = gatepost::tls::server_config(&cert_path(), &key_path()).unwrap();
-                    match tokio_rustls::TlsAcceptor::from(Arc::new(config)).accept(tcp).await {
+                let io: Box<dyn Stream> = if let Some(config) = &tls {
+                    match tokio_rustls::TlsAcceptor::from(config.clone()).accept(tcp).await {
                         Ok(tls) => Box::new(tls),
                         Err(e) => {
                             log2.lock().unwrap().push(format!("{index} TLS handshake failed: {e}"));
@@ -340,4 +359,46 @@ pub async fn quit(c: &mut Conn) {
 pub fn one(d: &[Delivery]) -> &Delivery {
     assert_eq!(d.len(), 1);
     &d[0]
+}
+
+// Certificates made on the spot (rcgen), written as PEM files.
+
+/// A certificate's and its key's PEM files.
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn cert_params(names: &[&str], ca: bool) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
+    if ca {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    p
+}
+
+fn write_pair(dir: &Path, stem: &str, cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> CertFiles {
+    let files = CertFiles { cert: dir.join(format!("{stem}-cert.pem")), key: dir.join(format!("{stem}-key.pem")) };
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    files
+}
+
+/// What `openssl req -x509 -addext subjectAltName=…` makes: self-signed and CA:TRUE.
+pub fn self_signed_ca(dir: &Path, stem: &str, names: &[&str]) -> CertFiles {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = cert_params(names, true).self_signed(&key).unwrap();
+    write_pair(dir, stem, &cert, &key)
+}
+
+/// A private CA (`<stem>-ca-cert.pem`) and a server certificate for `names` it issued.
+pub fn private_ca_and_leaf(dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, CertFiles) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_params = cert_params(&["Test Private CA"], true);
+    let ca = write_pair(dir, &format!("{stem}-ca"), &ca_params.self_signed(&ca_key).unwrap(), &ca_key);
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = cert_params(names, false).signed_by(&key, &issuer).unwrap();
+    (ca.cert, write_pair(dir, stem, &leaf, &key))
 }

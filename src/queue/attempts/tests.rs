@@ -3,6 +3,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::queue::dsn::FailedRecipient;
 use crate::relay::{Delivery, RecipientResult};
 use crate::store::{MessageRecord, MessageState, RecipientRecord};
 
@@ -20,6 +21,7 @@ fn rcpt(addr: &str, release: &str, state: MessageState) -> RecipientRecord {
         next_attempt_at: None,
         attempts: 0,
         last_error: None,
+        possibly_delivered: 0,
     }
 }
 
@@ -136,4 +138,112 @@ fn interrupted_attempt_is_retried_and_marked_uncertain() {
     assert_eq!(r.recipients[0].next_attempt(), ts("2026-12-24T09:00:00Z"));
     assert!(r.attempts[0].reply.as_deref().unwrap().contains("outcome unknown"));
     assert_eq!(mark_interrupted(&mut r, now), 0);
+}
+
+fn possibly(why: &str) -> RecipientResult {
+    RecipientResult::PossiblyDelivered(why.into())
+}
+
+/// Claim at `now` and apply `results` (one per claimed recipient, in order).
+fn attempt(r: &mut MessageRecord, now: &str, results: Vec<RecipientResult>) -> Vec<FailedRecipient> {
+    let c = claim(r, ts(now)).expect("something is due");
+    apply_outcome(r, &c, &delivery(results), ts(now), &RetryPolicy::default())
+}
+
+const DROPPED: &str = "connection lost during the end of DATA: the relay closed the connection";
+
+#[test]
+fn possibly_delivered_is_retried_once_then_failed_twice() {
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let failed = attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
+    assert!(failed.is_empty(), "the first uncertain attempt is retried");
+    let a = &r.recipients[0];
+    assert_eq!((a.state, a.possibly_delivered), (MessageState::Due, 1));
+    assert_eq!(a.next_attempt_at, Some(ts("2026-12-24T08:01:00Z")));
+    assert_eq!(r.attempts[0].possibly_delivered, ["a@x"]);
+    assert!(r.events.iter().any(|e| e.kind == "possibly-delivered" && e.detail.contains("tried once more")));
+
+    let failed = attempt(&mut r, "2026-12-24T08:01:00Z", vec![possibly(DROPPED)]);
+    let a = &r.recipients[0];
+    assert_eq!((a.state, a.possibly_delivered), (MessageState::Failed, 2));
+    assert!(a.last_error.as_deref().unwrap().starts_with(POSSIBLY_DELIVERED_TWICE));
+    assert_eq!(r.state, MessageState::Failed);
+    assert_eq!(r.attempts[1].possibly_delivered, ["a@x"]);
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].reason.starts_with("possibly delivered twice; not retried: connection lost"), "{failed:?}");
+    assert!(failed[0].possibly_delivered && !failed[0].expired);
+    assert_eq!(claim(&mut r, ts("2027-01-01T00:00:00Z")), None, "never tried a third time");
+}
+
+#[test]
+fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
+    // (later result, state after it, fails for good, event kind). Attempts that make no copy
+    // (4xx, no connection) keep the one retry that may; a second uncertain one ends it.
+    let table: Vec<(RecipientResult, MessageState, bool, &str)> = vec![
+        (RecipientResult::Delivered, MessageState::Sent, false, "delivered"),
+        (RecipientResult::Failed("550 5.1.1 gone".into()), MessageState::Failed, true, "failed"),
+        (RecipientResult::Deferred("could not connect".into()), MessageState::Due, false, "deferred"),
+        (possibly(DROPPED), MessageState::Failed, true, "failed"),
+    ];
+    for (later, state, gives_up, kind) in table {
+        let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+        attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
+        let failed = attempt(&mut r, "2026-12-24T08:01:00Z", vec![later.clone()]);
+        assert_eq!(r.recipients[0].state, state, "{later:?}");
+        assert_eq!(failed.len(), usize::from(gives_up), "{later:?}");
+        assert!(failed.iter().all(|f| f.possibly_delivered), "the notice says it may have arrived: {later:?}");
+        let last = r.events.last().unwrap();
+        assert_eq!(last.kind, kind, "{later:?}");
+        if matches!(later, RecipientResult::Delivered) {
+            assert!(last.detail.contains("earlier attempt may also have delivered it"), "{last:?}");
+        }
+    }
+}
+
+#[test]
+fn a_deferral_after_possibly_delivered_keeps_the_single_retry() {
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
+    attempt(&mut r, "2026-12-24T08:01:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
+    attempt(&mut r, "2026-12-24T08:03:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
+    assert_eq!((r.recipients[0].state, r.recipients[0].possibly_delivered), (MessageState::Due, 1));
+    let failed = attempt(&mut r, "2026-12-24T08:07:00Z", vec![possibly(DROPPED)]);
+    assert_eq!(r.recipients[0].state, MessageState::Failed);
+    assert_eq!(failed.len(), 1);
+    let uncertain: Vec<usize> =
+        r.attempts.iter().enumerate().filter(|(_, a)| !a.possibly_delivered.is_empty()).map(|(i, _)| i).collect();
+    assert_eq!(uncertain, [0, 3], "exactly the two attempts that may have delivered are marked");
+}
+
+#[test]
+fn only_the_recipients_concerned_are_marked() {
+    let mut r = record(vec![
+        rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due),
+        rcpt("b@x", "2026-12-24T08:00:00Z", MessageState::Due),
+    ]);
+    // b was refused at RCPT; the connection then dropped after the dot for a.
+    let failed = attempt(
+        &mut r,
+        "2026-12-24T08:00:00Z",
+        vec![possibly(DROPPED), RecipientResult::Failed("550 5.1.1 no such user".into())],
+    );
+    assert_eq!(r.attempts[0].possibly_delivered, ["a@x"]);
+    assert_eq!((r.recipients[0].possibly_delivered, r.recipients[1].possibly_delivered), (1, 0));
+    assert_eq!(failed.len(), 1);
+    assert!(!failed[0].possibly_delivered, "b was refused outright: {failed:?}");
+}
+
+#[test]
+fn possibly_delivered_at_the_end_of_the_lifetime_is_not_retried() {
+    let policy = RetryPolicy {
+        first: Duration::from_secs(3600),
+        max_interval: Duration::from_secs(3600),
+        lifetime: Duration::from_secs(1800),
+    };
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let c = claim(&mut r, ts("2026-12-24T08:00:00Z")).unwrap();
+    let failed = apply_outcome(&mut r, &c, &delivery(vec![possibly(DROPPED)]), ts("2026-12-24T08:00:00Z"), &policy);
+    assert_eq!(r.recipients[0].state, MessageState::Failed);
+    assert!(failed[0].expired && failed[0].possibly_delivered, "{failed:?}");
+    assert!(failed[0].reason.starts_with("possibly delivered; not retried"), "{failed:?}");
 }

@@ -46,6 +46,14 @@ impl Tx {
         self.settle_rest(RecipientResult::Deferred(e.0.clone()), e.0);
     }
 
+    /// The message and its final `.` went out but no reply came: the relay may have taken
+    /// it (RFC 1047), so the accepted recipients are "possibly delivered", not deferred.
+    fn lost_after_dot(&mut self, e: LinkError) {
+        self.alive = false;
+        let why = format!("{}; the message was sent in full, so it may have been delivered", e.0);
+        self.settle_rest(RecipientResult::PossiblyDelivered(why.clone()), why);
+    }
+
     /// 421: the relay is closing the connection.
     fn closing(&mut self, r: &Reply) {
         self.alive = false;
@@ -92,8 +100,10 @@ fn classify_mail(r: &Reply) -> RecipientResult {
 }
 
 /// Addresses go into command lines: no control characters (CRLF injection), no brackets.
+/// U+FFFD means bytes were replaced on the way in (8-bit without SMTPUTF8, before issue 8
+/// item 12): that is another mailbox, so it is never sent (docs/relay.md).
 fn unsafe_address(a: &str) -> bool {
-    a.chars().any(|c| c.is_control() || c == '<' || c == '>')
+    a.chars().any(|c| c.is_control() || c == '<' || c == '>' || c == char::REPLACEMENT_CHARACTER)
 }
 
 async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
@@ -219,9 +229,9 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
         return tx.lost(e);
     }
     let timeout = link.data_timeout;
-    let end = match link.read_reply_within(timeout, "DATA").await {
+    let end = match link.read_reply_within(timeout, "the end of DATA").await {
         Ok(r) => r,
-        Err(e) => return tx.lost(e),
+        Err(e) => return tx.lost_after_dot(e),
     };
     if end.code() == 421 {
         return tx.closing(&end);
