@@ -74,7 +74,8 @@ pub const SENDER_NOT_ALLOWED: Code = code(550, 5, 7, 1);
 /// A dated plus-address tag that names no real or allowed date.
 pub const BAD_RECIPIENT_DATE: Code = code(553, 5, 1, 3);
 pub const MESSAGE_TOO_BIG: Code = code(552, 5, 3, 4);
-/// Content the gateway refuses (bad Deliver-On, missing From, overlong line).
+/// Content the gateway refuses: bad Deliver-On, overlong line, bare CR in the header, several
+/// From fields, no header at all.
 pub const BAD_CONTENT: Code = code(554, 5, 6, 0);
 pub const NO_VALID_RECIPIENTS: Code = code(554, 5, 5, 1);
 

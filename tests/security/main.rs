@@ -8,3 +8,5 @@
 
 #[path = "../submission/support.rs"]
 mod support;
+
+mod submission;

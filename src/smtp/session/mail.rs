@@ -1,17 +1,14 @@
-//! AUTH, MAIL, RCPT and the end of DATA: the rules that make gatepost a submission server
-//! and never an open relay.
+//! AUTH, MAIL and RCPT: the rules that make gatepost a submission server and never an open
+//! relay (the end of DATA is in `content.rs`).
 
 use jiff::Timestamp;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, MAIL_SMTPUTF8, MailFrom};
 
 use super::auth::{self, LOGIN_PASS_PROMPT, LOGIN_USER_PROMPT, SaslError};
-use super::{AuthOutcome, Mode, Session, Step, Transaction};
+use super::{AuthOutcome, Mode, Session, Step, Transaction, list};
 use crate::accounts::LoginRefusal;
-use crate::message::summarize;
-use crate::queue::Submission;
-use crate::schedule::{self, Hold, ScheduleContext, ScheduleRequest};
+use crate::schedule::{self, Hold, ScheduleRequest};
 use crate::smtp::codes;
-use crate::smtp::data::{DataProblem, DataReader};
 
 impl Session {
     pub(super) fn auth(&mut self, mechanism: u64, initial: &str) -> Option<Step> {
@@ -165,10 +162,6 @@ impl Session {
         self.reply(codes::SENDER_OK, "sender OK");
     }
 
-    fn ctx<'a>(&self, tz: &'a jiff::tz::TimeZone, now: Timestamp) -> ScheduleContext<'a> {
-        ScheduleContext { now, tz, daily_hour: self.settings.daily_hour, max_hold: self.settings.max_hold }
-    }
-
     pub(super) fn rcpt(&mut self, address: &str, now: Timestamp) {
         let Some(count) = self.tx.as_ref().map(|t| t.recipients.len()) else {
             return self.error(codes::BAD_SEQUENCE, "MAIL first");
@@ -200,91 +193,4 @@ impl Session {
         }
         self.reply(codes::RECIPIENT_OK, "recipient OK");
     }
-
-    pub(super) fn data(&mut self) {
-        match &self.tx {
-            None => self.error(codes::BAD_SEQUENCE, "MAIL first"),
-            Some(tx) if tx.recipients.is_empty() => self.error(codes::NO_VALID_RECIPIENTS, "no valid recipients"),
-            Some(_) => {
-                self.reply(codes::START_DATA, "end data with <CR><LF>.<CR><LF>");
-                self.mode = Mode::Data(DataReader::new(self.settings.max_message_size, self.settings.max_line_length));
-            }
-        }
-    }
-
-    /// The whole message is in: check it and hand it to the queue, or refuse it whole.
-    pub(super) fn end_of_data(&mut self, reader: DataReader, now: Timestamp) -> Option<Step> {
-        let tx = self.tx.take()?;
-        let user = self.user.clone()?;
-        let body = match reader.finish() {
-            Ok(b) => b,
-            Err(DataProblem::TooBig) => {
-                self.error(
-                    codes::MESSAGE_TOO_BIG,
-                    format!("message exceeds the limit of {} octets", self.settings.max_message_size),
-                );
-                return None;
-            }
-            Err(DataProblem::LineTooLong) => {
-                self.error(
-                    codes::BAD_CONTENT,
-                    format!("message has a line longer than {} octets", self.settings.max_line_length),
-                );
-                return None;
-            }
-        };
-        let summary = summarize(&body);
-        if summary.from_addresses.is_empty() {
-            self.error(
-                codes::SENDER_NOT_ALLOWED,
-                format!("message has no From address; {} may send as {}", user.name, list(&user.addresses)),
-            );
-            return None;
-        }
-        if let Some(bad) = summary.from_addresses.iter().find(|a| !user.addresses.contains(a)) {
-            self.error(
-                codes::SENDER_NOT_ALLOWED,
-                format!("From <{bad}> is not yours; {} may send as {}", user.name, list(&user.addresses)),
-            );
-            return None;
-        }
-        if summary.hidden_deliver_on {
-            self.error(
-                codes::BAD_CONTENT,
-                "a Deliver-On header stands after a bare-LF blank line; send the header with CRLF line ends",
-            );
-            return None;
-        }
-        let (tz_name, tz) = self.user_zone();
-        let ctx = self.ctx(&tz, now);
-        let req = ScheduleRequest { deliver_on: &summary.deliver_on, hold: tx.hold, recipients: &tx.recipients };
-        let recipients = match schedule::plan(&req, &ctx) {
-            Ok(r) => r,
-            Err(e) => {
-                self.error(codes::BAD_CONTENT, e.to_string());
-                return None;
-            }
-        };
-        self.mode = Mode::Waiting;
-        Some(Step::Deliver(Box::new(Submission {
-            session_id: self.conn.session_id.clone(),
-            user: user.name,
-            sender: tx.sender,
-            sender_name: summary.from_name,
-            recipients,
-            subject: summary.subject,
-            message_id: summary.message_id,
-            client: self.conn.peer,
-            tls: self.conn.tls.clone(),
-            helo: self.helo.clone().unwrap_or_default(),
-            submitted_at: now,
-            timezone: tz_name,
-            body,
-            notice_of: None,
-        })))
-    }
-}
-
-fn list(addresses: &[String]) -> String {
-    addresses.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ")
 }

@@ -4,6 +4,7 @@
 //! decided here, so it is tested without sockets (`tests/smtp_dialogue.rs`) and fuzzed.
 
 mod auth;
+mod content;
 mod mail;
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use super::codes::{self, Code, Reply};
 use super::data::DataReader;
 use crate::accounts::LoginRefusal;
 use crate::queue::{Accepted, Submission};
-use crate::schedule::Hold;
+use crate::schedule::{Hold, ScheduleContext};
 
 pub use auth::{SaslError, decode_plain, decode_response};
 
@@ -40,6 +41,9 @@ pub struct SessionSettings {
     pub max_hold: SignedDuration,
     /// Whether STARTTLS can be offered (a certificate is loaded).
     pub starttls_available: bool,
+    /// `rewrite.rewrite_from`: From is replaced at release (and Sender, Resent-From and
+    /// Resent-Sender removed). When off they go out as written and must all name the user.
+    pub rewrite_from: bool,
 }
 
 /// A user the session acts for, with what they may send as.
@@ -427,6 +431,10 @@ impl Session {
         }
     }
 
+    fn ctx<'a>(&self, tz: &'a TimeZone, now: Timestamp) -> ScheduleContext<'a> {
+        ScheduleContext { now, tz, daily_hour: self.settings.daily_hour, max_hold: self.settings.max_hold }
+    }
+
     /// The zone schedules are read in: the user's own, else the operator's.
     fn user_zone(&self) -> (String, TimeZone) {
         match self.user.as_ref().and_then(|u| u.timezone.clone()) {
@@ -436,5 +444,12 @@ impl Session {
     }
 }
 
+/// Addresses for a reply: `<a>, <b>`.
+fn list(addresses: &[String]) -> String {
+    addresses.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rules;
