@@ -1,14 +1,15 @@
 //! Attacks on submission content, over real sockets and TLS against the real server; where
 //! what reaches recipients matters, the `file://` relay's `.eml` output (the default test
 //! config relays immediate mail to `<data>/outbox/`) is read back. Some of these held before
-//! issue 8 and are kept as the record of what is defended: bare CR header smuggling (From,
-//! Bcc, Deliver-On), two From fields, foreign Sender/Resent-*, SMTP smuggling in DATA, header
-//! injection through encoded words.
+//! issue 8 and are kept as the record of what is defended: duplicate RFC 4865 parameters, bare
+//! CR header smuggling (From, Bcc, Deliver-On), two From fields, foreign Sender/Resent-*, 8-bit
+//! addresses without SMTPUTF8, SMTP smuggling in DATA, header injection through encoded words,
+//! control characters in addresses.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatepost::clock::SystemClock;
+use gatepost::clock::{ManualClock, SystemClock};
 
 use crate::support::*;
 
@@ -40,6 +41,49 @@ fn header_lines(eml: &str) -> Vec<&str> {
 
 async fn data(c: &mut Client, rcpt: &str, message: &[u8]) -> String {
     c.submit(EMAIL, &[rcpt], message).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_hold_parameters_are_refused() {
+    let server = TestServer::start().await;
+    let mut c = logged_in(&server).await;
+    for (line, name) in [
+        ("MAIL FROM:<alice@example.com> HOLDFOR=3600 HOLDFOR=5", "HOLDFOR"),
+        ("MAIL FROM:<alice@example.com> HOLDUNTIL=2099-01-15T10:00:00Z HOLDUNTIL=2000-01-01T00:00:00Z", "HOLDUNTIL"),
+        ("MAIL FROM:<alice@example.com> holdfor=3600 HoldFor=5", "HOLDFOR"),
+    ] {
+        let r = c.cmd(line).await;
+        assert!(r.starts_with("501 5.5.4") && r.contains(&format!("parameter {name} is given twice")), "{line}: {r}");
+        let r = c.cmd("RCPT TO:<bob@example.net>").await;
+        assert!(r.starts_with("503 5.5.1"), "a refused MAIL opened a transaction: {r}");
+    }
+    assert_eq!(server.store().message_count().unwrap(), 0);
+    server.stop().await;
+}
+
+/// RFC 4865 HOLDUNTIL is read as sent: a fraction never releases early, an impossible date
+/// is refused (it was moved to 2 March), and replies quote the value as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holduntil_never_early_and_never_guessed() {
+    let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
+    let server = TestServer::start_with(|t| t, clock).await;
+    let mut c = logged_in(&server).await;
+    let r = c.cmd("MAIL FROM:<alice@example.com> HOLDUNTIL=2027-02-30T10:00:00Z").await;
+    assert!(r.starts_with("501 5.5.4 HOLDUNTIL=2027-02-30T10:00:00Z names a day that does not exist"), "{r}");
+    let r = c.cmd("MAIL FROM:<alice@example.com> HOLDUNTIL=2026-11-23T10:00:00+01:00").await;
+    assert!(r.starts_with("501 5.5.4 HOLDUNTIL=2026-11-23T10:00:00+01:00 is in the past"), "{r}");
+    let r = c.cmd("MAIL FROM:<alice@example.com> HOLDFOR=99999999999999999999999").await;
+    assert!(r.contains("further ahead than this server's maximum hold"), "{r}");
+    let r = c.cmd("MAIL FROM:<alice@example.com> HOLDUNTIL=2026-11-24T10:00:00.512Z").await;
+    assert!(r.starts_with("250"), "{r}");
+    for line in ["RCPT TO:<bob@example.net>", "DATA"] {
+        c.cmd(line).await;
+    }
+    c.send(b"From: alice@example.com\r\n\r\nx\r\n.\r\n").await;
+    let r = c.read_reply().await;
+    let rec = server.store().get_message(&queue_id(&r)).unwrap().expect("record");
+    assert_eq!(rec.recipients[0].release_at, "2026-11-24T10:00:01Z".parse().unwrap(), "rounded up, never down");
+    server.stop().await;
 }
 
 /// A bare CR was a line end to the relay and text to the checks: it smuggled a second From,
@@ -103,6 +147,37 @@ async fn foreign_sender_and_resent_fields() {
     server.stop().await;
 }
 
+/// 8-bit addresses without SMTPUTF8 were relayed with U+FFFD, i.e. to another mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_bit_addresses_without_smtputf8_are_refused() {
+    let server = TestServer::start().await;
+    let mut c = logged_in(&server).await;
+    c.send("MAIL FROM:<älice@example.com>\r\n".as_bytes()).await;
+    let r = c.read_reply().await;
+    assert!(r.starts_with("550 5.6.7"), "{r}");
+    assert!(c.cmd("MAIL FROM:<alice@example.com>").await.starts_with("250"));
+    c.send(b"RCPT TO:<b\xf6b@example.net>\r\n").await;
+    let r = c.read_reply().await;
+    assert!(r.starts_with("553 5.6.7"), "Latin-1 byte: {r}");
+    c.send("RCPT TO:<bøb@example.net>\r\n".as_bytes()).await;
+    let r = c.read_reply().await;
+    assert!(r.starts_with("553 5.6.7"), "UTF-8 without SMTPUTF8: {r}");
+    assert!(c.cmd("RSET").await.starts_with("250"));
+    // With SMTPUTF8 the address is kept and relayed byte for byte; non-UTF-8 is a syntax error.
+    assert!(c.cmd("MAIL FROM:<alice@example.com> SMTPUTF8").await.starts_with("250"));
+    c.send(b"RCPT TO:<b\xf6b@example.net>\r\n").await;
+    assert!(c.read_reply().await.starts_with("501 5.1.3"));
+    let r = c.cmd("RCPT TO:<bøb@bücher.example>").await;
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("DATA").await;
+    c.send(b"From: alice@example.com\r\n\r\nx\r\n.\r\n").await;
+    let r = c.read_reply().await;
+    let eml = relayed(&server, &queue_id(&r)).await;
+    assert!(eml.contains("X-Gatepost-Recipient: <bøb@bücher.example>\r\n"), "{eml}");
+    assert!(!eml.contains('\u{fffd}'), "{eml}");
+    server.stop().await;
+}
+
 /// `\n.\r\n` and `\r.\r\n` never end DATA: one message, to its one recipient, with the rest
 /// as its text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,5 +220,47 @@ async fn header_injection_through_encoded_words() {
     assert!(froms[0].contains("<gatepost@localhost>"), "{eml}");
     assert!(!lines.iter().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "{eml}");
     assert!(lines.iter().any(|l| l.starts_with("Subject: =?utf-8?q?hi=0D=0AFrom:")), "kept encoded:\n{eml}");
+    server.stop().await;
+}
+
+/// Control characters in addresses (terminal escapes, NUL, a CR that could start a second
+/// command at a lenient relay) are refused at MAIL and RCPT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_addresses_are_refused() {
+    let server = TestServer::start().await;
+    let mut c = logged_in(&server).await;
+    c.send(b"MAIL FROM:<alice@example.com\x00>\r\n").await;
+    assert!(c.read_reply().await.starts_with("501 5.1.7"));
+    assert!(c.cmd("MAIL FROM:<alice@example.com>").await.starts_with("250"));
+    for rcpt in [
+        &b"<bob\x1b[31m@example.net>"[..],
+        b"<bob@example.net\rRCPT TO:<eve@evil.example>",
+        b"<\"a\x07b\"@example.net>",
+    ] {
+        c.send(&[b"RCPT TO:", rcpt, b"\r\n"].concat()).await;
+        let r = c.read_reply().await;
+        assert!(r.starts_with("501 5.1.3") && r.contains("control character"), "{r}");
+        assert!(!r.bytes().any(|b| b.is_ascii_control() && b != b'\r' && b != b'\n'), "echoed: {r:?}");
+    }
+    server.stop().await;
+}
+
+/// Quoted local parts reach the relay exactly as accepted, and a quoted plus-date is no
+/// schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_local_parts_reach_the_relay_exactly() {
+    let server = TestServer::start().await;
+    let mut c = logged_in(&server).await;
+    let r = c
+        .submit(
+            EMAIL,
+            &["\"a b\"@example.net", "\"bob+2026-12-25\"@example.net"],
+            b"From: alice@example.com\r\n\r\nx\r\n",
+        )
+        .await;
+    assert!(r.contains("will be delivered now"), "{r}");
+    let eml = relayed(&server, &queue_id(&r)).await;
+    assert!(eml.contains("X-Gatepost-Recipient: <\"a b\"@example.net>\r\n"), "{eml}");
+    assert!(eml.contains("X-Gatepost-Recipient: <\"bob+2026-12-25\"@example.net>\r\n"), "{eml}");
     server.stop().await;
 }

@@ -42,7 +42,8 @@ impl Session {
         }
         let (tz_name, tz) = self.user_zone();
         let ctx = self.ctx(&tz, now);
-        let req = ScheduleRequest { deliver_on: &summary.deliver_on, hold: tx.hold, recipients: &tx.recipients };
+        let req =
+            ScheduleRequest { deliver_on: &summary.deliver_on, hold: tx.hold.as_ref(), recipients: &tx.recipients };
         let recipients = match schedule::plan(&req, &ctx) {
             Ok(r) => r,
             Err(e) => {

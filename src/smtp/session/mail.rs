@@ -1,13 +1,11 @@
-//! AUTH, MAIL and RCPT: the rules that make gatepost a submission server and never an open
-//! relay (the end of DATA is in `content.rs`).
+//! AUTH: the login step of a submission session (MAIL and RCPT are in `transaction.rs`, the
+//! end of DATA in `content.rs`).
 
-use jiff::Timestamp;
-use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, MAIL_SMTPUTF8, MailFrom};
+use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
 
 use super::auth::{self, LOGIN_PASS_PROMPT, LOGIN_USER_PROMPT, SaslError};
-use super::{AuthOutcome, Mode, Session, Step, Transaction, list};
+use super::{AuthOutcome, Mode, Session, Step};
 use crate::accounts::LoginRefusal;
-use crate::schedule::{self, Hold, ScheduleRequest};
 use crate::smtp::codes;
 
 impl Session {
@@ -113,84 +111,5 @@ impl Session {
                 self.reply(codes::STORE_FAILED, "authentication is temporarily unavailable, try again later")
             }
         }
-    }
-
-    pub(super) fn mail(&mut self, from: MailFrom<std::borrow::Cow<'_, str>>, now: Timestamp) {
-        if self.helo.is_none() {
-            return self.error(codes::BAD_SEQUENCE, "say EHLO first");
-        }
-        if self.tx.is_some() {
-            return self.error(codes::BAD_SEQUENCE, "a transaction is already open; RSET first");
-        }
-        let Some(user) = self.user.clone() else {
-            let how = if self.conn.tls.is_some() { "AUTH" } else { "STARTTLS, then AUTH" };
-            return self.error(codes::AUTH_REQUIRED, format!("authentication required: use {how}"));
-        };
-        let sender = from.address.to_lowercase();
-        if !user.addresses.contains(&sender) {
-            return self.error(
-                codes::SENDER_NOT_ALLOWED,
-                format!("sender <{}> is not yours; {} may send as {}", from.address, user.name, list(&user.addresses)),
-            );
-        }
-        if from.size as u64 > self.settings.max_message_size {
-            return self.error(
-                codes::MESSAGE_TOO_BIG,
-                format!("message size {} exceeds the limit of {} octets", from.size, self.settings.max_message_size),
-            );
-        }
-        if from.flags & MAIL_SMTPUTF8 != 0 && !self.esmtp {
-            return self.error(codes::BAD_SEQUENCE, "SMTPUTF8 needs EHLO");
-        }
-        let hold = match (from.hold_until, from.hold_for) {
-            (0, 0) => None,
-            (0, secs) => Some(Hold::For(secs)),
-            (until, 0) => match Timestamp::from_second(until as i64) {
-                Ok(t) => Some(Hold::Until(t)),
-                Err(_) => return self.error(codes::BAD_HOLD, "HOLDUNTIL is out of range"),
-            },
-            _ => return self.error(codes::BAD_HOLD, "use HOLDUNTIL or HOLDFOR, not both"),
-        };
-        if let Some(h) = hold {
-            let (_, tz) = self.user_zone();
-            let ctx = self.ctx(&tz, now);
-            if let Err(e) = schedule::check_hold(h, &ctx) {
-                return self.error(codes::BAD_HOLD, e.to_string());
-            }
-        }
-        self.tx = Some(Transaction { sender: from.address.to_string(), hold, recipients: Vec::new() });
-        self.reply(codes::SENDER_OK, "sender OK");
-    }
-
-    pub(super) fn rcpt(&mut self, address: &str, now: Timestamp) {
-        let Some(count) = self.tx.as_ref().map(|t| t.recipients.len()) else {
-            return self.error(codes::BAD_SEQUENCE, "MAIL first");
-        };
-        if count >= self.settings.max_recipients {
-            return self.reply(
-                codes::TOO_MANY_RECIPIENTS,
-                format!(
-                    "too many recipients (limit {}); send the rest in another message",
-                    self.settings.max_recipients
-                ),
-            );
-        }
-        let well_formed =
-            address.rsplit_once('@').is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
-        if !well_formed {
-            return self.error(codes::BAD_RECIPIENT_SYNTAX, "recipient must be a full address like bob@example.com");
-        }
-        // A dated plus-address is checked now, so a bad date is refused for this recipient only.
-        let (_, tz) = self.user_zone();
-        let ctx = self.ctx(&tz, now);
-        let one = [address.to_string()];
-        let req = ScheduleRequest { deliver_on: &[], hold: None, recipients: &one };
-        if let Err(e) = schedule::plan(&req, &ctx) {
-            return self.error(codes::BAD_RECIPIENT_DATE, e.to_string());
-        }
-        if let Some(tx) = self.tx.as_mut() {
-            tx.recipients.push(address.to_string());
-        }
-        self.reply(codes::RECIPIENT_OK, "recipient OK");
     }
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod content;
 mod mail;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use super::data::DataReader;
 use crate::accounts::LoginRefusal;
 use crate::queue::{Accepted, Submission};
 use crate::schedule::{Hold, ScheduleContext};
+use crate::smtp::envelope::Verb;
 
 pub use auth::{SaslError, decode_plain, decode_response};
 
@@ -112,9 +114,13 @@ enum Mode {
 /// The envelope being built between MAIL and the end of DATA.
 #[derive(Debug, Clone, Default)]
 struct Transaction {
+    /// As sent in MAIL FROM (quotes and case kept).
     sender: String,
     hold: Option<Hold>,
+    /// As sent in RCPT TO.
     recipients: Vec<String>,
+    /// MAIL FROM carried SMTPUTF8: 8-bit (UTF-8) addresses are allowed (RFC 6531).
+    smtputf8: bool,
 }
 
 pub struct Session {
@@ -290,6 +296,18 @@ impl Session {
     }
 
     fn command(&mut self, line: &[u8], now: Timestamp) -> Option<Step> {
+        // MAIL and RCPT are read from the raw bytes by our own parser (`smtp::envelope`).
+        match envelope_verb(line) {
+            Some(Verb::Mail) => {
+                self.mail(line, now);
+                return None;
+            }
+            Some(Verb::Rcpt) => {
+                self.rcpt(line, now);
+                return None;
+            }
+            None => {}
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r,
             Err(e) => {
@@ -302,8 +320,8 @@ impl Session {
             Request::Helo { host } => self.hello(host.as_ref(), false, now),
             Request::StartTls => return self.starttls(),
             Request::Auth { mechanism, initial_response } => return self.auth(mechanism, initial_response.as_ref()),
-            Request::Mail { from } => self.mail(from, now),
-            Request::Rcpt { to } => self.rcpt(to.address.as_ref(), now),
+            Request::Mail { .. } => self.mail(line, now),
+            Request::Rcpt { .. } => self.rcpt(line, now),
             Request::Data => self.data(),
             Request::Rset => {
                 self.tx = None;
@@ -442,6 +460,16 @@ impl Session {
             None => (self.settings.timezone_name.clone(), self.settings.timezone.clone()),
         }
     }
+}
+
+/// `MAIL` or `RCPT` followed by a space or the line end, in any case.
+fn envelope_verb(line: &[u8]) -> Option<Verb> {
+    let verb = match line.get(..4) {
+        Some(v) if v.eq_ignore_ascii_case(b"MAIL") => Verb::Mail,
+        Some(v) if v.eq_ignore_ascii_case(b"RCPT") => Verb::Rcpt,
+        _ => return None,
+    };
+    matches!(line.get(4), None | Some(b' ' | b'\r' | b'\n')).then_some(verb)
 }
 
 /// Addresses for a reply: `<a>, <b>`.
