@@ -142,3 +142,19 @@ async fn the_bytes_checked_are_the_bytes_relayed() {
     assert!(!relayed.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "a bare LF reached the relay");
     server.stop().await;
 }
+
+/// RFC 3207 over the socket: STARTTLS before EHLO is 503, with a parameter 501; after EHLO the
+/// upgrade works (issue 8 item 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_needs_ehlo_and_no_parameters() {
+    let server = TestServer::start().await;
+    let (mut c, _) = Client::plain(server.submission).await;
+    let r = c.cmd("STARTTLS").await;
+    assert!(r.starts_with("503 5.5.1") && r.contains("EHLO first"), "{r}");
+    assert!(c.cmd("EHLO t").await.starts_with("250"));
+    let r = c.cmd("STARTTLS please").await;
+    assert!(r.starts_with("501 5.5.4"), "{r}");
+    let mut c = c.starttls().await;
+    c.login().await;
+    server.stop().await;
+}

@@ -318,7 +318,7 @@ impl Session {
         match request {
             Request::Ehlo { host } => self.hello(host.as_ref(), true, now),
             Request::Helo { host } => self.hello(host.as_ref(), false, now),
-            Request::StartTls => return self.starttls(),
+            Request::StartTls => return self.starttls(line),
             Request::Auth { mechanism, initial_response } => return self.auth(mechanism, initial_response.as_ref()),
             Request::Mail { .. } => self.mail(line, now),
             Request::Rcpt { .. } => self.rcpt(line, now),
@@ -385,13 +385,22 @@ impl Session {
         self.reply(codes::HELLO, lines.join("\n"));
     }
 
-    fn starttls(&mut self) -> Option<Step> {
+    fn starttls(&mut self, line: &[u8]) -> Option<Step> {
         if self.conn.tls.is_some() {
             self.error(codes::BAD_SEQUENCE, "TLS is already active");
             return None;
         }
         if !self.settings.starttls_available {
             self.error(codes::TLS_UNAVAILABLE, "TLS is not available");
+            return None;
+        }
+        // RFC 3207 §4: "STARTTLS" CRLF, no parameters; and an ESMTP verb, so after EHLO.
+        if !line.trim_ascii().eq_ignore_ascii_case(b"STARTTLS") {
+            self.error(codes::SYNTAX_ERROR, "STARTTLS takes no parameters");
+            return None;
+        }
+        if !self.esmtp {
+            self.error(codes::BAD_SEQUENCE, "say EHLO first");
             return None;
         }
         // RFC 3207 §6: anything pipelined after STARTTLS was sent in plaintext and is dropped.

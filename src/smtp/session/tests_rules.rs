@@ -1,5 +1,5 @@
 //! Dialogue tests of the submission rules hardened in issue 8: MAIL/RCPT parameters read from
-//! the raw line, HOLDUNTIL as RFC 3339, SIZE, 8-bit and quoted addresses, the
+//! the raw line, HOLDUNTIL as RFC 3339, SIZE, STARTTLS order, 8-bit and quoted addresses, the
 //! one line-end rule, one From, sender fields, and a header the release can rewrite.
 
 use std::sync::Arc;
@@ -103,6 +103,21 @@ fn size_parameter() {
             ("MAIL FROM:<alice@example.com> SIZE=99999999999999999999\r\n", "552 5.3.4", "limit of 2000"),
             ("MAIL FROM:<alice@example.com> SIZE=2001\r\n", "552 5.3.4", "limit of 2000"),
             ("MAIL FROM:<alice@example.com> SIZE=2000\r\n", "250 2.1.0", ""),
+        ],
+    );
+}
+
+#[test]
+fn starttls_after_ehlo_and_without_parameters() {
+    check(
+        Harness::new(false),
+        &[
+            ("STARTTLS\r\n", "503 5.5.1", "EHLO first"),
+            ("HELO c\r\n", "250 gp.test", ""),
+            ("STARTTLS\r\n", "503 5.5.1", "EHLO first"),
+            ("EHLO c\r\n", "250-gp.test", "STARTTLS"),
+            ("STARTTLS now\r\n", "501 5.5.4", "no parameters"),
+            ("STARTTLS \r\n", "220 2.0.0", "ready to start TLS"),
         ],
     );
 }
