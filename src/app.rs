@@ -98,6 +98,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         timezone_name: config.schedule.timezone_name.clone(),
         max_hold: config.schedule.max_hold,
         starttls_available: true,
+        rewrite_from: config.rewrite.rewrite_from,
     });
     let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
     let queue = Arc::new(Queue::start(store.clone()));

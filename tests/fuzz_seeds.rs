@@ -10,8 +10,16 @@ use std::path::{Path, PathBuf};
 mod checks;
 
 /// Every fuzz target (the names of `fuzz/fuzz_targets/*.rs`).
-const TARGETS: &[&str] =
-    &["smtp_session", "smtp_data", "schedule", "record_decode", "message_summary", "rewrite", "trace_query"];
+const TARGETS: &[&str] = &[
+    "smtp_session",
+    "smtp_envelope",
+    "smtp_data",
+    "schedule",
+    "record_decode",
+    "message_summary",
+    "rewrite",
+    "trace_query",
+];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -62,6 +70,11 @@ fn smtp_session_seeds() {
     let deliveries: usize = replay("smtp_session", checks::smtp_session).into_iter().sum();
     // The seeds must reach the end of DATA and the queue, or they exercise only the front door.
     assert!(deliveries >= 3, "only {deliveries} seed session(s) reached Step::Deliver");
+}
+
+#[test]
+fn smtp_envelope_seeds() {
+    replay("smtp_envelope", checks::smtp_envelope);
 }
 
 #[test]

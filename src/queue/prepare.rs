@@ -50,8 +50,11 @@ pub fn rewrite_message(policy: &RewritePolicy, rec: &MessageRecord, body: &[u8])
         submitted_at: rec.submitted_at,
         tagged: &tagged,
     };
+    // Bodies are stored with canonical line ends since issue 8; one held from before may not
+    // be, and it must go out as the one line-end rule reads it (never a bare CR in the header).
+    let body = crate::message::canonical_line_ends(body).map_err(|e| format!("cannot relay the message: {e}"))?;
     let out =
-        rewrite::rewrite_with_notes(body, &env, policy).map_err(|e| format!("cannot rewrite the message: {e}"))?;
+        rewrite::rewrite_with_notes(&body, &env, policy).map_err(|e| format!("cannot rewrite the message: {e}"))?;
     for note in &out.notes {
         tracing::info!(queue_id = %rec.id, note = ?note, "rewrite left a part as it was");
     }

@@ -135,10 +135,23 @@ pub(super) fn phrase(name: &str) -> String {
     words.iter().map(|w| format!("=?UTF-8?Q?{w}?=")).collect::<Vec<_>>().join(" ")
 }
 
-/// The rewritten From field: the display name (already rendered from its template) and the
-/// relay's address, folded when long.
+/// Longest display name (in characters) the rewritten From carries. The name comes from the
+/// client's From: a name of thousands of characters without a space could not be folded and
+/// would make a line over RFC 5322's 998 octets, which relays refuse or cut.
+pub(super) const MAX_NAME_CHARS: usize = 200;
+
+/// `name` cut to [`MAX_NAME_CHARS`] characters, with `...` when cut.
+fn shortened(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_CHARS - 3) {
+        Some((at, _)) if name.chars().count() > MAX_NAME_CHARS => format!("{}...", name[..at].trim_end()),
+        _ => name.to_string(),
+    }
+}
+
+/// The rewritten From field: the display name (already rendered from its template, shortened
+/// when very long) and the relay's address, folded when long.
 pub(super) fn from_field(display_name: &str, relay_address: &str, eol: &[u8]) -> Vec<u8> {
-    let name = one_line(display_name);
+    let name = shortened(&one_line(display_name));
     let address = bare_address(relay_address);
     if name.is_empty() {
         return super::headers::fold_words(&format!("From: {address}"), eol);

@@ -1,8 +1,8 @@
 //! Content rewrite: turns a stored submitted message (the bytes exactly as the client sent
 //! them) into the bytes gatepost relays. Pure: no I/O, no clock, no configuration lookups.
 //!
-//! The header gets the relay's From (with the user in Reply-To), loses Bcc, Deliver-On and the
-//! date tags of To/Cc, and gains Message-ID, Date and a Received line; the body parts gain the
+//! The header gets the relay's From (with the user in Reply-To), loses Sender, Resent-From and
+//! Resent-Sender with the old From, loses Bcc, Deliver-On and the date tags of To/Cc, and gains Message-ID, Date and a Received line; the body parts gain the
 //! footer. Every other byte is copied unchanged — the module works on byte spans, never on a
 //! parsed-and-reserialised message — and signed or encrypted bodies are never touched.
 //! `docs/rewrite.md` describes the rules for operators.
@@ -19,7 +19,8 @@ mod unit_tests;
 
 use std::net::IpAddr;
 
-use headers::{Block, Edits};
+pub use crate::message::header::Block;
+use headers::Edits;
 
 /// Default display name of the rewritten From.
 pub const DEFAULT_DISPLAY_NAME_TEMPLATE: &str = "{name} via gatepost";
@@ -114,12 +115,21 @@ pub fn rewrite(message: &[u8], env: &Envelope, policy: &RewritePolicy) -> Result
     rewrite_with_notes(message, env, policy).map(|r| r.message)
 }
 
-/// [`rewrite`], also reporting the parts it left alone.
-pub fn rewrite_with_notes(message: &[u8], env: &Envelope, policy: &RewritePolicy) -> Result<Rewritten, RewriteError> {
+/// The header the rewrite works on, or why the message cannot be rewritten. The rewrite
+/// starts here, and the submission session calls it at the end of DATA, so a message the
+/// release would refuse (months later, for held mail) is refused while its sender is still
+/// connected. The rest of the rewrite cannot fail.
+pub fn header_of(message: &[u8]) -> Result<Block, RewriteError> {
     let block = headers::parse_block(message, 0, message.len());
     if block.fields.is_empty() {
         return Err(RewriteError::NoHeader);
     }
+    Ok(block)
+}
+
+/// [`rewrite`], also reporting the parts it left alone.
+pub fn rewrite_with_notes(message: &[u8], env: &Envelope, policy: &RewritePolicy) -> Result<Rewritten, RewriteError> {
+    let block = header_of(message)?;
     let mut edits = Edits::new(block.fields.len());
     edit_header(message, &block, env, policy, &mut edits);
     let footer = footer::Footer::new(env, policy);
@@ -160,6 +170,9 @@ fn edit_header(buf: &[u8], block: &Block, env: &Envelope, policy: &RewritePolicy
     let mut from_written = false;
     for (i, field) in block.fields.iter().enumerate() {
         if ["bcc", "resent-bcc", "deliver-on"].iter().any(|n| field.is(buf, n)) {
+            edits.remove(i);
+        } else if from.is_some() && crate::message::SENDER_FIELDS.iter().any(|n| field.is(buf, n)) {
+            // They would name the user next to the relay's From; the user is in Reply-To.
             edits.remove(i);
         } else if field.is(buf, "to") || field.is(buf, "cc") {
             if let Some(new) = address::strip_tags(field.bytes(buf), field.value_start - field.start, env.tagged) {
@@ -235,13 +248,16 @@ fn date(ts: jiff::Timestamp) -> String {
 
 /// Fuzz check with a fixed envelope and two fixed policies (ASCII and non-ASCII footer): the
 /// rewrite never panics, and every message it accepts comes out non-empty, with a blank line
-/// after its header and no Bcc or Deliver-On field left in it.
+/// after its header, no Bcc, Deliver-On, Sender, Resent-From or Resent-Sender field left in
+/// it, and exactly one From (the relay's), never longer than a line may be.
 pub fn fuzz_one(data: &[u8]) {
     let tagged = [("bob+2026-12-25@example.net".to_string(), "bob@example.net".to_string())];
+    // The display name comes from the message's own From, as at a real release.
+    let name = crate::message::summarize(data).from_name.unwrap_or_else(|| "Alice Émilie".to_string());
     let env = Envelope {
         queue_id: "01JFUZZ0000000000000000000",
         user_address: "alice@example.com",
-        sender_name: Some("Alice Émilie"),
+        sender_name: Some(&name),
         client_ip: IpAddr::from([192, 0, 2, 10]),
         helo: "client.example.com",
         tls: Some("TLSv1.3"),
@@ -260,11 +276,14 @@ pub fn fuzz_one(data: &[u8]) {
         assert!(!out.is_empty(), "empty output");
         let block = headers::parse_block(&out, 0, out.len());
         assert!(block.separator, "no blank line after the header");
-        for name in ["bcc", "deliver-on"] {
+        for name in ["bcc", "deliver-on", "sender", "resent-from", "resent-sender"] {
             assert!(block.find(&out, name).is_none(), "a {name} field remains");
         }
         let froms: Vec<_> = block.fields.iter().filter(|f| f.is(&out, "from")).collect();
         let relay_from = |f: &&headers::Field| f.bytes(&out).trim_ascii_end().ends_with(b"<relay@thirdparty.example>");
         assert!(froms.len() == 1 && froms.iter().all(relay_from), "the only From must be the relay's");
+        for line in froms[0].bytes(&out).split(|&b| b == b'\n') {
+            assert!(line.len() <= 999, "a From line of {} octets (RFC 5322 §2.1.1: 998)", line.len());
+        }
     }
 }

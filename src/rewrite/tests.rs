@@ -142,8 +142,19 @@ fn first_difference(expected: &[u8], got: &[u8]) -> String {
 }
 
 /// Fields the rewrite may change; every other input field must come out byte-identical, in order.
-const EDITED: [&str; 8] =
-    ["bcc", "resent-bcc", "deliver-on", "to", "cc", "from", "content-type", "content-transfer-encoding"];
+const EDITED: [&str; 11] = [
+    "bcc",
+    "resent-bcc",
+    "deliver-on",
+    "to",
+    "cc",
+    "from",
+    "sender",
+    "resent-from",
+    "resent-sender",
+    "content-type",
+    "content-transfer-encoding",
+];
 
 fn check_invariants(name: &str, input: &[u8], result: &Rewritten, opts: &Options) {
     let out = &result.message;
@@ -162,10 +173,19 @@ fn check_invariants(name: &str, input: &[u8], result: &Rewritten, opts: &Options
             String::from_utf8_lossy(field)
         );
     }
+    let senders = ["sender", "resent-from", "resent-sender"];
     if !opts.policy.rewrite_from {
-        for f in inb.fields.iter().filter(|f| f.is(input, "from") || f.is(input, "reply-to")) {
-            assert!(out.windows(f.end - f.start).any(|w| w == f.bytes(input)), "{name}: From/Reply-To changed");
+        let kept = ["from", "reply-to"].iter().chain(&senders).copied().collect::<Vec<_>>();
+        for f in inb.fields.iter().filter(|f| kept.iter().any(|n| f.is(input, n))) {
+            assert!(out.windows(f.end - f.start).any(|w| w == f.bytes(input)), "{name}: a sender field changed");
         }
+    } else {
+        for gone in senders {
+            assert!(outb.find(out, gone).is_none(), "{name}: {gone} remains next to the relay's From");
+        }
+    }
+    for line in out[..outb.end].split(|&b| b == b'\n') {
+        assert!(line.len() <= 999, "{name}: a header line of {} octets (RFC 5322: 998)", line.len());
     }
     // Attachments, non-text parts and signed/encrypted bodies come out byte-identical.
     for range in untouched_parts(input, 0..input.len()) {

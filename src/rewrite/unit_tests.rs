@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use mail_parser::MessageParser;
 
-use super::address::{from_field, phrase, strip_tags};
+use super::address::{self, from_field, phrase, strip_tags};
 use super::encoding::*;
 use super::footer::{body_close, render};
 use super::headers::{Edits, fold_words, parse_block, parse_mime_value, set_param};
@@ -263,6 +263,31 @@ fn display_names_are_quoted_or_encoded() {
         from_field("A\r\nBcc: evil@x", "relay@x.example", b"\n"),
         b"From: \"A Bcc: evil@x\" <relay@x.example>\n".to_vec()
     );
+}
+
+/// A display name of any length gives a From whose lines fit RFC 5322's 998 octets: a long
+/// name is shortened (and folded at its spaces); a short one is kept whole.
+#[test]
+fn huge_display_names_are_shortened() {
+    for name in [
+        "A".repeat(5000),
+        "A ".repeat(3000),
+        "\u{e9}".repeat(3000),
+        format!("{}\"{}", "x".repeat(990), "y".repeat(990)),
+    ] {
+        let field = from_field(&name, "relay@thirdparty.example", b"\r\n");
+        let text = String::from_utf8(field.clone()).expect("ascii");
+        assert!(text.split("\r\n").all(|l| l.len() <= 998), "{} octets: {text}", text.len());
+        let raw = [&field[..], b"\r\n"].concat();
+        let msg = MessageParser::default().parse_headers(&raw).expect("parses");
+        let from = msg.from().and_then(|a| a.first()).expect("a From address");
+        assert_eq!(from.address(), Some("relay@thirdparty.example"), "{text}");
+        let shown = from.name().expect("a name");
+        assert!(shown.chars().count() <= address::MAX_NAME_CHARS && shown.ends_with("..."), "{shown}");
+    }
+    let exact = "B".repeat(address::MAX_NAME_CHARS);
+    let field = String::from_utf8(from_field(&exact, "r@x.example", b"\n")).expect("ascii");
+    assert_eq!(field, format!("From: \"{exact}\"\n <r@x.example>\n"));
 }
 
 #[test]

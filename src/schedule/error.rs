@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use jiff::Timestamp;
-
 use super::{ScheduleSource, split_date_tag};
 
 /// Why a schedule was refused. The SMTP layer picks the reply code.
@@ -26,8 +24,7 @@ pub enum ScheduleErrorKind {
 /// A refused schedule: what was wrong, the offending value, where it was.
 ///
 /// `value` is the trimmed Deliver-On value, the full recipient address for
-/// a plus tag, or the decimal number given to HOLDUNTIL (unix seconds) or
-/// HOLDFOR (seconds).
+/// a plus tag, or the HOLDUNTIL / HOLDFOR parameter value exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleError {
     pub kind: ScheduleErrorKind,
@@ -64,20 +61,18 @@ impl fmt::Display for ScheduleError {
                 let tag = tag.unwrap_or_else(|| v.clone());
                 write!(f, "Date tag \"{tag}\" of recipient \"{v}\"")?
             }
-            ScheduleSource::HoldUntil => {
-                write!(f, "HOLDUNTIL={v}")?;
-                let instant = self.value.parse::<i64>().ok();
-                if let Some(ts) = instant.and_then(|s| Timestamp::from_second(s).ok()) {
-                    write!(f, " ({ts})")?;
-                }
-            }
+            ScheduleSource::HoldUntil => write!(f, "HOLDUNTIL={v}")?,
+            ScheduleSource::HoldFor if self.kind == K::Unparseable => write!(f, "HOLDFOR={v}")?,
             ScheduleSource::HoldFor => write!(f, "HOLDFOR={v} seconds")?,
         }
         let what = match (self.kind, self.source) {
             (K::Unparseable, ScheduleSource::PlusAddress) => {
                 return write!(f, " is not a valid date; {TAG_FORMS}");
             }
-            (K::Unparseable, ScheduleSource::HoldUntil | ScheduleSource::HoldFor) => " is not a valid RFC 4865 hold",
+            (K::Unparseable, ScheduleSource::HoldUntil) => {
+                " is not an RFC 3339 date-time (RFC 4865), such as 2027-01-15T10:00:00Z or 2027-01-15T11:00:00+01:00"
+            }
+            (K::Unparseable, ScheduleSource::HoldFor) => " is not a number of seconds (RFC 4865)",
             (K::Unparseable, _) => return write!(f, " is not a date; {DELIVER_ON_FORMS}"),
             (K::NonexistentDate, _) => " names a day that does not exist in the calendar",
             (K::InPast, ScheduleSource::HoldUntil) => " is in the past",

@@ -86,17 +86,41 @@ impl ScheduleSource {
     }
 }
 
-/// RFC 4865 parameters from MAIL FROM, already parsed by smtp-proto:
-/// HOLDUNTIL as an instant, HOLDFOR as seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// RFC 4865 parameters from MAIL FROM, each with its value exactly as the client sent it
+/// (every reply about it quotes that text).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
-    Until(Timestamp),
-    For(u64),
+    /// `HOLDUNTIL=`: the instant asked for, fractional seconds rounded up.
+    Until { at: Timestamp, text: String },
+    /// `HOLDFOR=`: seconds from now.
+    For { secs: u64, text: String },
+}
+
+impl Hold {
+    /// Reads a `HOLDUNTIL=` value: an RFC 3339 date-time such as `2027-01-15T10:00:00Z`.
+    pub fn parse_until(text: &str) -> Result<Hold, ScheduleError> {
+        hold::parse_until(text)
+    }
+
+    /// Reads a `HOLDFOR=` value: a number of seconds, digits only.
+    pub fn parse_for(text: &str) -> Result<Hold, ScheduleError> {
+        hold::parse_for(text)
+    }
+
+    /// A HOLDUNTIL of exactly `at` (for tests and callers that already hold an instant).
+    pub fn until(at: Timestamp) -> Hold {
+        Hold::Until { at, text: at.to_string() }
+    }
+
+    /// A HOLDFOR of `secs` seconds.
+    pub fn for_secs(secs: u64) -> Hold {
+        Hold::For { secs, text: secs.to_string() }
+    }
 }
 
 /// Validates a MAIL FROM hold at MAIL time, so the client gets its 5xx
 /// there and not after sending the whole body. Returns the release instant.
-pub fn check_hold(hold: Hold, ctx: &ScheduleContext) -> Result<Timestamp, ScheduleError> {
+pub fn check_hold(hold: &Hold, ctx: &ScheduleContext) -> Result<Timestamp, ScheduleError> {
     hold::check(hold, ctx)
 }
 
@@ -105,7 +129,7 @@ pub fn check_hold(hold: Hold, ctx: &ScheduleContext) -> Result<Timestamp, Schedu
 pub struct ScheduleRequest<'a> {
     /// Raw values of every Deliver-On header (unfolded; whitespace allowed).
     pub deliver_on: &'a [String],
-    pub hold: Option<Hold>,
+    pub hold: Option<&'a Hold>,
     /// Envelope recipients exactly as given in RCPT TO.
     pub recipients: &'a [String],
 }
@@ -141,8 +165,35 @@ fn fuzz_context(tz: &TimeZone) -> ScheduleContext<'_> {
     }
 }
 
+/// The HOLDUNTIL/HOLDFOR half of [`fuzz_one`]: an accepted HOLDUNTIL is never earlier than the
+/// instant jiff's own RFC 3339 parser reads (and less than a second later: only the fraction
+/// rounds up), an accepted HOLDFOR is digits only, and every error text is fit for a reply.
+fn fuzz_holds(text: &str, ctx: &ScheduleContext) {
+    let reply_ok = |e: &ScheduleError| {
+        let msg = e.to_string();
+        assert!(msg.len() < 400 && msg.bytes().all(|b| (0x20..0x7f).contains(&b)), "bad reply text: {msg:?}");
+    };
+    match Hold::parse_until(text) {
+        Ok(Hold::Until { at, .. }) => {
+            let exact: Timestamp = text.parse().unwrap_or_else(|e| panic!("accepted {text:?}, jiff refuses: {e}"));
+            assert!(at >= exact && at.duration_since(exact) < SignedDuration::from_secs(1), "{text:?}: {at}");
+        }
+        Ok(other) => panic!("HOLDUNTIL read as {other:?}"),
+        Err(e) => reply_ok(&e),
+    }
+    match Hold::parse_for(text) {
+        Ok(hold) => {
+            assert!(text.bytes().all(|b| b.is_ascii_digit()), "HOLDFOR {text:?} accepted");
+            if let Err(e) = check_hold(&hold, ctx) {
+                reply_ok(&e);
+            }
+        }
+        Err(e) => reply_ok(&e),
+    }
+}
+
 /// Fuzz entry point: feeds `data` (lossy UTF-8) to the Deliver-On path, to
-/// the plus-tag path and to [`split_date_tag`], with a fixed context (UTC,
+/// the plus-tag path, to the HOLDUNTIL/HOLDFOR parsers and to [`split_date_tag`], with a fixed context (UTC,
 /// 08:00, 400 days, now = 2026-11-23T10:00:00Z). Panics only when an
 /// invariant breaks: an accepted release earlier than `now` or later than
 /// `now + max_hold`, a tag split that does not put the address back
@@ -177,6 +228,7 @@ pub fn fuzz_one(data: &[u8]) {
             }
         }
     }
+    fuzz_holds(&text, &ctx);
     if let Some((address, tag)) = split_date_tag(&text) {
         let at = address.rfind('@').expect("split keeps the domain");
         let rebuilt = format!("{}+{}{}", &address[..at], tag, &address[at..]);

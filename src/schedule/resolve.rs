@@ -154,9 +154,9 @@ pub(super) fn plan(req: &ScheduleRequest, ctx: &ScheduleContext) -> Result<Vec<R
         .collect()
 }
 
-fn hold_source(hold: super::Hold) -> ScheduleSource {
+fn hold_source(hold: &super::Hold) -> ScheduleSource {
     match hold {
-        super::Hold::Until(_) => ScheduleSource::HoldUntil,
-        super::Hold::For(_) => ScheduleSource::HoldFor,
+        super::Hold::Until { .. } => ScheduleSource::HoldUntil,
+        super::Hold::For { .. } => ScheduleSource::HoldFor,
     }
 }

@@ -73,8 +73,13 @@ pub const ENCRYPTION_REQUIRED: Code = code(538, 5, 7, 11);
 pub const SENDER_NOT_ALLOWED: Code = code(550, 5, 7, 1);
 /// A dated plus-address tag that names no real or allowed date.
 pub const BAD_RECIPIENT_DATE: Code = code(553, 5, 1, 3);
+/// RFC 6531 §3.5: a non-ASCII sender in a transaction without SMTPUTF8.
+pub const NON_ASCII_SENDER: Code = code(550, 5, 6, 7);
+/// RFC 6531 §3.5: a non-ASCII recipient in a transaction without SMTPUTF8.
+pub const NON_ASCII_RECIPIENT: Code = code(553, 5, 6, 7);
 pub const MESSAGE_TOO_BIG: Code = code(552, 5, 3, 4);
-/// Content the gateway refuses (bad Deliver-On, missing From, overlong line).
+/// Content the gateway refuses: bad Deliver-On, overlong line, bare CR in the header, several
+/// From fields, no header at all.
 pub const BAD_CONTENT: Code = code(554, 5, 6, 0);
 pub const NO_VALID_RECIPIENTS: Code = code(554, 5, 5, 1);
 

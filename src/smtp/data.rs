@@ -1,6 +1,7 @@
 //! The DATA section reader (RFC 5321 §4.1.1.4, §4.5.2). Sans-IO and byte-exact: it removes
 //! dot-stuffing, and the message ends only at CRLF "." CRLF — a bare LF never starts a line,
-//! so `\n.\r\n` or `\r\n.\n` cannot smuggle a second message past us.
+//! so `\n.\r\n` or `\r\n.\n` cannot smuggle a second message past us. Line ends inside the
+//! message are made canonical afterwards, once (`message::canonical_line_ends`).
 
 /// Where the reader is within the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,12 +93,11 @@ impl DataReader {
                             let crlf = if pos == 0 { cr } else { rest[pos - 1] == b'\r' };
                             self.push(line);
                             i += pos + 1;
-                            if crlf {
-                                self.line_len = 0;
-                                self.state = LineState::Start;
-                            } else {
-                                self.state = LineState::Middle { cr: false };
-                            }
+                            // A bare LF ends a line for the length limit (it becomes CRLF at
+                            // the end of DATA, `message::lines`), but never starts one for the
+                            // end marker or dot-stuffing.
+                            self.line_len = 0;
+                            self.state = if crlf { LineState::Start } else { LineState::Middle { cr: false } };
                         }
                     }
                 }
@@ -187,6 +187,17 @@ mod tests {
             assert_eq!(got.as_deref(), Ok(*body), "input {:?}", String::from_utf8_lossy(input));
             assert_eq!(n, *consumed, "input {:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    /// LF-only messages from scripts are not one endless line: the length limit counts from
+    /// every LF (and a lone dot after a bare LF is still text, not the end).
+    #[test]
+    fn bare_lf_ends_a_line_for_the_length_limit() {
+        let lf_only = [b"a".repeat(15).as_slice(), b"\n", &b"b".repeat(15), b"\n.\r\n.\r\n"].concat();
+        let (got, _) = read_all_splits(&lf_only, 20);
+        assert_eq!(got.map(|b| b.len()), Ok(35), "each LF line is within 20 octets");
+        let (got, _) = read_all_splits(&lf_only, 10);
+        assert_eq!(got, Err(DataProblem::LineTooLong));
     }
 
     #[test]

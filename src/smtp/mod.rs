@@ -1,9 +1,10 @@
-//! SMTP submission: named replies (`codes`), the DATA reader, the sans-IO session, and the
-//! thin tokio driver and listeners around it.
+//! SMTP submission: named replies (`codes`), the MAIL/RCPT line parser (`envelope`), the DATA
+//! reader, the sans-IO session, and the thin tokio driver and listeners around it.
 
 pub mod codes;
 pub mod data;
 pub mod driver;
+pub mod envelope;
 pub mod limits;
 pub mod server;
 pub mod session;

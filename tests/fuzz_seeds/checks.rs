@@ -36,7 +36,7 @@ fn verbose() -> bool {
     *VERBOSE.get_or_init(|| std::env::var_os("GATEPOST_FUZZ_VERBOSE").is_some())
 }
 
-fn session_settings() -> Arc<SessionSettings> {
+fn session_settings(rewrite_from: bool) -> Arc<SessionSettings> {
     Arc::new(SessionSettings {
         hostname: "gp.test".into(),
         max_message_size: MAX_MESSAGE_SIZE,
@@ -47,6 +47,7 @@ fn session_settings() -> Arc<SessionSettings> {
         timezone_name: "UTC".into(),
         max_hold: SignedDuration::from_hours(24 * 400),
         starttls_available: true,
+        rewrite_from,
     })
 }
 
@@ -110,7 +111,8 @@ fn check_replies(out: &[u8], input: &[u8]) {
 }
 
 /// One client's whole input to a session. Byte 0: bit 0 set = implicit TLS from the start
-/// (`tls: Some("TLSv1.3")`), bit 1 set = the queue fails every delivery. Bytes 1..4: where the
+/// (`tls: Some("TLSv1.3")`), bit 1 set = the queue fails every delivery, bit 2 set = From is
+/// not rewritten (`rewrite_from = false`). Bytes 1..4: where the
 /// rest is split into the chunks the session receives (fraction of the length, /255). The rest:
 /// what the client sends. Requests are answered like the session tests do (only
 /// alice/secret logs in). Returns the number of messages handed to the queue.
@@ -120,6 +122,7 @@ pub fn smtp_session(data: &[u8]) -> usize {
     let flags = header.first().copied().unwrap_or(0);
     let implicit_tls = flags & 1 != 0;
     let store_fails = flags & 2 != 0;
+    let rewrite_from = flags & 4 == 0;
     let now = Timestamp::from_second(NOW_SECS).expect("valid time");
     let max_hold = SignedDuration::from_hours(24 * 400);
 
@@ -129,7 +132,7 @@ pub fn smtp_session(data: &[u8]) -> usize {
         tls: implicit_tls.then(|| "TLSv1.3".to_string()),
         trusted_user: None,
     };
-    let mut s = Session::new(session_settings(), conn);
+    let mut s = Session::new(session_settings(rewrite_from), conn);
 
     let mut authed = false;
     let mut closed = false;
@@ -200,6 +203,7 @@ pub fn smtp_session(data: &[u8]) -> usize {
                     for r in &sub.recipients {
                         assert!(r.release_at >= now && r.release_at <= now + max_hold, "release out of range: {r:?}");
                     }
+                    check_queued_body(&sub.body, rewrite_from);
                     deliveries += 1;
                     if store_fails {
                         s.delivered(Err("disk full".into()));
@@ -221,6 +225,31 @@ pub fn smtp_session(data: &[u8]) -> usize {
         assert!(out.starts_with(b"421 "), "timeout reply {:?}", String::from_utf8_lossy(&out));
     }
     deliveries
+}
+
+/// What the queue receives is what the checks approved: canonical line ends (no bare CR or
+/// LF), a header the rewrite accepts, exactly one From, every sender field alice's.
+fn check_queued_body(body: &[u8], rewrite_from: bool) {
+    let show = || String::from_utf8_lossy(body).into_owned();
+    let canonical = gatepost::message::canonical_line_ends(body).expect("queued body has a bare CR in its header");
+    assert_eq!(&*canonical, body, "queued body without canonical line ends: {:?}", show());
+    assert!(gatepost::rewrite::header_of(body).is_ok(), "queued body the rewrite refuses: {:?}", show());
+    let summary = gatepost::message::summarize(body);
+    assert_eq!(summary.from_fields, 1, "queued with {} From fields: {:?}", summary.from_fields, show());
+    assert!(summary.from_addresses.iter().all(|a| a == "alice@example.com"), "queued with From {summary:?}");
+    if !rewrite_from {
+        let ok = summary.sender_fields.iter().all(|(_, a)| !a.is_empty() && a.iter().all(|a| a == "alice@example.com"));
+        assert!(ok, "queued with a foreign sender field, From not rewritten: {summary:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// smtp_envelope
+// ---------------------------------------------------------------------------------------------
+
+/// The MAIL/RCPT line parser: `smtp::envelope::fuzz_one` asserts its invariants itself.
+pub fn smtp_envelope(data: &[u8]) {
+    gatepost::smtp::envelope::fuzz_one(data);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,21 +284,21 @@ fn read_split(input: &[u8], split: usize, max_size: u64, max_line: usize) -> Dat
 
 /// A straightforward model of RFC 5321 §4.5.2: lines end at CRLF only, a line "." ends the
 /// data, a leading "." of any other line is removed. Returns (consumed, body, longest line
-/// including its CRLF) once the end marker is found.
+/// including its line end) once the end marker is found; for the length limit a bare LF ends
+/// a line too (it becomes CRLF when the message is stored).
 fn model_data(input: &[u8]) -> Option<(usize, Vec<u8>, usize)> {
     let mut body = Vec::new();
-    let mut longest = 0;
     let mut start = 0;
     loop {
         let len = input[start..].windows(2).position(|w| w == b"\r\n")?;
         let line = &input[start..start + len];
         if line == b"." {
+            let longest = body.split_inclusive(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
             return Some((start + 3, body, longest));
         }
         let line = line.strip_prefix(b".").unwrap_or(line);
         body.extend_from_slice(line);
         body.extend_from_slice(b"\r\n");
-        longest = longest.max(line.len() + 2);
         start += len + 2;
     }
 }
@@ -369,8 +398,38 @@ pub fn record_decode(data: &[u8]) -> bool {
 // message_summary
 // ---------------------------------------------------------------------------------------------
 
-/// Header summary of an arbitrary message: never panics, and its facts are well-formed.
+/// Header summary of an arbitrary message: never panics, and its facts are well-formed. The
+/// line-end rule (`message::canonical_line_ends`) runs first, as at the end of DATA: its output
+/// has only CRLF line ends, running it again changes nothing, and a refusal points at a bare CR.
 pub fn message_summary(data: &[u8]) {
+    let show = || String::from_utf8_lossy(data).into_owned();
+    match gatepost::message::canonical_line_ends(data) {
+        Ok(canonical) => {
+            let c: &[u8] = &canonical;
+            for (i, &b) in c.iter().enumerate() {
+                let bare_cr = b == b'\r' && c.get(i + 1) != Some(&b'\n');
+                let bare_lf = b == b'\n' && (i == 0 || c[i - 1] != b'\r');
+                assert!(!bare_cr && !bare_lf, "line end at {i} not CRLF after canonical_line_ends: {:?}", show());
+            }
+            let again = gatepost::message::canonical_line_ends(c).expect("canonical output refused");
+            assert_eq!(&*again, c, "canonical_line_ends is not idempotent: {:?}", show());
+            let stripped = |v: &[u8]| v.iter().filter(|&&b| b != b'\r' && b != b'\n').copied().collect::<Vec<u8>>();
+            assert_eq!(stripped(c), stripped(data), "canonical_line_ends changed more than line ends: {:?}", show());
+            summary_facts(c);
+        }
+        Err(e) => {
+            let at = e.offset;
+            assert!(
+                data[at] == b'\r' && data.get(at + 1) != Some(&b'\n'),
+                "refusal at {at} is no bare CR: {:?}",
+                show()
+            );
+        }
+    }
+    summary_facts(data);
+}
+
+fn summary_facts(data: &[u8]) {
     let s = gatepost::message::summarize(data);
     for v in &s.deliver_on {
         // Unfolded: no line breaks left (a bare CR is not a line break, it stays as sent).

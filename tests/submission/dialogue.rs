@@ -95,3 +95,66 @@ async fn shutdown_lets_a_transaction_finish() {
     let store = gatepost::store::Store::open(dir.path()).unwrap();
     assert!(store.get_message(&queue_id(&r)).unwrap().is_some());
 }
+
+/// One line-end rule for every reader (issue 8 item 2): an LF-only message with a bare CR in
+/// its body is stored with CRLF line ends; the record's facts are what `message::summarize`
+/// reads from those stored bytes; and what the relay gets is the rewrite of exactly those
+/// bytes, not of the bytes as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bytes_checked_are_the_bytes_relayed() {
+    let server = TestServer::start().await;
+    let (c, _) = Client::plain(server.submission).await;
+    let mut c = c.starttls().await;
+    c.login().await;
+    let sent = b"From: Alice <alice@example.com>\nTo: bob@example.net\nSubject: lf only\n\nline one\nbare\rcr\r\n";
+    let r = c.submit(EMAIL, &["bob@example.net"], sent).await;
+    assert!(r.starts_with("250 2.0.0 queued as"), "LF-only messages keep working: {r}");
+    let id = queue_id(&r);
+    let stored = server.store().bodies().read(&id).unwrap();
+    let canonical =
+        b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: lf only\r\n\r\nline one\r\nbare\r\ncr\r\n";
+    assert_eq!(stored, canonical.to_vec(), "stored with canonical line ends");
+    let rec = server.store().get_message(&id).unwrap().expect("record");
+    let seen = gatepost::message::summarize(&stored);
+    assert_eq!((rec.subject.clone(), rec.sender_name.clone()), (seen.subject, seen.from_name));
+    assert_eq!(rec.size, stored.len() as u64);
+
+    let path = server.dir.path().join("outbox").join(format!("{id}.eml"));
+    let mut eml = Vec::new();
+    for _ in 0..500 {
+        if let Ok(bytes) = std::fs::read(&path) {
+            eml = bytes;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!eml.is_empty(), "never relayed");
+    // The file relay puts the envelope in front as X-Gatepost-* lines; the rest is the message.
+    let mut relayed = eml.as_slice();
+    while relayed.starts_with(b"X-Gatepost-") {
+        let end = relayed.windows(2).position(|w| w == b"\r\n").expect("line end") + 2;
+        relayed = &relayed[end..];
+    }
+    let config = gatepost::config::Config::from_toml(&config_text(server.dir.path(), ""), &[]).unwrap();
+    let policy = gatepost::queue::prepare::policy(&config);
+    let expected = gatepost::queue::prepare::rewrite_message(&policy, &rec, &stored).unwrap();
+    assert_eq!(String::from_utf8_lossy(relayed), String::from_utf8_lossy(&expected));
+    assert!(!relayed.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "a bare LF reached the relay");
+    server.stop().await;
+}
+
+/// RFC 3207 over the socket: STARTTLS before EHLO is 503, with a parameter 501; after EHLO the
+/// upgrade works (issue 8 item 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_needs_ehlo_and_no_parameters() {
+    let server = TestServer::start().await;
+    let (mut c, _) = Client::plain(server.submission).await;
+    let r = c.cmd("STARTTLS").await;
+    assert!(r.starts_with("503 5.5.1") && r.contains("EHLO first"), "{r}");
+    assert!(c.cmd("EHLO t").await.starts_with("250"));
+    let r = c.cmd("STARTTLS please").await;
+    assert!(r.starts_with("501 5.5.4"), "{r}");
+    let mut c = c.starttls().await;
+    c.login().await;
+    server.stop().await;
+}

@@ -141,8 +141,11 @@ impl Client {
         (c, greeting)
     }
 
-    /// STARTTLS on a plaintext connection; returns the upgraded client.
+    /// EHLO and STARTTLS on a plaintext connection (RFC 3207: STARTTLS comes after EHLO);
+    /// returns the upgraded client.
     pub async fn starttls(mut self) -> Client {
+        let r = self.cmd("EHLO starttls.client").await;
+        assert!(r.starts_with("250"), "{r}");
         let r = self.cmd("STARTTLS").await;
         assert!(r.starts_with("220"), "{r}");
         let inner: Box<dyn Stream> = self.io.into_inner();

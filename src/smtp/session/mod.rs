@@ -4,7 +4,9 @@
 //! decided here, so it is tested without sockets (`tests/smtp_dialogue.rs`) and fuzzed.
 
 mod auth;
+mod content;
 mod mail;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use super::codes::{self, Code, Reply};
 use super::data::DataReader;
 use crate::accounts::LoginRefusal;
 use crate::queue::{Accepted, Submission};
-use crate::schedule::Hold;
+use crate::schedule::{Hold, ScheduleContext};
+use crate::smtp::envelope::Verb;
 
 pub use auth::{SaslError, decode_plain, decode_response};
 
@@ -40,6 +43,9 @@ pub struct SessionSettings {
     pub max_hold: SignedDuration,
     /// Whether STARTTLS can be offered (a certificate is loaded).
     pub starttls_available: bool,
+    /// `rewrite.rewrite_from`: From is replaced at release (and Sender, Resent-From and
+    /// Resent-Sender removed). When off they go out as written and must all name the user.
+    pub rewrite_from: bool,
 }
 
 /// A user the session acts for, with what they may send as.
@@ -108,9 +114,13 @@ enum Mode {
 /// The envelope being built between MAIL and the end of DATA.
 #[derive(Debug, Clone, Default)]
 struct Transaction {
+    /// As sent in MAIL FROM (quotes and case kept).
     sender: String,
     hold: Option<Hold>,
+    /// As sent in RCPT TO.
     recipients: Vec<String>,
+    /// MAIL FROM carried SMTPUTF8: 8-bit (UTF-8) addresses are allowed (RFC 6531).
+    smtputf8: bool,
 }
 
 pub struct Session {
@@ -286,6 +296,18 @@ impl Session {
     }
 
     fn command(&mut self, line: &[u8], now: Timestamp) -> Option<Step> {
+        // MAIL and RCPT are read from the raw bytes by our own parser (`smtp::envelope`).
+        match envelope_verb(line) {
+            Some(Verb::Mail) => {
+                self.mail(line, now);
+                return None;
+            }
+            Some(Verb::Rcpt) => {
+                self.rcpt(line, now);
+                return None;
+            }
+            None => {}
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(r) => r,
             Err(e) => {
@@ -296,10 +318,10 @@ impl Session {
         match request {
             Request::Ehlo { host } => self.hello(host.as_ref(), true, now),
             Request::Helo { host } => self.hello(host.as_ref(), false, now),
-            Request::StartTls => return self.starttls(),
+            Request::StartTls => return self.starttls(line),
             Request::Auth { mechanism, initial_response } => return self.auth(mechanism, initial_response.as_ref()),
-            Request::Mail { from } => self.mail(from, now),
-            Request::Rcpt { to } => self.rcpt(to.address.as_ref(), now),
+            Request::Mail { .. } => self.mail(line, now),
+            Request::Rcpt { .. } => self.rcpt(line, now),
             Request::Data => self.data(),
             Request::Rset => {
                 self.tx = None;
@@ -363,13 +385,22 @@ impl Session {
         self.reply(codes::HELLO, lines.join("\n"));
     }
 
-    fn starttls(&mut self) -> Option<Step> {
+    fn starttls(&mut self, line: &[u8]) -> Option<Step> {
         if self.conn.tls.is_some() {
             self.error(codes::BAD_SEQUENCE, "TLS is already active");
             return None;
         }
         if !self.settings.starttls_available {
             self.error(codes::TLS_UNAVAILABLE, "TLS is not available");
+            return None;
+        }
+        // RFC 3207 §4: "STARTTLS" CRLF, no parameters; and an ESMTP verb, so after EHLO.
+        if !line.trim_ascii().eq_ignore_ascii_case(b"STARTTLS") {
+            self.error(codes::SYNTAX_ERROR, "STARTTLS takes no parameters");
+            return None;
+        }
+        if !self.esmtp {
+            self.error(codes::BAD_SEQUENCE, "say EHLO first");
             return None;
         }
         // RFC 3207 §6: anything pipelined after STARTTLS was sent in plaintext and is dropped.
@@ -427,6 +458,10 @@ impl Session {
         }
     }
 
+    fn ctx<'a>(&self, tz: &'a TimeZone, now: Timestamp) -> ScheduleContext<'a> {
+        ScheduleContext { now, tz, daily_hour: self.settings.daily_hour, max_hold: self.settings.max_hold }
+    }
+
     /// The zone schedules are read in: the user's own, else the operator's.
     fn user_zone(&self) -> (String, TimeZone) {
         match self.user.as_ref().and_then(|u| u.timezone.clone()) {
@@ -436,5 +471,22 @@ impl Session {
     }
 }
 
+/// `MAIL` or `RCPT` followed by a space or the line end, in any case.
+fn envelope_verb(line: &[u8]) -> Option<Verb> {
+    let verb = match line.get(..4) {
+        Some(v) if v.eq_ignore_ascii_case(b"MAIL") => Verb::Mail,
+        Some(v) if v.eq_ignore_ascii_case(b"RCPT") => Verb::Rcpt,
+        _ => return None,
+    };
+    matches!(line.get(4), None | Some(b' ' | b'\r' | b'\n')).then_some(verb)
+}
+
+/// Addresses for a reply: `<a>, <b>`.
+fn list(addresses: &[String]) -> String {
+    addresses.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rules;

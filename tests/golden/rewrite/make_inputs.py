@@ -624,6 +624,42 @@ case("32-uuencoded-body", crlf(
     "end\n"
 ), "notes = Encoding(\"x-uuencode\")\n")
 
+case("33-sender-and-resent-removed", crlf(
+    "From: Alice Example <alice@example.com>\n"
+    "Sender: Alice's Assistant <assistant@example.com>\n"
+    "To: Bob Builder <bob@example.net>\n"
+    "Resent-From: Alice Example <alice@example.com>\n"
+    "resent-sender : alice@example.com\n"
+    "Resent-Date: Mon, 23 Nov 2026 10:13:00 +0000\n"
+    "Date: Mon, 23 Nov 2026 10:14:02 +0000\n"
+    "Subject: sent on behalf\n"
+    "Message-ID: <sender-33@example.com>\n"
+    "\n"
+    "Sender and Resent-From/-Sender name the user next to the relay's From: they go.\n"
+))
+
+case("34-sender-kept-when-from-is-not-rewritten", crlf(
+    "From: Alice Example <alice@example.com>\n"
+    "Sender: alice@example.com\n"
+    "To: Bob Builder <bob@example.net>\n"
+    "Resent-From: alice@example.com\n"
+    "Date: Mon, 23 Nov 2026 10:14:02 +0000\n"
+    "Subject: own domain relay, sender kept\n"
+    "Message-ID: <sender-34@example.com>\n"
+    "\n"
+    "From is not rewritten, so Sender and Resent-From stay as written.\n"
+), "rewrite_from = false\n")
+
+case("35-huge-display-name-shortened", crlf(
+    "From: " + "A" * 1200 + " <alice@example.com>\n"
+    "To: Bob Builder <bob@example.net>\n"
+    "Date: Mon, 23 Nov 2026 10:14:02 +0000\n"
+    "Subject: a display name of 1200 letters and no space\n"
+    "Message-ID: <name-35@example.com>\n"
+    "\n"
+    "The rewritten From must stay within 998 octets per line.\n"
+), "sender_name = " + "A" * 1200 + "\n")
+
 for name, (data, opts) in cases.items():
     with open(os.path.join(HERE, name + ".in.eml"), "wb") as f:
         f.write(data)
