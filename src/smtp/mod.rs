@@ -1,9 +1,9 @@
 //! SMTP submission: named replies (`codes`), the DATA reader, the sans-IO session, and the
-//! thin tokio driver and listeners around it.
+//! thin tokio driver and listeners around it. Connection limits, the login door and the
+//! live-session registry are shared with the other protocols (`net`, `accounts`).
 
 pub mod codes;
 pub mod data;
 pub mod driver;
-pub mod limits;
 pub mod server;
 pub mod session;
