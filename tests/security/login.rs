@@ -152,6 +152,54 @@ async fn a_storm_of_wrong_logins_is_bounded() {
     server.stop().await;
 }
 
+/// Item 5: while a storm keeps the strangers' waiting room full, an (IP, user) pair that logged
+/// in successfully before waits in its own lane and gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_pair_gets_in_during_a_storm() {
+    let server = server_with(
+        "",
+        "failures_before_lockout = 1000\nmax_parallel_verifications = 1\nmax_waiting_verifications = 4\ncache_ttl = \"0s\"",
+    )
+    .await;
+    let home = ip("127.0.4.1");
+    let (_, r) = attempt(&server, home, USER, PASSWORD).await;
+    assert!(r.starts_with("235"), "{r}");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut storm = Vec::new();
+    for n in 0..20 {
+        let (mut c, _) = Client::implicit_tls_from(server.submissions, ip(&format!("127.0.5.{}", n + 1))).await;
+        c.cmd("EHLO t").await;
+        let stop = stop.clone();
+        storm.push(tokio::spawn(async move {
+            let mut busy = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = c.auth_plain("mallory", "wrong").await;
+                busy += usize::from(r.contains("being checked"));
+                if r.is_empty() || r.starts_with("421") {
+                    break;
+                }
+            }
+            busy
+        }));
+    }
+    while server.running().login.pool_stats().waiting_other < 4 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (mut alice, _) = Client::implicit_tls_from(server.submissions, home).await;
+    alice.cmd("EHLO t").await;
+    let mine = alice.auth_plain(USER, PASSWORD).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut busy = 0;
+    for t in storm {
+        busy += t.await.unwrap();
+    }
+    assert!(busy > 0, "the storm found the pool full");
+    assert!(mine.starts_with("235"), "the known pair got in: {mine}");
+    let stats = server.running().login.pool_stats();
+    assert_eq!((stats.most_running, stats.most_waiting_other), (1, 4), "{stats:?}");
+    server.stop().await;
+}
+
 /// Item 5: a login refused because the pool is busy is a 454 and does not count as a failure
 /// (with one failure allowed, the same address logs in right after).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
