@@ -9,13 +9,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::accounts::changes::ChangeFollower;
+use crate::accounts::login::{Login, LoginSettings};
+use crate::accounts::pool::PoolSettings;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::net::limits::ConnectionLimits;
+use crate::net::registry::SessionRegistry;
 use crate::queue::attempts::RetryPolicy;
 use crate::queue::dispatch::{DispatchSettings, Dispatcher};
 use crate::queue::{self, Queue};
-use crate::smtp::driver::Shared;
-use crate::smtp::limits::{AuthThrottle, ConnectionLimits};
+use crate::smtp::driver::{Shared, Timeouts};
 use crate::smtp::server::{bind_all, run_listener};
 use crate::smtp::session::SessionSettings;
 use crate::store::Store;
@@ -43,6 +47,10 @@ pub struct Running {
     pub dispatcher_wake: Arc<tokio::sync::Notify>,
     /// The trace index (kept in step by the indexer task).
     pub trace: Arc<crate::audit::TraceIndex>,
+    /// The login door (its pool's figures are what the storm tests read).
+    pub login: Arc<Login>,
+    /// Live sessions per user.
+    pub sessions: Arc<SessionRegistry>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<bool>>,
 }
@@ -64,6 +72,9 @@ impl Running {
 }
 
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
     let store = Arc::new(Store::open(&config.data_dir)?);
     // Debris can only exist after a crash: a clean stop skips the scan of every body file
     // (seconds with a million held messages).
@@ -130,6 +141,10 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         retention: config.trace.retention,
     };
     tasks.push(tokio::spawn(indexer.run(shutdown_rx.clone())));
+    let login = Arc::new(Login::new(store.clone(), clock.clone(), login_settings(config))?);
+    let sessions = SessionRegistry::new();
+    let follower = ChangeFollower::new(store.clone(), sessions.clone(), login.clone())?;
+    tasks.push(tokio::spawn(follower.run(shutdown_rx.clone())));
     let shared = Arc::new(Shared {
         settings,
         queue,
@@ -137,10 +152,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         clock,
         tls: Some(TlsAcceptor::from(server_config)),
         limits: ConnectionLimits::new(sub.max_connections, sub.max_connections_per_ip),
-        throttle: AuthThrottle::new(sub.auth_failures_before_lockout, sub.auth_lockout),
+        login: login.clone(),
+        sessions: sessions.clone(),
         trusted: sub.trusted_networks.clone(),
-        command_timeout: sub.command_timeout,
-        data_timeout: sub.data_timeout,
+        quiet_logs: crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)),
+        timeouts: Timeouts { command: sub.command_timeout, data: sub.data_timeout, preauth: sub.preauth_timeout },
         shutdown: shutdown_rx,
     });
     let plain = bind_all(&sub.starttls_listen).map_err(AppError::Listen)?;
@@ -152,5 +168,31 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));
     }
     tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, data_dir = %config.data_dir.display(), "gatepost listening");
-    Ok(Running { submission_addrs, submissions_addrs, store, dispatcher_wake, trace, shutdown: shutdown_tx, tasks })
+    Ok(Running {
+        submission_addrs,
+        submissions_addrs,
+        store,
+        dispatcher_wake,
+        trace,
+        login,
+        sessions,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+/// The `[login]` section as the login door takes it; the pool defaults to one check per core.
+fn login_settings(config: &Config) -> LoginSettings {
+    let l = &config.login;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    LoginSettings {
+        failures_before_lockout: l.failures_before_lockout,
+        lockout: l.lockout,
+        pool: PoolSettings {
+            max_running: l.max_parallel_verifications.unwrap_or(cores),
+            max_waiting: l.max_waiting_verifications,
+            max_wait: l.max_verification_wait,
+        },
+        cache_ttl: l.cache_ttl,
+    }
 }

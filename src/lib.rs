@@ -14,6 +14,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod message;
+pub mod net;
 pub mod queue;
 pub mod relay;
 pub mod rewrite;

@@ -26,7 +26,10 @@ pub fn open_store(path: &Path) -> anyhow::Result<(Config, Store)> {
 
 pub fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     match Config::load(path) {
-        Ok(_) => {
+        Ok(config) => {
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{}: OK", path.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -42,12 +42,19 @@ pub const KNOWN_KEYS: &[&str] = &[
     "submission.data_timeout",
     "submission.max_connections",
     "submission.max_connections_per_ip",
+    "submission.preauth_timeout",
     "submission.auth_failures_before_lockout",
     "submission.auth_lockout",
     "submission.trusted_networks",
     "submission.trusted_networks[].network",
     "submission.trusted_networks[].user",
     "submission.shutdown_grace",
+    "login.failures_before_lockout",
+    "login.lockout",
+    "login.max_parallel_verifications",
+    "login.max_waiting_verifications",
+    "login.max_verification_wait",
+    "login.cache_ttl",
     "tls.cert",
     "tls.key",
     "tls.generate_if_missing",
@@ -81,6 +88,13 @@ pub const KNOWN_KEYS: &[&str] = &[
 /// Keys that are read only to be refused with a pointed hint (secrets never sit inline).
 const FORBIDDEN_KEYS: &[&str] = &["relay.password"];
 
+/// Keys still accepted for one release, each with the key that replaces it. Using one is a
+/// warning (`Config::warnings`) that `check-config` and `serve` both show.
+pub const DEPRECATED_KEYS: &[(&str, &str)] = &[
+    ("submission.auth_failures_before_lockout", "login.failures_before_lockout"),
+    ("submission.auth_lockout", "login.lockout"),
+];
+
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "GATEPOST__";
 
@@ -91,6 +105,7 @@ pub struct Config {
     /// Our own name in the SMTP greeting and in `Received:` headers.
     pub hostname: String,
     pub submission: SubmissionConfig,
+    pub login: LoginConfig,
     pub tls: TlsConfig,
     pub relay: RelayConfig,
     pub rewrite: RewriteConfig,
@@ -98,6 +113,26 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub trace: TraceConfig,
     pub log: LogConfig,
+    /// Things that work but should be changed (deprecated keys): `check-config` prints them
+    /// and `serve` logs them.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// The login door shared by every protocol (`docs/login.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// Failed logins from one IP before it is refused for `lockout`; each failure before that
+    /// also adds a growing delay.
+    pub failures_before_lockout: u32,
+    pub lockout: Duration,
+    /// Password checks (argon2, 19 MiB each) at once. None: the number of cores.
+    pub max_parallel_verifications: Option<usize>,
+    /// Attempts that may wait for a check, per lane; beyond that they are refused at once.
+    pub max_waiting_verifications: usize,
+    /// Longest wait for a check before the attempt is refused as busy.
+    pub max_verification_wait: Duration,
+    /// How long a password argon2 accepted is remembered (zero: never).
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,14 +153,14 @@ pub struct SubmissionConfig {
     pub max_recipients: usize,
     /// Longest DATA line in octets including CRLF; RFC 5321 requires at least 1000.
     pub max_line_length: usize,
+    /// Time to send one command line, and idle time between commands.
     pub command_timeout: Duration,
+    /// Time for the whole DATA transfer.
     pub data_timeout: Duration,
+    /// Time from connecting to a successful AUTH.
+    pub preauth_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
-    /// Failed AUTH attempts from one IP before it is refused for `auth_lockout`;
-    /// each failure before that also adds a growing delay.
-    pub auth_failures_before_lockout: u32,
-    pub auth_lockout: Duration,
     /// Local programs that may submit without AUTH, as the named user.
     pub trusted_networks: Vec<TrustedNetwork>,
     /// How long in-flight sessions may finish after SIGTERM.

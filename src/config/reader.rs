@@ -16,6 +16,8 @@ pub(super) struct Reader<'e> {
     known_prefix: String,
     env: &'e EnvSources,
     pub errors: Vec<ConfigError>,
+    /// Problems that do not stop the start (deprecated keys); only the top reader collects them.
+    pub warnings: Vec<ConfigError>,
     /// Every key a getter asked for, so a test can compare the reader with `KNOWN_KEYS`.
     pub requested: Vec<String>,
 }
@@ -26,7 +28,7 @@ impl<'e> Reader<'e> {
     }
 
     pub fn nested(table: Table, env: &'e EnvSources, prefix: String, known_prefix: String) -> Self {
-        Reader { table, prefix, known_prefix, env, errors: Vec::new(), requested: Vec::new() }
+        Reader { table, prefix, known_prefix, env, errors: Vec::new(), warnings: Vec::new(), requested: Vec::new() }
     }
 
     pub fn env(&self) -> &'e EnvSources {
@@ -36,15 +38,26 @@ impl<'e> Reader<'e> {
     /// Record a problem at `key` (relative to this reader). Keys set from the environment
     /// get the variable name appended, since the file is not where the value came from.
     pub fn error(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let problem = self.problem(key, message.into(), hint.into());
+        self.errors.push(problem);
+    }
+
+    /// Like [`Reader::error`], for something that works but should be changed.
+    pub fn warn(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let problem = self.problem(key, message.into(), hint.into());
+        self.warnings.push(problem);
+    }
+
+    fn problem(&self, key: &str, message: String, hint: String) -> ConfigError {
         let full = format!("{}{key}", self.prefix);
-        let mut message = message.into();
+        let mut message = message;
         let source = self.env.iter().find(|(k, _)| {
             full == **k || full.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
         });
         if let Some((_, src)) = source {
             message.push_str(&format!(" (set by {})", src.var));
         }
-        self.errors.push(ConfigError::new(full, message, hint));
+        ConfigError::new(full, message, hint)
     }
 
     /// Remove and return the value at dotted `key`. A non-table on the way is left for

@@ -13,8 +13,9 @@ use super::values::{
     integer, listen, log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS, LogConfig, LogFormat,
-    RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
+    Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS,
+    LogConfig, LogFormat, LoginConfig, RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig,
+    TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -56,6 +57,7 @@ fn read_config(r: &mut Reader<'_>) -> Config {
     let data_dir = r.get("data_dir", PathBuf::from("data"), path);
     let hostname = r.get("hostname", "localhost".to_string(), hostname);
     let submission = read_submission(r);
+    let login = read_login(r);
     let tls = TlsConfig {
         cert: r.get("tls.cert", data_dir.join("tls").join("cert.pem"), path),
         key: r.get("tls.key", data_dir.join("tls").join("key.pem"), path),
@@ -80,7 +82,8 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
-    Config { data_dir, hostname, submission, tls, relay, rewrite, delivery, schedule, trace, log }
+    let warnings = std::mem::take(&mut r.warnings);
+    Config { data_dir, hostname, submission, login, tls, relay, rewrite, delivery, schedule, trace, log, warnings }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
@@ -108,13 +111,47 @@ fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {
         max_line_length: r.get("submission.max_line_length", 65536, count(1000)),
         command_timeout: r.get("submission.command_timeout", Duration::from_secs(300), duration(1)),
         data_timeout: r.get("submission.data_timeout", Duration::from_secs(600), duration(1)),
+        preauth_timeout: r.get("submission.preauth_timeout", Duration::from_secs(30), duration(1)),
         max_connections,
         max_connections_per_ip,
-        auth_failures_before_lockout: r.get("submission.auth_failures_before_lockout", 10, integer(1)),
-        auth_lockout: r.get("submission.auth_lockout", Duration::from_secs(900), duration(1)),
         trusted_networks: read_trusted_networks(r),
         shutdown_grace: r.get("submission.shutdown_grace", Duration::from_secs(30), duration(0)),
     }
+}
+
+/// The `[login]` section, with the throttle keys that moved there from `[submission]`.
+fn read_login(r: &mut Reader<'_>) -> LoginConfig {
+    let failures = r.opt("login.failures_before_lockout", integer(1));
+    let failures = moved(r, "submission.auth_failures_before_lockout", failures, integer(1));
+    let lockout = r.opt("login.lockout", duration(1));
+    let lockout = moved(r, "submission.auth_lockout", lockout, duration(1));
+    LoginConfig {
+        failures_before_lockout: failures.unwrap_or(10),
+        lockout: lockout.unwrap_or(Duration::from_secs(900)),
+        max_parallel_verifications: r.opt("login.max_parallel_verifications", count(1)),
+        max_waiting_verifications: r.get("login.max_waiting_verifications", 32, count(0)),
+        max_verification_wait: r.get("login.max_verification_wait", Duration::from_secs(2), duration(0)),
+        cache_ttl: r.get("login.cache_ttl", Duration::from_secs(3600), duration(0)),
+    }
+}
+
+/// A deprecated key: read it, warn naming its replacement, and use it only when the new key
+/// (`new`, already read) is not set.
+fn moved<T>(r: &mut Reader<'_>, old: &str, new: Option<T>, conv: impl Fn(&Value) -> Result<T, Problem>) -> Option<T> {
+    let replacement = DEPRECATED_KEYS.iter().find(|(k, _)| *k == old).map(|(_, n)| *n).unwrap_or("?");
+    let value = r.opt(old, conv);
+    if value.is_some() {
+        let (message, hint) = if new.is_some() {
+            (format!("is deprecated and ignored: {replacement} is set"), format!("remove {old}"))
+        } else {
+            (
+                format!("is deprecated: use {replacement}"),
+                format!("move it to [login] as {replacement}; {old} is accepted for this release only"),
+            )
+        };
+        r.warn(old, message, hint);
+    }
+    new.or(value)
 }
 
 /// An empty pair of lists would start a server nobody can reach; two listeners on one

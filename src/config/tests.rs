@@ -45,8 +45,12 @@ fn empty_file_gives_documented_defaults() {
     assert_eq!(s.command_timeout, Duration::from_secs(300));
     assert_eq!(s.data_timeout, Duration::from_secs(600));
     assert_eq!((s.max_connections, s.max_connections_per_ip), (1000, 50));
-    assert_eq!(s.auth_failures_before_lockout, 10);
-    assert_eq!(s.auth_lockout, Duration::from_secs(900));
+    assert_eq!(s.preauth_timeout, Duration::from_secs(30));
+    let l = &c.login;
+    assert_eq!((l.failures_before_lockout, l.lockout), (10, Duration::from_secs(900)));
+    assert_eq!((l.max_parallel_verifications, l.max_waiting_verifications), (None, 32));
+    assert_eq!((l.max_verification_wait, l.cache_ttl), (Duration::from_secs(2), Duration::from_secs(3600)));
+    assert!(c.warnings.is_empty());
     assert!(s.trusted_networks.is_empty());
     assert_eq!(s.shutdown_grace, Duration::from_secs(30));
     assert_eq!(c.tls.cert, PathBuf::from("data/tls/cert.pem"));
@@ -86,8 +90,7 @@ command_timeout = "1h30m"
 data_timeout = "45s"
 max_connections = 20
 max_connections_per_ip = 20
-auth_failures_before_lockout = 3
-auth_lockout = "2h"
+preauth_timeout = "10s"
 shutdown_grace = "0s"
 [[submission.trusted_networks]]
 network = "10.0.0.0/8"
@@ -95,6 +98,13 @@ user = "alice"
 [[submission.trusted_networks]]
 network = "::1"
 user = "bob"
+[login]
+failures_before_lockout = 3
+lockout = "2h"
+max_parallel_verifications = 2
+max_waiting_verifications = 0
+max_verification_wait = "5s"
+cache_ttl = "0s"
 [tls]
 cert = "c.pem"
 key = "k.pem"
@@ -138,8 +148,13 @@ fn every_key_is_read() {
     assert!(s.tls_listen.is_empty());
     assert_eq!((s.max_message_size, s.max_recipients, s.max_line_length), (10_000_000, 7, 1000));
     assert_eq!((s.command_timeout, s.data_timeout), (Duration::from_secs(5400), Duration::from_secs(45)));
-    assert_eq!((s.max_connections, s.max_connections_per_ip, s.auth_failures_before_lockout), (20, 20, 3));
-    assert_eq!((s.auth_lockout, s.shutdown_grace), (Duration::from_secs(7200), Duration::ZERO));
+    assert_eq!((s.max_connections, s.max_connections_per_ip), (20, 20));
+    assert_eq!((s.preauth_timeout, s.shutdown_grace), (Duration::from_secs(10), Duration::ZERO));
+    let l = &c.login;
+    assert_eq!((l.failures_before_lockout, l.lockout), (3, Duration::from_secs(7200)));
+    assert_eq!((l.max_parallel_verifications, l.max_waiting_verifications), (Some(2), 0));
+    assert_eq!((l.max_verification_wait, l.cache_ttl), (Duration::from_secs(5), Duration::ZERO));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     let nets: Vec<String> = s.trusted_networks.iter().map(|t| format!("{}={}", t.network, t.user)).collect();
     assert_eq!(nets, ["10.0.0.0/8=alice", "::1/128=bob"]);
     assert_eq!((c.tls.cert, c.tls.key, c.tls.generate_if_missing), ("c.pem".into(), "k.pem".into(), true));
@@ -167,6 +182,28 @@ fn every_key_is_read() {
     );
     assert_eq!(c.relay.password_file, Some(PathBuf::from("/run/pw")));
     assert_eq!(c.schedule.daily_hour, jiff::civil::time(8, 5, 0, 0));
+}
+
+/// Item 6: the throttle keys moved to [login]; the old ones work for one release, with a
+/// warning naming the new key, and lose to the new key when both are set.
+#[test]
+fn old_auth_keys_still_work_with_a_warning() {
+    let c = ok("[submission]\nauth_failures_before_lockout = 4\nauth_lockout = \"1h\"", &[]);
+    assert_eq!((c.login.failures_before_lockout, c.login.lockout), (4, Duration::from_secs(3600)));
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("submission.auth_failures_before_lockout: is deprecated: use login.failures_before_lockout")
+    );
+    assert!(w[1].starts_with("submission.auth_lockout: is deprecated: use login.lockout"), "{w:?}");
+    let c = ok("[submission]\nauth_lockout = \"1h\"\n[login]\nlockout = \"2h\"", &[]);
+    assert_eq!(c.login.lockout, Duration::from_secs(7200));
+    assert!(c.warnings[0].to_string().contains("ignored: login.lockout is set"), "{:?}", c.warnings);
+    let docs = std::fs::read_to_string(repo_file("docs/configuration.md")).unwrap();
+    assert!(docs.contains(&format!("warning: {}\n", w[1])), "docs/configuration.md shows the real warning");
+    let c = ok("", &[("GATEPOST__SUBMISSION__AUTH_LOCKOUT", "5m")]);
+    assert_eq!(c.login.lockout, Duration::from_secs(300));
+    assert!(c.warnings[0].to_string().contains("(set by GATEPOST__SUBMISSION__AUTH_LOCKOUT)"), "{:?}", c.warnings);
 }
 
 #[test]

@@ -44,6 +44,8 @@ pub const SHUTTING_DOWN: Code = code(421, 4, 3, 2);
 pub const TOO_MANY_CONNECTIONS: Code = code(421, 4, 7, 0);
 pub const TIMEOUT: Code = code(421, 4, 4, 2);
 pub const TOO_MANY_ERRORS: Code = code(421, 4, 7, 0);
+/// The session's account changed on the server (disabled, new password): the session ends.
+pub const ACCOUNT_CHANGED: Code = code(421, 4, 7, 0);
 /// Storage trouble: the client keeps the message and retries.
 pub const STORE_FAILED: Code = code(451, 4, 3, 0);
 /// RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452.

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::codes::{self, Reply};
 use super::driver::{Shared, serve_connection};
-use super::limits::Refusal;
+use crate::net::new_session_id;
 
 /// Accept on `listener` until shutdown, then wait up to `grace` for sessions to end.
 /// Returns whether every session ended by itself (none had to be cut off).
@@ -38,13 +38,12 @@ pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, implicit_t
                 let slot = match shared.limits.acquire(peer.ip()) {
                     Ok(slot) => slot,
                     Err(refusal) => {
-                        tracing::warn!(%peer, session = %session_id, ?refusal, "connection refused by limits");
-                        let text = match refusal {
-                            Refusal::TooManyTotal => "too many connections, try again later",
-                            Refusal::TooManyFromAddress => "too many connections from your address, try again later",
-                        };
+                        let key = format!("{refusal:?} {}", peer.ip());
+                        if let Some(held_back) = shared.quiet_logs.allow(&key, std::time::Instant::now()) {
+                            tracing::warn!(%peer, session = %session_id, ?refusal, held_back, "connection refused by limits");
+                        }
                         let mut out = Vec::new();
-                        Reply::new(codes::TOO_MANY_CONNECTIONS, text).write_to(&mut out, &session_id);
+                        Reply::new(codes::TOO_MANY_CONNECTIONS, refusal.explanation()).write_to(&mut out, &session_id);
                         // Only a plaintext listener can be told why; TLS clients just see a close.
                         if !implicit_tls {
                             let _ = tokio::time::timeout(Duration::from_secs(2), tcp.write_all(&out)).await;
@@ -78,12 +77,6 @@ pub async fn run_listener(shared: Arc<Shared>, listener: TcpListener, implicit_t
         return false;
     }
     true
-}
-
-/// A short random id for logs and error replies (the random tail of a ULID).
-pub fn new_session_id() -> String {
-    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
-    id[id.len() - 12..].to_string()
 }
 
 pub fn bind_all(addrs: &[SocketAddr]) -> std::io::Result<Vec<TcpListener>> {

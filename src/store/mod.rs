@@ -6,7 +6,9 @@
 //! - `due`: `release_at (8 bytes, order-preserving) ‖ ULID (16 bytes)` → () — the release
 //!   order; a range scan stops at the first future key, so held mail costs nothing until due
 //! - `by_user`: `user \0 id` → () — per-user listing without a full scan
-//! - `users`: name → JSON `UserRecord`
+//! - `users`: name → JSON `UserRecord`; `user_changes`: seq → user name, the per-user change
+//!   feed a running server follows; `login_successes`: `ip \0 user` → unix seconds of a
+//!   successful login (the password pool's priority lane) — see `users.rs`
 //! - `sending`: id → () for messages with a recipient in `sending` state: after a crash these
 //!   are the deliveries whose outcome is uncertain, found without scanning every record
 //! - `trace_pending`, `trace_meta`: the change feed of the trace index (`trace.rs`)
@@ -26,12 +28,12 @@ pub use record::{
     Attempt, Event, INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord,
 };
 pub use trace::TraceChange;
-pub use users::UserRecord;
+use users::USERS;
+pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
 const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const SENDING: TableDefinition<&str, ()> = TableDefinition::new("sending");
 
 /// Page cache of the database file.
@@ -381,42 +383,6 @@ impl Store {
     pub fn message_count(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(MESSAGES)?.len()?)
-    }
-
-    pub fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let users = txn.open_table(USERS)?;
-        match users.get(name)? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|e| StoreError::Damaged(format!("user record {name:?}: {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    pub fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let txn = self.write_txn()?;
-        {
-            let mut users = txn.open_table(USERS)?;
-            let json = serde_json::to_vec(user).expect("a user record always serialises");
-            users.insert(user.name.as_str(), json.as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let users = txn.open_table(USERS)?;
-        let mut out = Vec::new();
-        for entry in users.iter()? {
-            let (k, v) = entry?;
-            out.push(
-                serde_json::from_slice(v.value())
-                    .map_err(|e| StoreError::Damaged(format!("user record {:?}: {e}", k.value())))?,
-            );
-        }
-        Ok(out)
     }
 }
 

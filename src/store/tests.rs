@@ -132,11 +132,67 @@ fn users_round_trip() {
         disabled: false,
         timezone: Some("Asia/Shanghai".into()),
         created_at: ts("2026-11-23T10:00:00Z"),
+        generation: 0,
     };
-    store.put_user(&u).unwrap();
-    assert_eq!(store.get_user("alice").unwrap(), Some(u.clone()));
-    assert_eq!(store.list_users().unwrap(), vec![u]);
+    assert!(store.insert_user(&u).unwrap());
+    assert!(!store.insert_user(&u).unwrap(), "a taken name is refused in the same transaction");
+    let stored = UserRecord { generation: 1, ..u.clone() };
+    assert_eq!(store.get_user("alice").unwrap(), Some(stored.clone()));
+    assert_eq!(store.list_users().unwrap(), vec![stored]);
     assert_eq!(store.get_user("bob").unwrap(), None);
+}
+
+/// Every change bumps the generation and lands in the change feed in the same transaction;
+/// a refused change writes neither.
+#[test]
+fn user_changes_bump_the_generation_and_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.last_user_change().unwrap(), 0, "a new store has an empty feed");
+    assert!(store.user_changes_after(0, 10).unwrap().is_empty());
+    let u = UserRecord {
+        name: "alice".into(),
+        email: "a@example.com".into(),
+        password_hash: "x".into(),
+        verified: true,
+        disabled: false,
+        timezone: None,
+        created_at: ts("2026-11-23T10:00:00Z"),
+        generation: 0,
+    };
+    store.insert_user(&u).unwrap();
+    store.insert_user(&UserRecord { name: "bob".into(), ..u.clone() }).unwrap();
+    let changed = store
+        .update_user("alice", |u| {
+            u.disabled = true;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((changed.generation, changed.disabled), (2, true));
+    let refused = store.update_user("alice", |_| Err(StoreError::Refused("no".into())));
+    assert!(refused.is_err());
+    assert!(store.update_user("nobody", |_| Ok::<_, StoreError>(())).unwrap().is_none());
+    assert_eq!(store.get_user("alice").unwrap().unwrap().generation, 2);
+    let feed: Vec<(u64, String)> =
+        store.user_changes_after(0, 10).unwrap().into_iter().map(|c| (c.seq, c.user)).collect();
+    assert_eq!(feed, [(1, "alice".to_string()), (2, "bob".to_string()), (3, "alice".to_string())]);
+    assert_eq!(store.last_user_change().unwrap(), 3);
+    assert_eq!(store.user_changes_after(2, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn login_successes_are_remembered_and_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    assert!(store.login_successes(ts("2026-01-01T00:00:00Z")).unwrap().is_empty());
+    store.note_login_success(ip, "alice", ts("2026-03-01T00:00:00Z")).unwrap();
+    store.note_login_success(ip, "bob", ts("2026-01-01T00:00:00Z")).unwrap();
+    let since = store.login_successes(ts("2026-02-01T00:00:00Z")).unwrap();
+    assert_eq!(since, vec![(ip, "alice".to_string(), ts("2026-03-01T00:00:00Z").as_second())]);
+    store.forget_login_successes(ts("2026-02-01T00:00:00Z")).unwrap();
+    assert_eq!(store.login_successes(ts("2000-01-01T00:00:00Z")).unwrap().len(), 1);
 }
 
 #[test]

@@ -11,3 +11,5 @@ mod support;
 
 mod relay;
 mod submission;
+mod connections;
+mod login;

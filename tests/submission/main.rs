@@ -8,6 +8,7 @@ mod cli;
 mod corpus;
 mod crash;
 mod dialogue;
+mod moved_keys;
 mod peers;
 mod relay_e2e;
 mod release;

@@ -237,3 +237,74 @@ pub fn queue_id(reply: &str) -> String {
     let rest = reply.split("queued as ").nth(1).unwrap_or_else(|| panic!("no queue id in {reply:?}"));
     rest.split(';').next().unwrap().trim().to_string()
 }
+
+// --- Additions for the login and connection tests (tests/security/login.rs, connections.rs) ---
+
+/// Write `g.toml` for the server in `dir` (as `config_text` makes it) so the real `gatepost`
+/// binary can run commands beside the running server.
+#[allow(dead_code)]
+pub fn config_file(dir: &Path) -> PathBuf {
+    let path = dir.join("g.toml");
+    std::fs::write(&path, config_text(dir, "")).unwrap();
+    path
+}
+
+/// Run the real `gatepost` binary with `--config config`.
+#[allow(dead_code)]
+pub fn run_gatepost(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatepost")).arg("--config").arg(config).args(args).output().unwrap()
+}
+
+#[allow(dead_code)]
+impl TestServer {
+    /// Add a verified user `name` <name@example.com> with `password`.
+    pub fn add_user(&self, name: &str, password: &str) {
+        let email = format!("{name}@example.com");
+        gatepost::accounts::add_user(self.store(), name, &email, password, jiff::Timestamp::now()).unwrap();
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+}
+
+/// A TCP connection to `addr` from the local address `from` (all of 127.0.0.0/8 is loopback on
+/// Linux, so tests can play many client addresses).
+#[allow(dead_code)]
+pub async fn tcp_from(addr: SocketAddr, from: std::net::IpAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[allow(dead_code)]
+impl Client {
+    /// Plaintext from the local address `from`; returns the client and its greeting.
+    pub async fn plain_from(addr: SocketAddr, from: std::net::IpAddr) -> (Client, String) {
+        let mut c = Client { io: BufReader::new(Box::new(tcp_from(addr, from).await)) };
+        let greeting = c.read_reply().await;
+        (c, greeting)
+    }
+
+    /// Implicit TLS from the local address `from`; returns the client and its greeting.
+    pub async fn implicit_tls_from(addr: SocketAddr, from: std::net::IpAddr) -> (Client, String) {
+        let tcp = tcp_from(addr, from).await;
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tls_connector().connect(name, tcp).await.unwrap();
+        let mut c = Client { io: BufReader::new(Box::new(tls)) };
+        let greeting = c.read_reply().await;
+        (c, greeting)
+    }
+
+    /// `AUTH PLAIN` as `user` with `password` (after EHLO, over TLS); returns the reply.
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> String {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.cmd(&format!("AUTH PLAIN {token}")).await
+    }
+
+    /// Read one reply, or `None` if none comes within `limit`.
+    pub async fn reply_within(&mut self, limit: std::time::Duration) -> Option<String> {
+        tokio::time::timeout(limit, self.read_reply()).await.ok()
+    }
+}

@@ -107,6 +107,9 @@ impl Session {
             AuthOutcome::Throttled => {
                 self.error(codes::AUTH_THROTTLED, "too many failed logins from your address, try again later")
             }
+            AuthOutcome::Busy => {
+                self.reply(codes::AUTH_THROTTLED, "too many logins being checked, try again in a moment")
+            }
             AuthOutcome::Unavailable => {
                 self.reply(codes::STORE_FAILED, "authentication is temporarily unavailable, try again later")
             }

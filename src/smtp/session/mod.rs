@@ -91,6 +91,8 @@ pub enum AuthOutcome {
     Refused(LoginRefusal),
     /// Too many failures from this address: try later.
     Throttled,
+    /// Too many password checks at once: try again in a moment (not a failed login).
+    Busy,
     /// The store could not be read.
     Unavailable,
 }
@@ -225,6 +227,11 @@ impl Session {
     /// The client was silent for too long.
     pub fn timed_out(&mut self) -> Step {
         self.close(codes::TIMEOUT, "timeout waiting for the client, closing the connection")
+    }
+
+    /// The server ends the session for its own reason (the account changed): say why, close.
+    pub fn ended_by_server(&mut self, code: Code, text: &str) -> Step {
+        self.close(code, text)
     }
 
     /// The server is stopping: say so (only called when the session is idle).

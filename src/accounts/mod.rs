@@ -1,5 +1,18 @@
-//! Users: creating them, checking their passwords. Argon2id (PHC strings) so a stolen store
-//! does not yield passwords.
+//! Users: creating and changing them, checking their passwords. Argon2id (PHC strings) so a
+//! stolen store does not yield passwords.
+//!
+//! The login door every protocol shares lives here: [`login::Login`] (one async call per
+//! attempt) with its parts — the bounded password pool (`pool`), the failure throttle
+//! (`throttle`), the verified-password cache (`cache`), remembered successful (IP, user)
+//! pairs (`known`) — and the follower of the store's per-user change feed (`changes`) that
+//! ends sessions of changed accounts. `docs/login.md` describes the whole.
+
+pub mod cache;
+pub mod changes;
+mod known;
+pub mod login;
+pub mod pool;
+pub mod throttle;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -95,86 +108,41 @@ pub fn add_user(
         disabled: false,
         timezone: None,
         created_at: now,
+        generation: 0,
     };
-    store.put_user(&user)?;
-    Ok(user)
+    if !store.insert_user(&user)? {
+        return Err(AccountError::Exists(name.to_string()));
+    }
+    Ok(store.get_user(name)?.unwrap_or(user))
 }
 
+/// Change a user. Every change (password, disabled, timezone, addresses …) goes through here,
+/// so it bumps the user's generation in the same transaction: a running server ends the
+/// user's older sessions and drops cached password checks within two seconds.
 pub fn update_user(
     store: &Store,
     name: &str,
     change: impl FnOnce(&mut UserRecord) -> Result<(), AccountError>,
 ) -> Result<UserRecord, AccountError> {
-    let mut user = store.get_user(name)?.ok_or_else(|| AccountError::NoSuchUser(name.to_string()))?;
-    change(&mut user)?;
-    store.put_user(&user)?;
-    Ok(user)
+    store.update_user(name, change)?.ok_or_else(|| AccountError::NoSuchUser(name.to_string()))
 }
 
-/// Check a login. Slow on purpose (argon2): call it off the async runtime.
-pub fn login(store: &Store, name: &str, password: &str) -> Result<Result<UserRecord, LoginRefusal>, StoreError> {
-    let Some(user) = store.get_user(name)? else {
-        // Spend the same time as a real check so user names cannot be probed by timing.
-        let _ = verify_password(DUMMY_HASH, password);
-        return Ok(Err(LoginRefusal::BadCredentials));
-    };
-    if !verify_password(&user.password_hash, password) {
-        return Ok(Err(LoginRefusal::BadCredentials));
-    }
+/// Why this account may not log in even with the right password (disabled, unverified):
+/// checked after the password, so only someone who knows it learns the account's state.
+pub fn refusal_for(user: &UserRecord) -> Option<LoginRefusal> {
     if user.disabled {
-        return Ok(Err(LoginRefusal::Disabled));
+        Some(LoginRefusal::Disabled)
+    } else if !user.verified {
+        Some(LoginRefusal::Unverified)
+    } else {
+        None
     }
-    if !user.verified {
-        return Ok(Err(LoginRefusal::Unverified));
-    }
-    Ok(Ok(user))
 }
 
-const DUMMY_HASH: &str =
+/// Verified instead of a missing user's hash, so unknown names cost the same argon2 time and
+/// cannot be probed by timing.
+pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9bLh3Qmp6yQmnPZ8bGA2qi5E8jQkJQhxvEqEK2mR0vQ";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn add_and_login() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let now = Timestamp::UNIX_EPOCH;
-        add_user(&store, "alice", "alice@example.com", "correct horse", now).unwrap();
-        assert!(matches!(
-            add_user(&store, "alice", "a@example.com", "correct horse", now),
-            Err(AccountError::Exists(_))
-        ));
-        assert!(login(&store, "alice", "correct horse").unwrap().is_ok());
-        assert_eq!(login(&store, "alice", "wrong").unwrap().unwrap_err(), LoginRefusal::BadCredentials);
-        assert_eq!(login(&store, "nobody", "x").unwrap().unwrap_err(), LoginRefusal::BadCredentials);
-        update_user(&store, "alice", |u| {
-            u.verified = false;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(login(&store, "alice", "correct horse").unwrap().unwrap_err(), LoginRefusal::Unverified);
-        update_user(&store, "alice", |u| {
-            u.disabled = true;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(login(&store, "alice", "correct horse").unwrap().unwrap_err(), LoginRefusal::Disabled);
-    }
-
-    #[test]
-    fn validation_table() {
-        for bad in ["", "Alice", "a b", "a@b", &"x".repeat(65)] {
-            assert!(validate_name(bad).is_err(), "{bad:?}");
-        }
-        for bad in ["alice", "@x.com", "a@b", "a b@x.com", "<a@x.com>"] {
-            assert!(validate_email(bad).is_err(), "{bad:?}");
-        }
-        assert!(validate_email("a@localhost").is_ok());
-        assert!(validate_password("short").is_err());
-        assert!(validate_timezone("Mars/Olympus").is_err());
-        assert!(validate_timezone("Asia/Shanghai").is_ok());
-    }
-}
+mod tests;
