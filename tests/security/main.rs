@@ -9,7 +9,8 @@
 #[path = "../submission/support.rs"]
 mod support;
 
-mod relay;
-mod submission;
 mod connections;
 mod login;
+mod open_relay;
+mod relay;
+mod submission;

@@ -148,6 +148,12 @@ impl Client {
         assert!(r.starts_with("250"), "{r}");
         let r = self.cmd("STARTTLS").await;
         assert!(r.starts_with("220"), "{r}");
+        self.into_tls().await
+    }
+
+    /// The TLS handshake on this connection, once the server has said 220 to a STARTTLS the
+    /// test sent itself (bytes still buffered from the plaintext side are dropped).
+    pub async fn into_tls(self) -> Client {
         let inner: Box<dyn Stream> = self.io.into_inner();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         let tls = tls_connector().connect(name, inner).await.unwrap();
