@@ -8,3 +8,6 @@
 
 #[path = "../submission/support.rs"]
 mod support;
+
+mod operator;
+mod store;
