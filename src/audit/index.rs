@@ -209,7 +209,18 @@ impl TraceWriter {
 
     /// Apply every pending change (first emptying the index when a rebuild was asked for).
     /// `progress` hears how many changes each batch applied. Returns the total.
-    pub fn catch_up(&mut self, store: &Store, mut progress: impl FnMut(usize)) -> Result<usize, IndexError> {
+    pub fn catch_up(&mut self, store: &Store, progress: impl FnMut(usize)) -> Result<usize, IndexError> {
+        self.catch_up_until(store, progress, || false)
+    }
+
+    /// `catch_up`, stopping between batches once `stop` says so: the server's stop must not
+    /// wait for a rebuild of a million records (what is left stays in the feed).
+    pub fn catch_up_until(
+        &mut self,
+        store: &Store,
+        mut progress: impl FnMut(usize),
+        stop: impl Fn() -> bool,
+    ) -> Result<usize, IndexError> {
         if store.trace_rebuild_requested()? {
             self.writer.delete_all_documents().map_err(|e| self.err(e))?;
             self.writer.commit().map_err(|e| self.err(e))?;
@@ -217,7 +228,7 @@ impl TraceWriter {
         }
         let mut total = 0;
         loop {
-            let changes = store.trace_pending(BATCH)?;
+            let changes = if stop() { Vec::new() } else { store.trace_pending(BATCH)? };
             if changes.is_empty() {
                 return Ok(total);
             }

@@ -156,11 +156,21 @@ fn a_changed_record_replaces_its_document() {
 fn a_change_made_while_indexing_stays_pending() {
     let f = fixture();
     let a = f.ids[0].clone();
-    f.store.update_message(&a, |r| Ok(r.subject = Some("first".into()))).unwrap();
+    f.store
+        .update_message(&a, |r| {
+            r.subject = Some("first".into());
+            Ok(())
+        })
+        .unwrap();
     let read = f.store.trace_pending(10).unwrap();
     assert_eq!(read.len(), 1);
     // The record changes again after the indexer read it.
-    f.store.update_message(&a, |r| Ok(r.subject = Some("second".into()))).unwrap();
+    f.store
+        .update_message(&a, |r| {
+            r.subject = Some("second".into());
+            Ok(())
+        })
+        .unwrap();
     f.store.trace_done(&[(read[0].id.clone(), read[0].token)]).unwrap();
     assert_eq!(f.store.trace_pending_count().unwrap(), 1, "the newer change must not be forgotten");
     f.index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap();
@@ -236,4 +246,14 @@ fn newest_first_by_full_time_then_id() {
     // Ranges are as exact as the record: from 10:00:00.600 on.
     let since = TraceQuery { since: Some(base.checked_add(jiff::SignedDuration::from_millis(600)).unwrap()), ..q() };
     assert_eq!(index.search(&since).unwrap().ids, want[..4].to_vec());
+}
+
+#[test]
+fn a_stopping_server_leaves_the_rest_in_the_feed() {
+    let f = fixture();
+    f.store.trace_request_rebuild().unwrap();
+    let mut w = f.index.writer().unwrap();
+    assert_eq!(w.catch_up_until(&f.store, |_| {}, || true).unwrap(), 0);
+    assert_eq!(f.store.trace_pending_count().unwrap(), 3, "nothing lost, nothing done");
+    assert_eq!(w.catch_up_until(&f.store, |_| {}, || false).unwrap(), 3);
 }

@@ -135,6 +135,7 @@ pub fn read_password(file: Option<&Path>, prompt: &str) -> anyhow::Result<String
     }
     // rpassword asks on /dev/tty, not on stdin; without a controlling terminal it fails with a
     // bare "No such device or address (os error 6)".
+    #[cfg(unix)]
     if std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_err() {
         anyhow::bail!(
             "no terminal to ask for the password on: use --password-file FILE (its first line is the password; \

@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
 use super::{CLEAN_MARKER, DB_FILE, MESSAGES, MessageRecord, Store, StoreError, USERS, UserRecord, sync_dir};
 
@@ -50,6 +50,33 @@ pub enum Integrity {
 /// What to do, said once for every kind of damage.
 const RESTORE: &str = "restore gatepost.redb from a backup (with gatepost stopped); to start with an \
                        empty store instead, move the whole data directory aside";
+
+/// Page cache of the database file.
+const CACHE_SIZE: usize = 64 * 1024 * 1024;
+
+pub(super) fn builder(check_integrity: bool) -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        // redb's default page cache is 1 GiB; a scan of a million held records would fill
+        // it. Hot data (the due index, recent records) is small.
+        .set_cache_size(CACHE_SIZE)
+        // Every page checksum of the committed trees verified, damage reported as an error.
+        .set_check_integrity_on_open(check_integrity);
+    b
+}
+
+/// A redb error about `path`, with the damage case told apart.
+pub(super) fn db_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Damaged(why) => StoreError::Damaged(format!(
+            "{}: {why}; the database failed its integrity check: restore it from a backup (with gatepost \
+             stopped), or move the data directory aside to start with an empty store",
+            path.display()
+        )),
+        StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
+        other => other,
+    }
+}
 
 /// Look at `data_dir` without changing it.
 pub fn probe(data_dir: &Path) -> Result<DataDirState, StoreError> {

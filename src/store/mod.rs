@@ -21,9 +21,7 @@ mod users;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use redb::{
-    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
 pub use integrity::{DataDirState, Integrity};
@@ -38,8 +36,6 @@ const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const SENDING: TableDefinition<&str, ()> = TableDefinition::new("sending");
 
-/// Page cache of the database file.
-const CACHE_SIZE: usize = 64 * 1024 * 1024;
 /// Written at a clean shutdown, removed at start: its absence means the last run crashed.
 const CLEAN_MARKER: &str = "clean-shutdown";
 /// The database file in the data directory.
@@ -123,16 +119,16 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         if integrity::probe(data_dir)? == DataDirState::New {
             integrity::create_database(&path, |tmp| {
-                let db = builder(false).create(tmp).map_err(|e| db_error(tmp, e))?;
+                let db = integrity::builder(false).create(tmp).map_err(|e| integrity::db_error(tmp, e))?;
                 create_tables(&db)
             })?;
         }
         integrity::note_opened(&path);
         // A plain open of a file damaged outside redb may panic inside redb; catch that here
         // as the damage it is (the panic hook of `main` keeps its text off the terminal).
-        let opened = std::panic::catch_unwind(|| builder(integrity == Integrity::Verify).open(&path));
+        let opened = std::panic::catch_unwind(|| integrity::builder(integrity == Integrity::Verify).open(&path));
         let db = match opened {
-            Ok(r) => r.map_err(|e| db_error(&path, e))?,
+            Ok(r) => r.map_err(|e| integrity::db_error(&path, e))?,
             Err(_) => {
                 return Err(StoreError::Damaged(integrity::damage().unwrap_or_else(|| {
                     format!(
@@ -430,30 +426,6 @@ impl Store {
             );
         }
         Ok(out)
-    }
-}
-
-fn builder(check_integrity: bool) -> redb::Builder {
-    let mut b = Database::builder();
-    b.set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        // redb's default page cache is 1 GiB; a scan of a million held records would fill
-        // it. Hot data (the due index, recent records) is small.
-        .set_cache_size(CACHE_SIZE)
-        // Every page checksum of the committed trees verified, damage reported as an error.
-        .set_check_integrity_on_open(check_integrity);
-    b
-}
-
-/// A redb error about `path`, with the damage case told apart.
-fn db_error(path: &Path, e: redb::DatabaseError) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Damaged(why) => StoreError::Damaged(format!(
-            "{}: {why}; the database failed its integrity check: restore it from a backup (with gatepost \
-             stopped), or move the data directory aside to start with an empty store",
-            path.display()
-        )),
-        StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
-        other => other,
     }
 }
 

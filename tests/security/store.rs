@@ -130,8 +130,14 @@ fn refused(o: &Output, what: &str) {
     assert!(out.contains("gatepost.redb"), "{what} does not name the file:\n{out}");
 }
 
-const COMMANDS: &[&[&str]] =
-    &[&["queue", "list"], &["queue", "list", "--json"], &["trace"], &["trace", "reindex"], &["user", "list"]];
+const COMMANDS: &[&[&str]] = &[
+    &["queue", "list"],
+    &["queue", "list", "--json"],
+    &["trace"],
+    &["trace", "reindex"],
+    &["user", "list"],
+    &["store", "check"],
+];
 
 #[test]
 fn a_truncated_database_is_damage_not_a_new_store() {
@@ -275,6 +281,30 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_check_finds_missing_and_altered_bodies() {
+    let data = store_with_mail(3).await;
+    let config = data.path().join("g.toml");
+    std::fs::write(&config, config_text(data.path(), "")).unwrap();
+    let o = gatepost(&config, &["store", "check", "--bodies"]);
+    assert!(o.status.success() && text(&o).contains("3 records, 1 users"), "{}", text(&o));
+    let mut bodies = Vec::new();
+    walk(&data.path().join("bodies"), &mut |p, _| {
+        if p.extension().is_some_and(|e| e == "eml") {
+            bodies.push(p.to_path_buf())
+        }
+    });
+    bodies.sort();
+    std::fs::remove_file(&bodies[0]).unwrap();
+    std::fs::write(&bodies[1], b"Subject: not what was sent\r\n\r\n").unwrap();
+    let o = gatepost(&config, &["store", "check"]);
+    assert!(!o.status.success() && text(&o).contains("no body at"), "{}", text(&o));
+    let o = gatepost(&config, &["store", "check", "--bodies"]);
+    let out = text(&o);
+    assert!(!o.status.success() && out.contains("does not match") && out.contains("2 problem(s)"), "{out}");
 }
 
 #[test]
