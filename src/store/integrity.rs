@@ -68,11 +68,16 @@ pub(super) fn builder(check_integrity: bool) -> redb::Builder {
 /// A redb error about `path`, with the damage case told apart.
 pub(super) fn db_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     match StoreError::from(e) {
-        StoreError::Damaged(why) => StoreError::Damaged(format!(
-            "{}: {why}; the database failed its integrity check: restore it from a backup (with gatepost \
-             stopped), or move the data directory aside to start with an empty store",
-            path.display()
-        )),
+        StoreError::Damaged(why) => {
+            if let Some(dir) = path.parent() {
+                forget_clean_stop(dir);
+            }
+            StoreError::Damaged(format!(
+                "{}: {why}; the database failed its integrity check: restore it from a backup (with gatepost \
+                 stopped), or move the data directory aside to start with an empty store",
+                path.display()
+            ))
+        }
         StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
         other => other,
     }
@@ -238,9 +243,18 @@ pub fn install_panic_hook() {
             loc.line()
         );
         tracing::error!("{note}");
+        if let Some(dir) = LAST_OPENED.lock().unwrap_or_else(|p| p.into_inner()).as_deref().and_then(Path::parent) {
+            forget_clean_stop(dir);
+        }
         DAMAGE.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(note);
         DAMAGE_SEEN.notify_waiters();
     }));
+}
+
+/// A store that showed damage is checked at the next start, however its last server stopped:
+/// the clean-stop marker goes.
+pub fn forget_clean_stop(data_dir: &Path) {
+    let _ = fs::remove_file(data_dir.join(CLEAN_MARKER));
 }
 
 /// The first damage the panic hook saw in this process, if any.

@@ -236,14 +236,22 @@ async fn random_page_damage_is_found_and_never_panics() {
     assert!(refused_at_start >= 6, "damage to a full store went unnoticed too often: {refused_at_start}/9");
 }
 
-/// Overwrite the page that holds a record's text: a leaf of the messages table, which opening
-/// the database never reads; only a command that lists or shows records walks into it.
+/// Overwrite the pages that hold a record's text (the live leaf of the messages table, and any
+/// older copy): pages which opening the database never reads; only a command that lists or
+/// shows records, or a write into that table, walks into them.
 fn damage_a_record(db: &Path, needle: &str, seed: u64) {
     let mut bytes = std::fs::read(db).unwrap();
-    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("the record is in the file");
-    let page = at / 4096;
-    for (i, b) in bytes[page * 4096..(page + 1) * 4096].iter_mut().enumerate() {
-        *b = (seed as usize * 31 + i * 7 + (i >> 3)) as u8;
+    let pages: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle.as_bytes())
+        .map(|(at, _)| at / 4096)
+        .collect();
+    assert!(!pages.is_empty(), "the record is not in the file");
+    for page in pages {
+        for (i, b) in bytes[page * 4096..(page + 1) * 4096].iter_mut().enumerate() {
+            *b = (seed as usize * 31 + i * 7 + (i >> 3)) as u8;
+        }
     }
     std::fs::write(db, bytes).unwrap();
 }
@@ -305,6 +313,74 @@ async fn store_check_finds_missing_and_altered_bodies() {
     let o = gatepost(&config, &["store", "check", "--bodies"]);
     let out = text(&o);
     assert!(!o.status.success() && out.contains("does not match") && out.contains("2 problem(s)"), "{out}");
+}
+
+/// Damage that appears under a running server (a disk, a tool): the first transaction that
+/// meets it panics inside redb. The message is not acknowledged, the server says which file
+/// and stops, and the stop is not marked clean (so the next start checks the file and refuses
+/// it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_meets_damage_stops_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (config, port) = serve_config(dir.path(), &data, "");
+    let trusted = "[[submission.trusted_networks]]\nnetwork = \"127.0.0.1/32\"\nuser = \"alice\"\n";
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + trusted).unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let o = gatepost(&config, &["user", "add", USER, "--email", EMAIL, "--password-file", pw.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let held =
+        |n: u32| format!("From: alice@example.com\r\nSubject: marker{n}\r\nDeliver-On: {}\r\n\r\nx\r\n", next_month());
+    let first = spawn_serve(&config, port);
+    let (mut c, _) = Client::plain(addr).await;
+    assert!(c.cmd("EHLO test.client").await.starts_with("250"));
+    assert!(c.submit(EMAIL, &["bob@example.net"], held(1).as_bytes()).await.starts_with("250"));
+    drop(c);
+    stop(first);
+    assert!(data.join("clean-shutdown").exists());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "a clean start failed before the damage");
+        assert!(Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A fresh server has not read the record's page yet. That page is the whole messages
+    // table, so the next insert walks into it.
+    damage_a_record(&data.join("gatepost.redb"), "marker1", 7);
+    let (mut c, _) = Client::plain(addr).await;
+    assert!(c.cmd("EHLO test.client").await.starts_with("250"));
+    let r = c.submit(EMAIL, &["bob@example.net"], held(2).as_bytes()).await;
+    assert!(!r.starts_with("250"), "acknowledged into a damaged store: {r}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server kept running on a damaged store");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = log.join().unwrap().join("\n");
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("gatepost.redb: redb failed reading it") && log.contains("store check"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!data.join("clean-shutdown").exists(), "a stop on a damaged store was marked clean:\n{log}");
+    // The next start checks the file, and refuses it.
+    let (code, out) = serve_fails(&config);
+    assert!(code.is_some_and(|c| c != 0 && c != 101) && out.contains("integrity check"), "{code:?}\n{out}");
 }
 
 #[test]
