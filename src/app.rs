@@ -93,25 +93,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     // Bound now, so a busy port stops the start before recovery moves anything; accepted only
     // once recovery is done (clients wait in the backlog meanwhile).
     let sub = &config.submission;
-    let listen_err = |addrs: &[SocketAddr]| {
-        let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-        move |e: std::io::Error| AppError::Listen(format!("cannot listen on {}: {e}", addrs.join(", ")))
-    };
-    let plain = bind_all(&sub.starttls_listen).map_err(listen_err(&sub.starttls_listen))?;
-    let implicit = bind_all(&sub.tls_listen).map_err(listen_err(&sub.tls_listen))?;
-    // Debris can only exist after a crash: a clean stop skips the scan of every body file
-    // (seconds with a million held messages). The marker goes now, so a crash of this run
-    // is noticed at the next start.
-    let clean_stop = store.take_clean_shutdown() || state == DataDirState::New;
-    let report = if clean_stop { queue::RecoveryReport::default() } else { queue::recover(&store, clock.now())? };
-    if !report.is_clean() {
-        tracing::warn!(
-            temp_files_removed = report.temp_files_removed,
-            orphan_bodies = ?report.orphan_bodies,
-            records_without_body = ?report.records_without_body,
-            "start-up recovery found debris from an earlier crash (see docs/queue.md)"
-        );
-    }
+    let plain = bind(&sub.starttls_listen)?;
+    let implicit = bind(&sub.tls_listen)?;
+    recover(&store, state, clock.now())?;
     let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
     let settings = Arc::new(SessionSettings {
         hostname: config.hostname.clone(),
@@ -183,6 +167,30 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks,
         _lock: lock,
     })
+}
+
+fn bind(addrs: &[SocketAddr]) -> Result<Vec<tokio::net::TcpListener>, AppError> {
+    bind_all(addrs).map_err(|e| {
+        let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        AppError::Listen(format!("cannot listen on {}: {e}", addrs.join(", ")))
+    })
+}
+
+/// Debris can only exist after a crash: a clean stop skips the scan of every body file
+/// (seconds with a million held messages). The marker goes now, so a crash of this run is
+/// noticed at the next start.
+fn recover(store: &Store, state: DataDirState, now: jiff::Timestamp) -> Result<(), AppError> {
+    let clean_stop = store.take_clean_shutdown() || state == DataDirState::New;
+    let report = if clean_stop { queue::RecoveryReport::default() } else { queue::recover(store, now)? };
+    if !report.is_clean() {
+        tracing::warn!(
+            temp_files_removed = report.temp_files_removed,
+            orphan_bodies = ?report.orphan_bodies,
+            records_without_body = ?report.records_without_body,
+            "start-up recovery found debris from an earlier crash (see docs/queue.md)"
+        );
+    }
+    Ok(())
 }
 
 /// Open the store: integrity-checked after an unclean stop (a crash, a kill, a power cut:

@@ -61,11 +61,15 @@ fn check_tls(config: &Config, f: &mut Findings) {
 fn check_relay(config: &Config, f: &mut Findings) {
     let relay = &config.relay;
     if let Err(e) = crate::relay::setup::from_config(relay, &config.hostname) {
-        // The relay names the key first: "relay.password_file /x: cannot read it: …".
+        // The relay names the key first: "relay.password_file /x: cannot read it: …", or
+        // "relay: …" for the relay as a whole (its TLS roots).
+        let e = e.strip_prefix("relay: ").map(str::to_string).unwrap_or(e);
         let (key, message) = match e.split_once([' ', ':']) {
             Some((k, rest)) if k.starts_with("relay.") => {
                 (k.to_string(), rest.trim_start_matches([':', ' ']).to_string())
             }
+            // The CA file the relay could not load is the operator's `relay.ca_file`.
+            _ if relay.ca_file.is_some() && e.contains("CA file") => ("relay.ca_file".to_string(), e.clone()),
             _ => ("relay".to_string(), e.clone()),
         };
         if key == "relay.password_env" {
@@ -188,6 +192,19 @@ mod tests {
         {
             assert!(!keys(&check(&config(&text(url))).warnings).contains(&"relay.url"), "{url}");
         }
+    }
+
+    #[test]
+    fn a_relay_file_serve_cannot_read_is_an_error_under_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let base = format!(
+            "data_dir = \"{d}/data\"\n[relay]\nurl = \"smtps://smtp.example.net\"\nfrom_address = \"r@example.net\"\n"
+        );
+        let f = check(&config(&format!("{base}username = \"u\"\npassword_file = \"{d}/nope\"\n")));
+        assert!(keys(&f.errors).contains(&"relay.password_file"), "{:?}", f.errors);
+        let f = check(&config(&format!("{base}ca_file = \"{d}/nope-ca.pem\"\n")));
+        assert!(keys(&f.errors).contains(&"relay.ca_file"), "{:?}", f.errors);
     }
 
     #[cfg(unix)]
