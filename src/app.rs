@@ -1,6 +1,9 @@
-//! Wiring: open the store, recover, open the trace index, load TLS, build the relay, start the dispatcher, bind
-//! listeners, run until told to stop, then shut down (listeners and sessions finish their
-//! transactions, the dispatcher its deliveries, then the queue and store close).
+//! Wiring, in this order: take the server lock (one server per data directory), open the store
+//! (integrity-checked after an unclean stop), load TLS and build the relay, bind the listeners,
+//! recover from a crash, open the trace index, start the dispatcher and the indexer, and only
+//! then accept connections. Everything that can refuse the start does so before recovery
+//! changes anything. Run until told to stop, then shut down (listeners and sessions finish
+//! their transactions, the dispatcher its deliveries, then the queue and store close).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +25,7 @@ use crate::queue::{self, Queue};
 use crate::smtp::driver::{Shared, Timeouts};
 use crate::smtp::server::{bind_all, run_listener};
 use crate::smtp::session::SessionSettings;
-use crate::store::Store;
+use crate::store::{DataDirState, Integrity, LockError, ServerLock, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,11 +34,13 @@ pub enum AppError {
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("{0}")]
-    Listen(std::io::Error),
+    Listen(String),
     #[error("{0}")]
     Relay(String),
     #[error(transparent)]
     Trace(#[from] crate::audit::IndexError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// A running gatepost.
@@ -53,6 +58,8 @@ pub struct Running {
     pub sessions: Arc<SessionRegistry>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<bool>>,
+    /// Released last, once everything is stopped.
+    _lock: ServerLock,
 }
 
 impl Running {
@@ -63,8 +70,13 @@ impl Running {
         for t in self.tasks {
             clean &= t.await.unwrap_or(false);
         }
-        // Sessions and deliveries are finished and every commit is durable.
-        if clean && let Err(e) = self.store.mark_clean_shutdown() {
+        // Sessions and deliveries are finished and every commit is durable. A store that
+        // showed damage is never marked clean: the next start checks it.
+        let damaged = crate::store::integrity::damage().is_some();
+        if clean
+            && !damaged
+            && let Err(e) = self.store.mark_clean_shutdown()
+        {
             tracing::warn!(error = %e, "could not mark the shutdown clean; the next start will check the store");
         }
         tracing::info!("gatepost stopped");
@@ -72,33 +84,30 @@ impl Running {
 }
 
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+    // One server per data directory, before anything else touches it (docs/queue.md).
+    let lock = ServerLock::acquire(&config.data_dir)?;
     for w in &config.warnings {
         tracing::warn!("config: {w}");
     }
-    let store = Arc::new(Store::open(&config.data_dir)?);
-    // Debris can only exist after a crash: a clean stop skips the scan of every body file
-    // (seconds with a million held messages).
-    let report = if store.take_clean_shutdown() {
-        queue::RecoveryReport::default()
-    } else {
-        tracing::info!("the last run did not stop cleanly: checking the store for debris");
-        queue::recover(&store, clock.now())?
-    };
-    if !report.is_clean() {
-        tracing::warn!(
-            temp_files_removed = report.temp_files_removed,
-            orphan_bodies = ?report.orphan_bodies,
-            records_without_body = ?report.records_without_body,
-            "start-up recovery found debris from an earlier crash (see docs/queue.md)"
-        );
+    for w in crate::config::checks::check(config).warnings {
+        tracing::warn!("{w}");
     }
-    let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
+    let (store, state) = open_store(config)?;
+    let store = Arc::new(store);
+    // Whatever the config can still refuse is refused before the store changes.
     let tls = config.tls.clone();
     let (server_config, generated) = crate::tls::load_or_generate(&tls.cert, &tls.key, tls.generate_if_missing)?;
     if generated {
         tracing::warn!(cert = %tls.cert.display(), key = %tls.key.display(), "generated a self-signed development certificate");
     }
+    let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
+    // Bound now, so a busy port stops the start before recovery moves anything; accepted only
+    // once recovery is done (clients wait in the backlog meanwhile).
     let sub = &config.submission;
+    let plain = bind(&sub.starttls_listen)?;
+    let implicit = bind(&sub.tls_listen)?;
+    recover(&store, state, clock.now())?;
+    let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
     let settings = Arc::new(SessionSettings {
         hostname: config.hostname.clone(),
         max_message_size: sub.max_message_size,
@@ -111,7 +120,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         starttls_available: true,
         rewrite_from: config.rewrite.rewrite_from,
     });
-    let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
     let queue = Arc::new(Queue::start(store.clone()));
     let dispatcher_wake = queue.waker();
     let dispatcher = Dispatcher::new(
@@ -159,8 +167,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         timeouts: Timeouts { command: sub.command_timeout, data: sub.data_timeout, preauth: sub.preauth_timeout },
         shutdown: shutdown_rx,
     });
-    let plain = bind_all(&sub.starttls_listen).map_err(AppError::Listen)?;
-    let implicit = bind_all(&sub.tls_listen).map_err(AppError::Listen)?;
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();
     let (submission_addrs, submissions_addrs) = (addrs(&plain), addrs(&implicit));
     for (listener, implicit_tls) in plain.into_iter().map(|l| (l, false)).chain(implicit.into_iter().map(|l| (l, true)))
@@ -178,6 +184,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         sessions,
         shutdown: shutdown_tx,
         tasks,
+        _lock: lock,
     })
 }
 
@@ -195,4 +202,52 @@ fn login_settings(config: &Config) -> LoginSettings {
         },
         cache_ttl: l.cache_ttl,
     }
+}
+
+fn bind(addrs: &[SocketAddr]) -> Result<Vec<tokio::net::TcpListener>, AppError> {
+    bind_all(addrs).map_err(|e| {
+        let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        AppError::Listen(format!("cannot listen on {}: {e}", addrs.join(", ")))
+    })
+}
+
+/// Debris can only exist after a crash: a clean stop skips the scan of every body file
+/// (seconds with a million held messages). The marker goes now, so a crash of this run is
+/// noticed at the next start.
+fn recover(store: &Store, state: DataDirState, now: jiff::Timestamp) -> Result<(), AppError> {
+    let clean_stop = store.take_clean_shutdown() || state == DataDirState::New;
+    let report = if clean_stop { queue::RecoveryReport::default() } else { queue::recover(store, now)? };
+    if !report.is_clean() {
+        tracing::warn!(
+            temp_files_removed = report.temp_files_removed,
+            orphan_bodies = ?report.orphan_bodies,
+            records_without_body = ?report.records_without_body,
+            "start-up recovery found debris from an earlier crash (see docs/queue.md)"
+        );
+    }
+    Ok(())
+}
+
+/// Open the store: integrity-checked after an unclean stop (a crash, a kill, a power cut:
+/// when damage is most likely, and before anything is served from it).
+fn open_store(config: &Config) -> Result<(Store, DataDirState), AppError> {
+    let dir = config.data_dir.display();
+    let state = crate::store::integrity::probe(&config.data_dir)?;
+    let integrity = match state {
+        DataDirState::New => {
+            tracing::info!("new data directory {dir}: creating the store");
+            Integrity::Trust
+        }
+        DataDirState::CleanStop => Integrity::Trust,
+        DataDirState::UncleanStop => {
+            tracing::info!("the last run did not stop cleanly: checking the store in {dir} (integrity, then debris)");
+            Integrity::Verify
+        }
+    };
+    let started = std::time::Instant::now();
+    let store = Store::open_with(&config.data_dir, integrity)?;
+    if integrity == Integrity::Verify {
+        tracing::info!(took_ms = started.elapsed().as_millis() as u64, "store integrity verified");
+    }
+    Ok((store, state))
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use cli::output;
+
 #[derive(Parser)]
 #[command(name = "gatepost", version, about = "SMTP gateway with scheduled delivery through a third-party relay")]
 struct Args {
@@ -21,7 +23,7 @@ struct Args {
 enum Command {
     /// Run the submission listeners, the dispatcher and the trace indexer.
     Serve,
-    /// Check the configuration and report every error at once.
+    /// Check the configuration and the files it names; report every error at once.
     CheckConfig,
     /// Manage users.
     #[command(subcommand)]
@@ -30,23 +32,50 @@ enum Command {
     #[command(subcommand)]
     Queue(cli::queue::QueueCommand),
     /// Search the audit trail (`trace --sender a@b`), show a timeline, rebuild the index.
-    Trace(cli::trace::TraceArgs),
+    Trace(Box<cli::trace::TraceArgs>),
+    /// Check the store.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
+    owner_only_files();
+    gatepost::store::integrity::install_panic_hook();
     let args = Args::parse();
-    let result = match args.command {
+    // A panic inside redb is a damaged database file: the hook noted it (without Rust's panic
+    // text), and it ends the command as an error naming the file. Any other panic is a bug,
+    // reported by the default hook.
+    let result =
+        std::panic::catch_unwind(|| run(args)).unwrap_or_else(|_| match gatepost::store::integrity::damage() {
+            Some(damage) => Err(anyhow::anyhow!("damaged store: {damage}")),
+            None => Err(anyhow::anyhow!("internal error (a bug in gatepost; the panic is described above)")),
+        });
+    match result {
+        Ok(code) => code,
+        // The reader of our output went away (`gatepost queue list | head`): not a failure.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::eprintln(&format!("gatepost: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
         Command::Serve => cli::serve(&args.config),
         Command::CheckConfig => cli::check_config(&args.config),
         Command::User(cmd) => cli::user::run(&args.config, cmd),
         Command::Queue(cmd) => cli::queue::run(&args.config, cmd),
-        Command::Trace(cmd) => cli::trace::run(&args.config, cmd),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("gatepost: {e:#}");
-            ExitCode::FAILURE
-        }
+        Command::Trace(cmd) => cli::trace::run(&args.config, *cmd),
+        Command::Store(cmd) => cli::store::run(&args.config, cmd),
     }
+}
+
+/// Everything gatepost creates is its own business: the data tree holds password hashes and
+/// other people's mail. Our own files get explicit modes; redb, tantivy and the relay's outbox
+/// create theirs through the umask, so it is 077 whatever the caller's was.
+fn owner_only_files() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

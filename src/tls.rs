@@ -56,7 +56,7 @@ pub fn generate_self_signed(cert: &Path, key: &Path) -> Result<(), TlsError> {
         .map_err(|e| setup(&e))?;
     for path in [cert, key] {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| setup(&e))?;
+            crate::store::integrity::private_dir_all(dir).map_err(|e| setup(&e))?;
         }
     }
     std::fs::write(cert, ck.cert.pem()).map_err(|e| setup(&e))?;

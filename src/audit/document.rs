@@ -1,7 +1,8 @@
 //! The index schema and the document of one record. Addresses and IPs are exact terms
 //! (lower-cased; an address also indexes `@domain`, so a search can name a whole domain);
-//! subject and content are words; times are seconds since the epoch, indexed for ranges and
-//! kept as fast fields for ordering.
+//! subject and content are words; times are microseconds since the epoch (as exact as the
+//! record), indexed for ranges; the submission time and the id are fast fields, so results are
+//! ordered by (time, id) without reading a stored document.
 
 use std::net::IpAddr;
 
@@ -13,7 +14,9 @@ use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
 use crate::store::MessageRecord;
 
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: times in microseconds, `id` a fast field (results ordered by full time, then id), and a
+/// `possibly-delivered` state term.
+pub const SCHEMA_VERSION: u32 = 3;
 /// An extra `state` term: some attempt may have delivered the message without a reply.
 pub const POSSIBLY_DELIVERED: &str = "possibly-delivered";
 /// Content beyond this many bytes of text is not indexed (a search still finds the record by
@@ -39,7 +42,7 @@ pub struct Fields {
 pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
-        id: b.add_text_field("id", STRING | STORED),
+        id: b.add_text_field("id", STRING | STORED | FAST),
         user: b.add_text_field("user", STRING),
         sender: b.add_text_field("sender", STRING),
         recipient: b.add_text_field("recipient", STRING),
@@ -147,9 +150,9 @@ pub fn document(f: &Fields, rec: &MessageRecord, body: Option<&[u8]>) -> Tantivy
         doc.add_text(f.subject, s);
     }
     doc.add_text(f.text, content_text(rec.subject.as_deref(), body.unwrap_or_default()));
-    doc.add_i64(f.submitted, rec.submitted_at.as_second());
+    doc.add_i64(f.submitted, rec.submitted_at.as_microsecond());
     for e in rec.events.iter().filter(|e| e.kind == "delivered") {
-        doc.add_i64(f.sent, e.at.as_second());
+        doc.add_i64(f.sent, e.at.as_microsecond());
     }
     doc
 }

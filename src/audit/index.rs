@@ -5,10 +5,11 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+use tantivy::collector::sort_key::{SortByStaticFastValue, SortByString};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::error::LockError;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use super::document::{Fields, SCHEMA_VERSION, address_terms, document, schema};
@@ -62,7 +63,7 @@ impl TraceIndex {
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|e| err(format!("removing the old index: {e}")))?;
             }
-            std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
+            crate::store::integrity::private_dir_all(&dir).map_err(|e| err(e.to_string()))?;
             let (schema, _) = schema();
             Index::create_in_dir(&dir, schema).map_err(|e| err(e.to_string()))?;
             store.trace_request_rebuild()?;
@@ -95,15 +96,15 @@ impl TraceIndex {
         self.reader.reload().map_err(|e| self.err(e))?;
         let query = self.build(q)?;
         let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(q.limit.max(1)).order_by_fast_field::<i64>("submitted", Order::Desc);
+        // Newest first by the full submission time, then by id: records submitted within the
+        // same second (or microsecond) still come out in one stable, newest-first order.
+        let newest = (
+            (SortByStaticFastValue::<i64>::for_field("submitted"), Order::Desc),
+            (SortByString::for_field("id"), Order::Desc),
+        );
+        let top = TopDocs::with_limit(q.limit.max(1)).order_by(newest);
         let (total, docs) = searcher.search(&query, &(Count, top)).map_err(|e| self.err(e))?;
-        let mut ids = Vec::with_capacity(docs.len());
-        for (_, addr) in docs {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(|e| self.err(e))?;
-            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) {
-                ids.push(id.to_string());
-            }
-        }
+        let ids = docs.into_iter().filter_map(|((_, id), _)| id).collect();
         Ok(TraceHits { total, ids })
     }
 
@@ -144,8 +145,9 @@ impl TraceIndex {
         }
         for (field, from, to) in [(f.submitted, q.since, q.until), (f.sent, q.sent_since, q.sent_until)] {
             if from.is_some() || to.is_some() {
-                let lo = from.map_or(Bound::Unbounded, |t| Bound::Included(Term::from_field_i64(field, t.as_second())));
-                let hi = to.map_or(Bound::Unbounded, |t| Bound::Excluded(Term::from_field_i64(field, t.as_second())));
+                let at = |t: jiff::Timestamp| Term::from_field_i64(field, t.as_microsecond());
+                let lo = from.map_or(Bound::Unbounded, |t| Bound::Included(at(t)));
+                let hi = to.map_or(Bound::Unbounded, |t| Bound::Excluded(at(t)));
                 // A half-open range still needs the field to exist (`sent` only after a delivery).
                 let lo = match lo {
                     Bound::Unbounded => Bound::Included(Term::from_field_i64(field, i64::MIN)),
@@ -210,7 +212,18 @@ impl TraceWriter {
 
     /// Apply every pending change (first emptying the index when a rebuild was asked for).
     /// `progress` hears how many changes each batch applied. Returns the total.
-    pub fn catch_up(&mut self, store: &Store, mut progress: impl FnMut(usize)) -> Result<usize, IndexError> {
+    pub fn catch_up(&mut self, store: &Store, progress: impl FnMut(usize)) -> Result<usize, IndexError> {
+        self.catch_up_until(store, progress, || false)
+    }
+
+    /// `catch_up`, stopping between batches once `stop` says so: the server's stop must not
+    /// wait for a rebuild of a million records (what is left stays in the feed).
+    pub fn catch_up_until(
+        &mut self,
+        store: &Store,
+        mut progress: impl FnMut(usize),
+        stop: impl Fn() -> bool,
+    ) -> Result<usize, IndexError> {
         if store.trace_rebuild_requested()? {
             self.writer.delete_all_documents().map_err(|e| self.err(e))?;
             self.writer.commit().map_err(|e| self.err(e))?;
@@ -218,7 +231,7 @@ impl TraceWriter {
         }
         let mut total = 0;
         loop {
-            let changes = store.trace_pending(BATCH)?;
+            let changes = if stop() { Vec::new() } else { store.trace_pending(BATCH)? };
             if changes.is_empty() {
                 return Ok(total);
             }

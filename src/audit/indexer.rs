@@ -78,10 +78,11 @@ impl Indexer {
             // The pacer goes to the blocking pool with the tick (counting the feed reads redb);
             // should the tick panic, pacing starts afresh.
             let mut pacer_out = std::mem::take(&mut pacer);
+            let stopping = shutdown.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let pending = store.trace_pending_count().unwrap_or(u64::MAX);
                 let index_now = pacer_out.index_now(elapsed, pending);
-                (pacer_out, tick(&store, &index, &w, cutoff, index_now))
+                (pacer_out, tick(&store, &index, &w, cutoff, index_now, &|| *stopping.borrow()))
             })
             .await
             .map(|(p, r)| {
@@ -116,6 +117,7 @@ fn tick(
     writer: &Mutex<Option<TraceWriter>>,
     retention_cutoff: Option<Timestamp>,
     index_now: bool,
+    stopping: &dyn Fn() -> bool,
 ) -> Result<(), IndexError> {
     if let Some(cutoff) = retention_cutoff {
         loop {
@@ -138,7 +140,7 @@ fn tick(
         return Ok(());
     }
     let w = guard.as_mut().expect("writer just set");
-    let n = w.catch_up(store, |_| {})?;
+    let n = w.catch_up_until(store, |_| {}, stopping)?;
     if n > 0 {
         tracing::debug!(changes = n, "trace index updated");
     }
@@ -157,7 +159,7 @@ mod tests {
         let writer = Mutex::new(None);
         // Nothing to index, and the pacer says wait: the writer is taken all the same, so a
         // `gatepost trace` beside the server only reads.
-        tick(&store, &index, &writer, None, false).unwrap();
+        tick(&store, &index, &writer, None, false, &|| false).unwrap();
         assert!(writer.lock().unwrap().is_some());
         assert!(matches!(index.writer(), Err(IndexError::Busy)));
     }

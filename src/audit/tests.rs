@@ -158,11 +158,21 @@ fn a_changed_record_replaces_its_document() {
 fn a_change_made_while_indexing_stays_pending() {
     let f = fixture();
     let a = f.ids[0].clone();
-    f.store.update_message(&a, |r| Ok(r.subject = Some("first".into()))).unwrap();
+    f.store
+        .update_message(&a, |r| {
+            r.subject = Some("first".into());
+            Ok(())
+        })
+        .unwrap();
     let read = f.store.trace_pending(10).unwrap();
     assert_eq!(read.len(), 1);
     // The record changes again after the indexer read it.
-    f.store.update_message(&a, |r| Ok(r.subject = Some("second".into()))).unwrap();
+    f.store
+        .update_message(&a, |r| {
+            r.subject = Some("second".into());
+            Ok(())
+        })
+        .unwrap();
     f.store.trace_done(&[(read[0].id.clone(), read[0].token)]).unwrap();
     assert_eq!(f.store.trace_pending_count().unwrap(), 1, "the newer change must not be forgotten");
     f.index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap();
@@ -211,4 +221,41 @@ fn a_new_schema_version_rebuilds() {
     assert_eq!(index.document_count().unwrap(), 0);
     assert_eq!(index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap(), 3);
     assert_eq!(index.search(&q()).unwrap().total, 3);
+}
+
+#[test]
+fn newest_first_by_full_time_then_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let index = TraceIndex::open(dir.path(), &store).unwrap();
+    // Four messages within one second, put in an order unlike their times, and two more at
+    // the very same microsecond (a manual clock, a busy group commit): whole seconds cannot
+    // tell them apart, the full time and then the id can.
+    let base = ts("2026-11-23T10:00:00Z");
+    let ids: Vec<String> = (0..6).map(|i| format!("01KB000000000000000000000{i}")).collect();
+    let offsets_ms = [300, 900, 0, 600, 950, 950];
+    for i in [2usize, 0, 3, 1, 5, 4] {
+        let ms = offsets_ms[i];
+        let mut r = sample_record(&ids[i], "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held);
+        r.submitted_at = base.checked_add(jiff::SignedDuration::from_millis(ms)).unwrap();
+        put(&store, &r, b"Subject: x\r\n\r\nx\r\n");
+    }
+    index.writer().unwrap().catch_up(&store, |_| {}).unwrap();
+    let all = index.search(&q()).unwrap().ids;
+    let want: Vec<String> = [5, 4, 1, 3, 0, 2].iter().map(|&i| ids[i].clone()).collect();
+    assert_eq!(all, want);
+    assert_eq!(index.search(&TraceQuery { limit: 1, ..q() }).unwrap().ids, vec![ids[5].clone()], "--limit 1");
+    // Ranges are as exact as the record: from 10:00:00.600 on.
+    let since = TraceQuery { since: Some(base.checked_add(jiff::SignedDuration::from_millis(600)).unwrap()), ..q() };
+    assert_eq!(index.search(&since).unwrap().ids, want[..4].to_vec());
+}
+
+#[test]
+fn a_stopping_server_leaves_the_rest_in_the_feed() {
+    let f = fixture();
+    f.store.trace_request_rebuild().unwrap();
+    let mut w = f.index.writer().unwrap();
+    assert_eq!(w.catch_up_until(&f.store, |_| {}, || true).unwrap(), 0);
+    assert_eq!(f.store.trace_pending_count().unwrap(), 3, "nothing lost, nothing done");
+    assert_eq!(w.catch_up_until(&f.store, |_| {}, || false).unwrap(), 3);
 }

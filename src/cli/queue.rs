@@ -7,6 +7,7 @@ use clap::Subcommand;
 use gatepost::store::MessageState;
 
 use super::open_store;
+use super::output::{self, value};
 
 #[derive(Subcommand)]
 pub enum QueueCommand {
@@ -44,24 +45,25 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
             };
             let recs = store.list_messages(user.as_deref(), state, limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&recs)?);
+                output::println(&output::json(&recs)?)?;
             } else {
-                println!(
-                    "{:<26} {:<10} {:<12} {:<22} {:<5} SUBJECT",
+                let mut table = format!(
+                    "{:<26} {:<10} {:<12} {:<22} {:<5} SUBJECT\n",
                     "ID", "STATE", "USER", "NEXT RELEASE (UTC)", "RCPTS"
                 );
                 for r in &recs {
                     let next = r.next_release().map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or("-".into());
-                    let subject = r.subject.as_deref().unwrap_or("");
-                    println!(
-                        "{:<26} {:<10} {:<12} {:<22} {:<5} {subject}",
-                        r.id,
+                    table += &format!(
+                        "{:<26} {:<10} {:<12} {:<22} {:<5} {}\n",
+                        value(&r.id),
                         r.state.as_str(),
-                        r.user,
+                        value(&r.user),
                         next,
-                        r.recipients.len()
+                        r.recipients.len(),
+                        value(r.subject.as_deref().unwrap_or(""))
                     );
                 }
+                output::print(&table)?;
             }
         }
         QueueCommand::Show { id, json } => {
@@ -69,14 +71,14 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no queued message {id}");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&rec)?);
+                output::println(&output::json(&rec)?)?;
             } else {
-                print!("{}", super::view::timeline(&rec));
+                output::print(&super::view::timeline(&rec))?;
             }
         }
         QueueCommand::Cancel { id } => {
             let rec = gatepost::queue::cancel(&store, &id, "operator", jiff::Timestamp::now())?;
-            println!("message {} cancelled (state {})", rec.id, rec.state.as_str());
+            output::println(&format!("message {} cancelled (state {})", value(&rec.id), rec.state.as_str()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

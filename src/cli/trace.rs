@@ -11,6 +11,7 @@ use gatepost::store::{MessageRecord, MessageState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::open_store;
+use super::output::{self, value};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -88,9 +89,9 @@ pub fn run(config: &Path, args: TraceArgs) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no record of message {id} (never submitted, or removed by trace.retention)");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&rec)?);
+                output::println(&output::json(&rec)?)?;
             } else {
-                print!("{}", super::view::timeline(&rec));
+                output::print(&super::view::timeline(&rec))?;
             }
         }
         Some(TraceCommand::Reindex) => {
@@ -101,13 +102,11 @@ pub fn run(config: &Path, args: TraceArgs) -> anyhow::Result<ExitCode> {
                     let bar = progress(n, "indexing");
                     writer.catch_up(&store, |k| bar.inc(k as u64))?;
                     bar.finish_and_clear();
-                    println!("trace index rebuilt: {} records", index.document_count()?);
+                    output::println(&format!("trace index rebuilt: {} records", index.document_count()?))?;
                 }
-                Err(IndexError::Busy) => {
-                    println!(
-                        "the running gatepost serve holds the index; it will rebuild it ({n} records) within seconds"
-                    )
-                }
+                Err(IndexError::Busy) => output::println(&format!(
+                    "the running gatepost serve holds the index; it will rebuild it ({n} records) within seconds"
+                ))?,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -185,7 +184,7 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
         Ok(q) => q,
         Err(errors) => {
             for e in errors {
-                eprintln!("gatepost trace: {e}");
+                output::eprintln(&format!("gatepost trace: {e}"));
             }
             return Ok(ExitCode::from(2));
         }
@@ -203,12 +202,22 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
         Err(IndexError::Busy) => {
             let pending = store.trace_pending_count()?;
             if pending > 0 {
-                eprintln!("note: {pending} recent change(s) are still being indexed by the running server");
+                output::eprintln(&format!(
+                    "note: {pending} recent change(s) are still being indexed by the running server"
+                ));
             }
         }
         Err(e) => return Err(e.into()),
     }
-    let hits = index.search(&query)?;
+    let hits = match index.search(&query) {
+        Ok(hits) => hits,
+        // A filter the index cannot use (`--text '!!!'`: no words) is a bad filter like the others.
+        Err(IndexError::Query(e)) => {
+            output::eprintln(&format!("gatepost trace: {e}"));
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut records = Vec::with_capacity(hits.ids.len());
     for id in &hits.ids {
         if let Some(rec) = store.get_message(id)? {
@@ -217,10 +226,10 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
     }
     if f.json {
         let out = serde_json::json!({ "total": hits.total, "shown": records.len(), "records": records });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        output::println(&output::json(&out)?)?;
     } else {
-        print!("{}", table(&records, &config.schedule.timezone));
-        eprintln!("{} of {} matching record(s), newest first", records.len(), hits.total);
+        output::print(&table(&records, &config.schedule.timezone))?;
+        output::eprintln(&format!("{} of {} matching record(s), newest first", records.len(), hits.total));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -232,20 +241,20 @@ fn table(records: &[MessageRecord], tz: &jiff::tz::TimeZone) -> String {
         "ID", "SUBMITTED", "STATE", "SENDER", "RECIPIENTS", "SENT"
     );
     for r in records {
-        let mut rcpts = r.recipients.first().map(|x| x.address.clone()).unwrap_or_default();
+        let mut rcpts = r.recipients.first().map(|x| value(&x.address).into_owned()).unwrap_or_default();
         if r.recipients.len() > 1 {
             rcpts += &format!(" +{}", r.recipients.len() - 1);
         }
         let sent = r.events.iter().rev().find(|e| e.kind == "delivered").map(|e| when(e.at)).unwrap_or("-".into());
         s += &format!(
             "{:<26} {:<16} {:<9} {:<28} {:<28} {:<16} {}\n",
-            r.id,
+            value(&r.id),
             when(r.submitted_at),
             r.state.as_str(),
-            r.sender,
+            value(&r.sender),
             rcpts,
             sent,
-            r.subject.as_deref().unwrap_or("")
+            value(r.subject.as_deref().unwrap_or(""))
         );
     }
     s

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use gatepost::accounts;
 
+use super::output::{self, value};
 use super::{open_store, read_password};
 
 #[derive(Subcommand)]
@@ -42,39 +43,53 @@ pub fn run(config: &Path, cmd: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::Add { name, email, password_file } => {
             accounts::validate_name(&name)?;
             accounts::validate_email(&email)?;
+            if store.get_user(&name)?.is_some() {
+                anyhow::bail!("user {name:?} already exists");
+            }
             let pw = read_password(password_file.as_deref(), &format!("Password for {name}: "))?;
             accounts::add_user(&store, &name, &email, &pw, now)?;
-            println!("added user {name} <{email}> (verified)");
+            output::println(&format!("added user {name} <{email}> (verified)"))?;
         }
         UserCommand::List => {
-            println!("{:<20} {:<32} {:<9} {:<9} TIMEZONE", "NAME", "EMAIL", "VERIFIED", "DISABLED");
+            let mut table = format!("{:<20} {:<32} {:<9} {:<9} TIMEZONE\n", "NAME", "EMAIL", "VERIFIED", "DISABLED");
             for u in store.list_users()? {
                 let tz = u.timezone.as_deref().unwrap_or("(default)");
-                println!("{:<20} {:<32} {:<9} {:<9} {tz}", u.name, u.email, u.verified, u.disabled);
+                table += &format!(
+                    "{:<20} {:<32} {:<9} {:<9} {}\n",
+                    value(&u.name),
+                    value(&u.email),
+                    u.verified,
+                    u.disabled,
+                    value(tz)
+                );
             }
+            output::print(&table)?;
         }
         UserCommand::Passwd { name, password_file } => {
+            if store.get_user(&name)?.is_none() {
+                anyhow::bail!("no user {name:?}");
+            }
             let pw = read_password(password_file.as_deref(), &format!("New password for {name}: "))?;
             accounts::validate_password(&pw)?;
             accounts::update_user(&store, &name, |u| {
                 u.password_hash = accounts::hash_password(&pw);
                 Ok(())
             })?;
-            println!("password of {name} changed");
+            output::println(&format!("password of {name} changed"))?;
         }
         UserCommand::Disable { name } => {
             accounts::update_user(&store, &name, |u| {
                 u.disabled = true;
                 Ok(())
             })?;
-            println!("user {name} disabled");
+            output::println(&format!("user {name} disabled"))?;
         }
         UserCommand::Enable { name } => {
             accounts::update_user(&store, &name, |u| {
                 u.disabled = false;
                 Ok(())
             })?;
-            println!("user {name} enabled");
+            output::println(&format!("user {name} enabled"))?;
         }
         UserCommand::SetTimezone { name, zone } => {
             accounts::validate_timezone(&zone)?;
@@ -82,7 +97,7 @@ pub fn run(config: &Path, cmd: UserCommand) -> anyhow::Result<ExitCode> {
                 u.timezone = Some(zone.clone());
                 Ok(())
             })?;
-            println!("timezone of {name} set to {zone}");
+            output::println(&format!("timezone of {name} set to {zone}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -41,7 +41,7 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
                 .unknown_ids(shard.bodies.iter().map(|(id, _)| id.as_str()))
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             for id in unknown {
-                std::fs::create_dir_all(&orphan_dir)?;
+                crate::store::integrity::private_dir_all(&orphan_dir)?;
                 let from = store.bodies().path(id);
                 std::fs::rename(&from, orphan_dir.join(format!("{id}.eml")))?;
                 report.orphan_bodies.push(id.to_string());

@@ -6,6 +6,9 @@
 //! name and fsynced; the directory is fsynced before the record that points at it is
 //! committed, so a record never names a body that a crash could take away, and a body that
 //! has no record yet (perhaps half written) is never acknowledged and never delivered.
+//!
+//! Bodies are other people's mail: files are created 0600 and directories 0700 whatever the
+//! process umask (`main` also sets the umask to 077 for the files libraries create).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -60,9 +63,9 @@ impl Bodies {
     pub fn write(&self, id: &str, body: &[u8]) -> io::Result<PathBuf> {
         let dir = self.shard_dir(id);
         let path = self.path(id);
-        let mut f = match File::create_new(&path) {
+        let mut f = match create_private(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&dir)?;
+                super::integrity::private_dir_all(&dir)?;
                 // A new shard (every ~17.5 minutes) is an entry in its parent, and a new day
                 // group one in the root: sync them up to the data directory, or a power cut
                 // could lose the directory with the synced bodies in it.
@@ -70,7 +73,7 @@ impl Bodies {
                 for d in [day, &self.root].into_iter().chain(self.root.parent()) {
                     sync_dir(d)?;
                 }
-                File::create_new(&path)?
+                create_private(&path)?
             }
             other => other?,
         };
@@ -114,6 +117,15 @@ impl Bodies {
         }
         Ok(())
     }
+}
+
+/// `O_CREAT|O_EXCL`, mode 0600.
+fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn sorted_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {

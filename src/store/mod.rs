@@ -14,6 +14,8 @@
 //! - `trace_pending`, `trace_meta`: the change feed of the trace index (`trace.rs`)
 
 mod bodies;
+pub mod integrity;
+pub mod lock;
 mod record;
 mod trace;
 mod users;
@@ -21,9 +23,11 @@ mod users;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
+pub use integrity::{DataDirState, Integrity};
+pub use lock::{LockError, ServerLock};
 pub use record::{
     Attempt, Event, INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord,
 };
@@ -36,10 +40,10 @@ const DUE: TableDefinition<&[u8], ()> = TableDefinition::new("due");
 const BY_USER: TableDefinition<&str, ()> = TableDefinition::new("by_user");
 const SENDING: TableDefinition<&str, ()> = TableDefinition::new("sending");
 
-/// Page cache of the database file.
-const CACHE_SIZE: usize = 64 * 1024 * 1024;
 /// Written at a clean shutdown, removed at start: its absence means the last run crashed.
 const CLEAN_MARKER: &str = "clean-shutdown";
+/// The database file in the data directory.
+pub const DB_FILE: &str = "gatepost.redb";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -105,40 +109,47 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open (or create) the store under `data_dir`. A damaged database file is a clear error.
+    /// Open (or create) the store under `data_dir`, trusting the database file (every
+    /// command but `serve` and `store check`). Damage found by [`integrity::probe`] is an error.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir)
+        Store::open_with(data_dir, Integrity::Trust)
+    }
+
+    /// Open (or create) the store under `data_dir`. A damaged database file, an empty one, or
+    /// gatepost data without one is a clear error naming the file, never a fresh store.
+    pub fn open_with(data_dir: &Path, integrity: Integrity) -> Result<Store, StoreError> {
+        integrity::private_dir_all(data_dir)
             .map_err(StoreError::io(format!("creating data directory {}", data_dir.display())))?;
-        let path = data_dir.join("gatepost.redb");
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            // redb's default page cache is 1 GiB; a scan of a million held records would fill
-            // it. Hot data (the due index, recent records) is small.
-            .set_cache_size(CACHE_SIZE)
-            .create(&path)
-            .map_err(|e| match StoreError::from(e) {
-                StoreError::Damaged(why) => StoreError::Damaged(format!("{}: {why}", path.display())),
-                StoreError::Db(why) => StoreError::Db(format!("{}: {why}", path.display())),
-                other => other,
+        let path = data_dir.join(DB_FILE);
+        if integrity::probe(data_dir)? == DataDirState::New {
+            integrity::create_database(&path, |tmp| {
+                let db = integrity::builder(false).create(tmp).map_err(|e| integrity::db_error(tmp, e))?;
+                create_tables(&db)
             })?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(MESSAGES)?;
-            txn.open_table(DUE)?;
-            txn.open_table(BY_USER)?;
-            txn.open_table(USERS)?;
-            txn.open_table(SENDING)?;
-            txn.open_table(trace::TRACE_PENDING)?;
-            txn.open_table(trace::TRACE_META)?;
         }
-        txn.commit()?;
+        integrity::note_opened(&path);
+        // A plain open of a file damaged outside redb may panic inside redb; catch that here
+        // as the damage it is (the panic hook of `main` keeps its text off the terminal).
+        let opened = std::panic::catch_unwind(|| integrity::builder(integrity == Integrity::Verify).open(&path));
+        let db = match opened {
+            Ok(r) => r.map_err(|e| integrity::db_error(&path, e))?,
+            Err(_) => {
+                return Err(StoreError::Damaged(integrity::damage().unwrap_or_else(|| {
+                    format!(
+                        "{}: redb could not open it; run `gatepost store check` with gatepost stopped",
+                        path.display()
+                    )
+                })));
+            }
+        };
+        create_tables(&db)?;
         Ok(Store { db, bodies: Bodies::new(data_dir.join("bodies")), data_dir: data_dir.to_path_buf() })
     }
 
     /// Note that this run ends cleanly (everything committed, nothing half-written).
     pub fn mark_clean_shutdown(&self) -> Result<(), StoreError> {
         let path = self.data_dir.join(CLEAN_MARKER);
-        std::fs::write(&path, b"gatepost stopped cleanly\n")
+        integrity::write_private(&path, b"gatepost stopped cleanly\n")
             .map_err(StoreError::io("writing the clean-shutdown marker"))?;
         sync_dir(&self.data_dir).map_err(StoreError::io("syncing the data directory"))
     }
@@ -384,6 +395,42 @@ impl Store {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(MESSAGES)?.len()?)
     }
+}
+
+/// Every table exists from the start (an upgrade that adds one gets it here too). Looked at
+/// in a read transaction first: a command that only reads then writes nothing (no commit, no
+/// fsync), and does not walk into a damaged page before it has to.
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let all_there = {
+        let txn = db.begin_read()?;
+        let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+        [
+            MESSAGES.name(),
+            DUE.name(),
+            BY_USER.name(),
+            USERS.name(),
+            SENDING.name(),
+            trace::TRACE_PENDING.name(),
+            trace::TRACE_META.name(),
+        ]
+        .iter()
+        .all(|t| names.iter().any(|n| n == t))
+    };
+    if all_there {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(MESSAGES)?;
+        txn.open_table(DUE)?;
+        txn.open_table(BY_USER)?;
+        txn.open_table(USERS)?;
+        txn.open_table(SENDING)?;
+        txn.open_table(trace::TRACE_PENDING)?;
+        txn.open_table(trace::TRACE_META)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// Distinct next-attempt times of recipients still waiting: one due entry each.

@@ -12,5 +12,7 @@ mod support;
 mod connections;
 mod login;
 mod open_relay;
+mod operator;
 mod relay;
+mod store;
 mod submission;

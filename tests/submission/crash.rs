@@ -133,9 +133,20 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     eprintln!("crash test: {total} acknowledged messages survived {KILLS} SIGKILLs");
 }
 
-/// Restart-equivalent check on the dead server's data: recovery, then every acknowledged
+/// Restart-equivalent check on the dead server's data: the database passes redb's integrity
+/// check (as the next start requires after a crash), recovery, then every acknowledged
 /// message present and identical, every record's body intact, no temp files left.
 fn verify(data: &Path, acked: &HashMap<String, Vec<u8>>, round: usize) {
+    let config = data.parent().unwrap().join("gatepost.toml");
+    let check = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+        .arg("--config")
+        .arg(&config)
+        .args(["store", "check"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(check.status.success(), "round {round}: a SIGKILL left a store that fails its check:\n{report}");
     let store = Store::open(data).unwrap();
     let report = gatepost::queue::recover(&store, jiff::Timestamp::now()).unwrap();
     assert!(report.records_without_body.is_empty(), "round {round}: records lost their bodies: {report:?}");

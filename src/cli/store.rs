@@ -1,0 +1,112 @@
+//! `gatepost store check`: is the store whole? The database file's integrity (redb verifies
+//! every page checksum of the committed trees, as `serve` does after an unclean stop), then
+//! every record and user decodes, every record has its body (with `--bodies`, one whose
+//! SHA-256 matches), and which bodies have no record.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use gatepost::store::{Integrity, Store, sha256_hex};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::load_config;
+use super::output::{self, value};
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Verify the database file, every record and user, and the body files.
+    Check {
+        /// Also read every body and compare it with the SHA-256 in its record.
+        #[arg(long)]
+        bodies: bool,
+    },
+}
+
+/// Problems listed one by one up to this many; beyond, counted.
+const SHOWN: usize = 20;
+
+pub fn run(config: &Path, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
+    let StoreCommand::Check { bodies } = cmd;
+    let config = load_config(config)?;
+    let dir = &config.data_dir;
+    let started = std::time::Instant::now();
+    let store =
+        Store::open_with(dir, Integrity::Verify).with_context(|| format!("checking the store in {}", dir.display()))?;
+    output::println(&format!(
+        "{}: integrity verified in {:.1} s",
+        dir.join(gatepost::store::DB_FILE).display(),
+        started.elapsed().as_secs_f64()
+    ))?;
+    let bar = progress(store.message_count()?);
+    let mut problems: Vec<String> = Vec::new();
+    let mut user_problems: Vec<String> = Vec::new();
+    let (mut records, mut users) = (0u64, 0u64);
+    store.scan_records(
+        |id, rec| {
+            records += 1;
+            bar.inc(1);
+            match rec {
+                Err(e) => problems.push(format!("record {}: {e}", value(id))),
+                Ok(rec) if bodies => match store.bodies().read(id) {
+                    Ok(b) if sha256_hex(&b) == rec.body_sha256 => {}
+                    Ok(_) => problems.push(format!("record {}: its body does not match its SHA-256", value(id))),
+                    Err(e) => {
+                        problems.push(format!("record {}: body {}: {e}", value(id), store.bodies().path(id).display()))
+                    }
+                },
+                Ok(_) if !store.bodies().exists(id) => {
+                    problems.push(format!("record {}: no body at {}", value(id), store.bodies().path(id).display()))
+                }
+                Ok(_) => {}
+            }
+        },
+        |name, user| {
+            users += 1;
+            if let Err(e) = user {
+                user_problems.push(format!("user {}: {e}", value(name)));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    problems.extend(user_problems);
+    let mut unrecorded = 0usize;
+    store.bodies().scan(|shard| {
+        let ids: Vec<&str> = shard.bodies.iter().map(|(id, _)| id.as_str()).collect();
+        unrecorded += store.unknown_ids(ids).map_err(std::io::Error::other)?.len();
+        Ok(())
+    })?;
+    let mut report = format!("{records} records, {users} users\n");
+    if unrecorded > 0 {
+        report += &format!(
+            "{unrecorded} body file(s) without a record: debris of a crash (the next `serve` moves them to orphans/), or messages being submitted right now\n"
+        );
+    }
+    for p in problems.iter().take(SHOWN) {
+        report += &format!("problem: {p}\n");
+    }
+    if problems.len() > SHOWN {
+        report += &format!("… and {} more problem(s)\n", problems.len() - SHOWN);
+    }
+    output::print(&report)?;
+    if problems.is_empty() {
+        output::println("store check: OK")?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        output::println(&format!("store check: {} problem(s)", problems.len()))?;
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn progress(total: u64) -> ProgressBar {
+    if total < 10_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("checking records {bar:40} {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
