@@ -14,8 +14,10 @@ pub mod login;
 pub mod pool;
 pub mod throttle;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::cell::RefCell;
+
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use jiff::Timestamp;
 
 use crate::store::{Store, StoreError, UserRecord};
@@ -48,8 +50,40 @@ pub fn hash_password(password: &str) -> String {
     Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashing").to_string()
 }
 
+thread_local! {
+    /// This thread's argon2 working memory (19 MiB at gatepost's cost), kept between checks.
+    /// Allocating it per check left each thread's malloc arena holding its own copy after
+    /// the free: a storm of wrong logins grew the process by 19 MiB per thread that ever ran
+    /// a check. The password pool runs checks on a fixed set of threads (`pool.rs`), so the
+    /// memory is `max_parallel_verifications × 19 MiB`, once.
+    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches the PHC string `hash` (argon2). The comparison of the outputs
+/// is constant-time (`password_hash::Output`).
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let hashed = ARGON2_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            &mut memory[..blocks],
+        )
+    });
+    hashed.is_ok() && Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 /// User names are login names: short, lower-case, no spaces or `@` confusion.
