@@ -9,14 +9,17 @@ use std::net::IpAddr;
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::{MessageParser, PartType};
 use tantivy::TantivyDocument;
-use tantivy::schema::{FAST, Field, INDEXED, STORED, STRING, Schema, TEXT};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
 
 use crate::store::MessageRecord;
 
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
 /// 3: times in microseconds, `id` a fast field (results ordered by full time, then id), and a
-/// `possibly-delivered` state term.
-pub const SCHEMA_VERSION: u32 = 3;
+/// `possibly-delivered` state term. 4: subject and text words without frequencies or
+/// positions (every filter is a set of words, never a phrase or a ranking).
+pub const SCHEMA_VERSION: u32 = 4;
 /// An extra `state` term: some attempt may have delivered the message without a reply.
 pub const POSSIBLY_DELIVERED: &str = "possibly-delivered";
 /// Content beyond this many bytes of text is not indexed (a search still finds the record by
@@ -39,6 +42,16 @@ pub struct Fields {
     pub sent: Field,
 }
 
+/// Subject and content: tokenized words, indexed only as "this record has this word". Filters
+/// ask for every word (`TermQuery`s with `IndexRecordOption::Basic`), never a phrase or a
+/// score, so frequencies and positions were work for nothing: recording positions was most of
+/// what indexing a message cost.
+fn words() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer("default").set_index_option(IndexRecordOption::Basic),
+    )
+}
+
 pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
@@ -50,8 +63,8 @@ pub fn schema() -> (Schema, Fields) {
         relay_ip: b.add_text_field("relay_ip", STRING),
         system_ip: b.add_text_field("system_ip", STRING),
         state: b.add_text_field("state", STRING),
-        subject: b.add_text_field("subject", TEXT),
-        text: b.add_text_field("text", TEXT),
+        subject: b.add_text_field("subject", words()),
+        text: b.add_text_field("text", words()),
         submitted: b.add_i64_field("submitted", INDEXED | FAST),
         sent: b.add_i64_field("sent", INDEXED),
     };

@@ -88,6 +88,7 @@ impl Queue {
         let store = self.store.clone();
         let body_id = id.clone();
         let body = sub.body;
+        let writing = self.committer.writing();
         let dir = tokio::task::spawn_blocking(move || store.bodies().write(&body_id, &body))
             .await
             .map_err(|_| QueueError::ShuttingDown)?
@@ -95,7 +96,7 @@ impl Queue {
         let mut release_times: Vec<Timestamp> = record.recipients.iter().map(|r| r.release_at).collect();
         release_times.sort();
         release_times.dedup();
-        if let Err(e) = self.committer.commit(record, dir).await {
+        if let Err(e) = self.committer.commit(record, dir, writing).await {
             // Nothing half-stored: the body of an unacknowledged message goes.
             let _ = std::fs::remove_file(self.store.bodies().path(&id));
             return Err(e);
