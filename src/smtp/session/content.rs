@@ -91,6 +91,17 @@ impl Session {
             Ok(None) => raw,
             Err(e) => return Err((codes::BAD_CONTENT, format!("{e}; send CRLF line ends"))),
         };
+        // The limit is on the message as stored and relayed: bare LFs made CRLF can take a
+        // message the reader let through over it (found by fuzzing).
+        if body.len() as u64 > self.settings.max_message_size {
+            return Err((
+                codes::MESSAGE_TOO_BIG,
+                format!(
+                    "message exceeds the limit of {} octets once its line ends are CRLF",
+                    self.settings.max_message_size
+                ),
+            ));
+        }
         // The same check the release's rewrite starts with (one function, not a copy of it).
         if let Err(e) = crate::rewrite::header_of(&body) {
             return Err((
