@@ -12,6 +12,11 @@ use gatepost::relay::{Delivery, Outgoing, RecipientResult};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+#[path = "../common/ports.rs"]
+mod ports;
+#[allow(unused_imports)] // not every binary that includes this file uses it
+pub use ports::free_port;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -74,11 +79,6 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A port free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Wait until something accepts on `port` (a peer starting up).

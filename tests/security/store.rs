@@ -24,10 +24,6 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A config for a `gatepost serve` child on fixed free ports; `extra` goes before the tables.
 pub fn serve_config(dir: &Path, data: &Path, extra: &str) -> (PathBuf, u16) {
     let port = free_port();
@@ -39,17 +35,22 @@ pub fn serve_config(dir: &Path, data: &Path, extra: &str) -> (PathBuf, u16) {
     (path, port)
 }
 
-/// Start `gatepost serve`; returns once it accepts on `port`, with its stderr being drained.
-pub fn spawn_serve(config: &Path, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatepost"))
+/// `gatepost serve` as a child, stderr piped.
+fn serve_child(config: &Path, stdout: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_gatepost"))
         .arg("--config")
         .arg(config)
         .arg("serve")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Start `gatepost serve`; returns once it accepts on `port`, with its stderr being drained.
+pub fn spawn_serve(config: &Path, port: u16) -> Child {
+    let mut child = serve_child(config, Stdio::null());
     let err = child.stderr.take().unwrap();
     std::thread::spawn(move || for _ in BufReader::new(err).lines() {});
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -73,15 +74,7 @@ pub fn stop(mut child: Child) {
 
 /// A `serve` that must fail: its exit status and everything it printed.
 fn serve_fails(config: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatepost"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_child(config, Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -258,15 +251,7 @@ fn damage_a_record(db: &Path, needle: &str, seed: u64) {
 
 /// Start `serve`; if it is still up after a moment (the damage missed every live page), stop it.
 fn serve_fails_or_stops(config: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatepost"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_child(config, Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(5);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -341,15 +326,7 @@ async fn a_server_that_meets_damage_stops_and_names_the_file() {
     stop(first);
     assert!(data.join("clean-shutdown").exists());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatepost"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_child(&config, Stdio::null());
     let err = child.stderr.take().unwrap();
     let log = std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).collect::<Vec<_>>());
     let deadline = Instant::now() + Duration::from_secs(30);

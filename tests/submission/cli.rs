@@ -297,7 +297,7 @@ fn trace_text_without_words_is_a_bad_filter() {
 fn a_new_data_directory_is_called_new() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let config = dir.path().join("g.toml");
     let text = config_text(&dir.path().join("data"), "").replacen(
         "starttls_listen = \"127.0.0.1:0\"",

@@ -15,10 +15,6 @@ use crate::support::*;
 const KILLS: usize = 5;
 const CLIENTS: usize = 8;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn write_config(dir: &Path, port: u16, tls_port: u16) -> std::path::PathBuf {
     let certs = repo().join("certs");
     let text = format!(

@@ -23,10 +23,6 @@ impl Drop for Reaper {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     for _ in 0..500 {
         if let Some(v) = probe() {

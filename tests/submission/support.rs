@@ -11,6 +11,10 @@ use gatepost::config::Config;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+#[path = "../common/ports.rs"]
+mod ports;
+pub use ports::free_port;
+
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "correct horse";
 pub const EMAIL: &str = "alice@example.com";
