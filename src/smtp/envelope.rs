@@ -178,8 +178,13 @@ fn mailbox(path: &[u8], utf8: bool) -> Result<String, EnvelopeError> {
         if !utf8 {
             return Err(EnvelopeError::EightBit);
         }
-        if std::str::from_utf8(path).is_err() {
+        let Ok(text) = std::str::from_utf8(path) else {
             return Err(EnvelopeError::NotUtf8);
+        };
+        // UTF-8 brings its own controls: C1 (U+0080-U+009F) and the bidi overrides that make
+        // an address read differently from what it is (found by fuzzing).
+        if text.chars().any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')) {
+            return Err(BadAddress("contains a control character"));
         }
     }
     let path = match path.first() {
@@ -266,7 +271,8 @@ pub fn fuzz_one(data: &[u8]) {
         Ok(cmd) => {
             let a = cmd.address.as_bytes();
             assert!(line.windows(a.len().max(1)).any(|w| w == a) || a.is_empty(), "address not as sent: {:?}", show());
-            assert!(!cmd.address.chars().any(char::is_control), "control character accepted: {:?}", show());
+            let control = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            assert!(!cmd.address.chars().any(control), "control character accepted: {:?}", show());
             let utf8_asked = smtputf8 || (verb == Verb::Mail && cmd.param("SMTPUTF8").is_some());
             assert!(utf8_asked || cmd.address.is_ascii(), "8-bit address without SMTPUTF8: {:?}", show());
             assert!(cmd.address.contains('@') || (cmd.address.is_empty() && verb == Verb::Mail), "{:?}", show());

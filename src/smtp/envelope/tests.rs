@@ -141,3 +141,19 @@ fn eight_bit_addresses() {
     // SMTPUTF8 on a RCPT line does not count: it belongs to MAIL.
     assert_eq!(rcpt(b"RCPT TO:<b\xc3\xb6b@example.net> SMTPUTF8", false), Err(EnvelopeError::EightBit));
 }
+
+/// UTF-8 brings controls of its own: C1 and the bidi overrides are refused like C0 (a C1
+/// control in an SMTPUTF8 address was found by fuzzing).
+#[test]
+fn utf8_controls_are_refused_with_smtputf8() {
+    for line in
+        ["RCPT TO:<\u{8a}@m.example>", "RCPT TO:<bob\u{202e}moc.live@example.com>", "RCPT TO:<a\u{2066}b@example.com>"]
+    {
+        assert_eq!(
+            rcpt(line.as_bytes(), true),
+            Err(EnvelopeError::BadAddress("contains a control character")),
+            "{line:?}"
+        );
+    }
+    assert!(rcpt("RCPT TO:<jöran@example.com>".as_bytes(), true).is_ok());
+}
