@@ -2,6 +2,8 @@
 //! STARTTLS and AUTH) and a scripted fake relay for the faults a real one cannot make.
 //! One test binary for the whole area keeps builds fast on small machines.
 
+#[path = "../common/ports.rs"]
+mod ports;
 mod support;
 
 mod faults;

@@ -12,10 +12,8 @@ use gatepost::relay::{Delivery, Outgoing, RecipientResult};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-#[path = "../common/ports.rs"]
-mod ports;
 #[allow(unused_imports)] // not every binary that includes this file uses it
-pub use ports::free_port;
+pub use crate::ports::free_port;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/ports.rs"]
+mod ports;
 #[path = "../submission/support.rs"]
 mod support;
 

@@ -2,6 +2,8 @@
 //! and real peers (swaks, Python smtplib). One test binary for the whole area keeps builds
 //! fast on small machines.
 
+#[path = "../common/ports.rs"]
+mod ports;
 mod support;
 
 mod cli;

@@ -11,9 +11,7 @@ use gatepost::config::Config;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-#[path = "../common/ports.rs"]
-mod ports;
-pub use ports::free_port;
+pub use crate::ports::free_port;
 
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "correct horse";
