@@ -157,3 +157,12 @@ fn utf8_controls_are_refused_with_smtputf8() {
     }
     assert!(rcpt("RCPT TO:<jöran@example.com>".as_bytes(), true).is_ok());
 }
+
+/// A parameter value under SMTPUTF8 may be UTF-8, but not its controls (found by fuzzing).
+#[test]
+fn utf8_controls_in_parameter_values_are_refused() {
+    let line = "MAIL FROM:<alice@example.com> SMTPUTF8 ENVID=a\u{84}b".as_bytes();
+    assert_eq!(parse(line, Verb::Mail, false), Err(EnvelopeError::BadParameter("ENVID".into())));
+    let line = "MAIL FROM:<alice@example.com> SMTPUTF8 ENVID=jöran".as_bytes();
+    assert!(parse(line, Verb::Mail, false).is_ok());
+}
