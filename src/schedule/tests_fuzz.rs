@@ -201,7 +201,7 @@ fn fuzz_seeds_replay() {
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let known = ["deliver_on_", "address_", "hold_"];
+        let known = ["deliver_on_", "address_", "hold_", "found_"];
         assert!(known.iter().any(|k| name.starts_with(k)), "seed name {name}");
         fuzz_one(&std::fs::read(&path).unwrap());
         seen += 1;
