@@ -65,3 +65,31 @@ pub fn prepare(config: &Config) -> Arc<Prepare> {
     let policy = policy(config);
     Arc::new(move |rec, body| rewrite_message(&policy, rec, &body))
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::store::MessageState;
+
+    /// A body held from before issue 8 (stored as the client sent it) goes out under the one
+    /// line-end rule: bare LFs become CRLF, and a bare CR in the header is never relayed.
+    #[test]
+    fn bodies_held_from_before_get_the_one_line_end_rule_at_release() {
+        let policy = policy(&crate::config::Config::default());
+        let at: Timestamp = "2026-12-25T08:00:00Z".parse().unwrap();
+        let rec = crate::store::tests::sample_record("01JD0000000000000000000000", "alice", at, MessageState::Sending);
+
+        let out =
+            rewrite_message(&policy, &rec, b"From: alice@example.com\nSubject: hi\n\nline one\nline two\r\n").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.replace("\r\n", "").contains('\n'), "every line end is CRLF: {text:?}");
+        assert!(text.contains("\r\nline one\r\nline two\r\n"), "{text:?}");
+
+        let smuggled = b"From: alice@example.com\r\nX-Foo: a\rFrom: ceo@bank.example\r\n\r\nbody\r\n";
+        let err = rewrite_message(&policy, &rec, smuggled).unwrap_err();
+        assert!(err.starts_with("cannot relay the message:"), "{err}");
+        assert!(err.contains("bare CR"), "{err}");
+    }
+}

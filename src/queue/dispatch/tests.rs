@@ -270,6 +270,9 @@ async fn permanent_failure_notifies_the_sender_once_and_never_about_a_notice() {
     let body = String::from_utf8(rig.store.bodies().read(&notice.id).unwrap()).unwrap();
     assert!(body.contains("Status: 5.1.1") && body.contains("Final-Recipient: rfc822; bob@x"), "{body}");
     assert_eq!(relay.senders.lock().unwrap().as_slice(), ["alice@example.com", ""], "the notice has a null sender");
+    // gatepost's own notice claims neither the original's client nor its TLS (issue 8 item 21).
+    assert_eq!(notice.origin, crate::store::Origin::Internal);
+    assert_eq!((notice.client_ip(), notice.tls.as_deref()), (None, None), "{notice:?}");
     let original = rig.store.get_message(&id).unwrap().unwrap();
     assert_eq!(original.state, MessageState::Failed);
     assert!(original.events.iter().any(|e| e.kind == "dsn" && e.detail.contains(&notice.id)));
