@@ -335,8 +335,13 @@ mod tests {
         };
         let first = start(Lane::Other, "first");
         until(&pool, |s| s.running == 1).await;
-        let strangers = [start(Lane::Other, "stranger1"), start(Lane::Other, "stranger2")];
+        // One at a time, so the order they queue in is known (spawned together, either may
+        // reach the queue first).
+        let stranger1 = start(Lane::Other, "stranger1");
+        until(&pool, |s| s.waiting_other == 1).await;
+        let stranger2 = start(Lane::Other, "stranger2");
         until(&pool, |s| s.waiting_other == 2).await;
+        let strangers = [stranger1, stranger2];
         assert_eq!(start(Lane::Other, "stranger3").await.unwrap(), Err(PoolError::Busy), "room full");
         let known = start(Lane::Known, "known");
         until(&pool, |s| s.waiting_known == 1).await;

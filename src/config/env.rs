@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use toml::{Table, Value};
 
-use super::reader::suggestion;
+use super::suggest::suggestion;
 use super::{ConfigError, ENV_PREFIX};
 
 /// Where an override came from: errors name the variable, and a value whose TOML reading

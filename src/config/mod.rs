@@ -8,6 +8,7 @@ pub mod checks;
 mod env;
 mod reader;
 mod sections;
+mod suggest;
 mod units;
 mod values;
 

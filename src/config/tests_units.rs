@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::reader::edit_distance;
+use super::suggest::edit_distance;
 use super::units::listeners_collide;
 use super::{IpNetwork, parse_duration, parse_size};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Value;
 
 use super::LogFormat;
-use super::reader::edit_distance;
+use super::suggest::edit_distance;
 use super::units::{DURATION_UNITS, SIZE_UNITS, parse_duration, parse_size};
 
 pub(super) const SECRETS_HINT: &str = "secrets are never inline: use relay.password_file or relay.password_env";

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::dsn::FailedRecipient;
+use super::dsn::{FailedRecipient, POSSIBLY_DELIVERED_TWICE};
 use crate::relay::{Delivery, RecipientResult};
 use crate::store::{Attempt, MessageRecord, MessageState, RecipientRecord};
 
@@ -93,9 +93,6 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
     Some(Claim { queue_id: rec.id.clone(), attempt, recipients: due })
 }
 
-/// Why a recipient is not tried again after its second possibly-delivered attempt.
-pub const POSSIBLY_DELIVERED_TWICE: &str = "possibly delivered twice; not retried";
-
 /// Apply the relay's results. Deferred recipients are retried with backoff until their
 /// lifetime (counted from their release time) runs out; then they fail. A recipient whose
 /// message went out in full without a reply ("possibly delivered") is tried once more; a
@@ -151,12 +148,7 @@ fn settle(
     let give_up = |r: &mut RecipientRecord, reason: String, expired: bool| {
         r.state = MessageState::Failed;
         r.last_error = Some(reason.clone());
-        Some(FailedRecipient {
-            address: address.clone(),
-            reason,
-            expired,
-            possibly_delivered: r.possibly_delivered > 0,
-        })
+        Some(FailedRecipient { address: address.clone(), reason, expired, possibly_delivered: r.possibly_delivered })
     };
     match result {
         RecipientResult::Delivered => {

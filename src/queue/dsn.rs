@@ -4,7 +4,6 @@
 
 use jiff::Timestamp;
 
-use super::attempts::POSSIBLY_DELIVERED_TWICE;
 use crate::store::MessageRecord;
 
 /// One recipient the notice reports on.
@@ -15,14 +14,22 @@ pub struct FailedRecipient {
     pub reason: String,
     /// Gave up after retrying (lifetime), rather than a permanent refusal.
     pub expired: bool,
-    /// An attempt sent the whole message and got no reply: it may have arrived after all.
-    pub possibly_delivered: bool,
+    /// Attempts that sent the whole message and got no reply: each may have delivered it.
+    pub possibly_delivered: u32,
 }
+
+/// Why a recipient is not tried again after its second possibly-delivered attempt.
+pub const POSSIBLY_DELIVERED_TWICE: &str = "possibly delivered twice; not retried";
 
 impl FailedRecipient {
     /// Not tried again because two attempts may each have delivered it.
     fn twice(&self) -> bool {
-        self.reason.starts_with(POSSIBLY_DELIVERED_TWICE)
+        self.possibly_delivered >= 2
+    }
+
+    /// It may have arrived after all.
+    fn maybe_arrived(&self) -> bool {
+        self.possibly_delivered > 0
     }
 }
 
@@ -87,7 +94,7 @@ pub fn build(
             status_of(f),
             clean(&f.reason)
         ));
-        if f.possibly_delivered {
+        if f.maybe_arrived() {
             // An RFC 3464 extension field, for programs reading the report.
             status.push_str("X-Gatepost-Possibly-Delivered: yes\r\n");
         }
@@ -127,7 +134,7 @@ fn recipient_text(f: &FailedRecipient) -> String {
             "    Twice the relay took the whole message and then never confirmed it, so this\r\n    \
              recipient may have it once or twice; gatepost stopped rather than send more copies.\r\n",
         );
-    } else if f.possibly_delivered {
+    } else if f.maybe_arrived() {
         text.push_str(
             "    An earlier attempt may have delivered it: the relay took the whole message\r\n    \
              then but never confirmed it.\r\n",
@@ -158,7 +165,7 @@ mod tests {
             address: "a@x".into(),
             reason: reason.into(),
             expired,
-            possibly_delivered: false,
+            possibly_delivered: 0,
         };
         assert_eq!(status_of(&f("550 5.1.1 no such user", false)), "5.1.1");
         assert_eq!(status_of(&f("552 message too big", false)), "5.0.0");
@@ -180,13 +187,13 @@ mod tests {
                 address: "bob@example.net".into(),
                 reason: format!("{POSSIBLY_DELIVERED_TWICE}: connection lost during the end of DATA"),
                 expired: false,
-                possibly_delivered: true,
+                possibly_delivered: 2,
             },
             FailedRecipient {
                 address: "carol@example.net".into(),
                 reason: "550 5.1.1 no such user".into(),
                 expired: false,
-                possibly_delivered: true,
+                possibly_delivered: 1,
             },
         ];
         let dsn = build(&rec, b"Subject: hi\r\n\r\nx\r\n", &failed, "2026-12-25T08:00:05Z".parse().unwrap(), "gp");
@@ -218,7 +225,7 @@ mod tests {
             address: "bob@example.net".into(),
             reason: "550 5.1.1 <bob@example.net>: no such user\r\n".into(),
             expired: false,
-            possibly_delivered: false,
+            possibly_delivered: 0,
         }];
         let dsn = build(&rec, original, &failed, "2026-12-25T08:00:05Z".parse().unwrap(), "gp.example");
         let text = String::from_utf8(dsn.clone()).unwrap();

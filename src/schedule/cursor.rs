@@ -4,7 +4,8 @@
 //! and "accept only what is documented" is what keeps a typo from being
 //! read as some other time.
 
-use jiff::civil::{Date, Time};
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::Offset;
 
 use super::ScheduleErrorKind;
 
@@ -94,4 +95,30 @@ pub(super) fn time(hour: u32, minute: u32, second: u32, nanos: u32) -> Result<Ti
         return Err(ScheduleErrorKind::Unparseable);
     }
     Time::new(hour as i8, minute as i8, second as i8, nanos as i32).map_err(|_| ScheduleErrorKind::Unparseable)
+}
+
+/// A UTC offset as written: sign (+1/-1), hours, minutes.
+pub(super) type OffsetShape = (i32, u32, u32);
+
+/// `monday` or `mon` (lower case) to a weekday.
+pub(super) fn weekday_name(s: &str) -> Option<Weekday> {
+    const NAMES: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Monday),
+        ("tuesday", Weekday::Tuesday),
+        ("wednesday", Weekday::Wednesday),
+        ("thursday", Weekday::Thursday),
+        ("friday", Weekday::Friday),
+        ("saturday", Weekday::Saturday),
+        ("sunday", Weekday::Sunday),
+    ];
+    NAMES.iter().find(|(full, _)| s == *full || s == &full[..3]).map(|&(_, day)| day)
+}
+
+/// Offsets up to ±23:59 (real ones stop at ±14:00; anything beyond is a typo).
+pub(super) fn checked_offset((sign, hours, minutes): OffsetShape) -> Result<Offset, ScheduleErrorKind> {
+    if hours > 23 || minutes > 59 {
+        return Err(ScheduleErrorKind::Unparseable);
+    }
+    let seconds = sign * (hours as i32 * 3600 + minutes as i32 * 60);
+    Offset::from_seconds(seconds).map_err(|_| ScheduleErrorKind::Unparseable)
 }

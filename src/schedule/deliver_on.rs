@@ -7,12 +7,11 @@
 use jiff::{
     SignedDuration, Timestamp,
     civil::{Date, DateTime, Weekday},
-    tz::Offset,
 };
 
 use super::{
     ScheduleErrorKind::{self, BeyondMaxHold, Unparseable},
-    cursor::{self, Cursor},
+    cursor::{self, Cursor, OffsetShape, checked_offset, weekday_name},
 };
 
 /// A requested release, before the context (now, tz, daily hour) applies.
@@ -57,20 +56,6 @@ pub(super) fn parse(raw: &str) -> Result<When, ScheduleErrorKind> {
     super::rfc5322::parse(s).map(When::Instant)
 }
 
-/// `monday` or `mon` (lower case) to a weekday.
-pub(super) fn weekday_name(s: &str) -> Option<Weekday> {
-    const NAMES: [(&str, Weekday); 7] = [
-        ("monday", Weekday::Monday),
-        ("tuesday", Weekday::Tuesday),
-        ("wednesday", Weekday::Wednesday),
-        ("thursday", Weekday::Thursday),
-        ("friday", Weekday::Friday),
-        ("saturday", Weekday::Saturday),
-        ("sunday", Weekday::Sunday),
-    ];
-    NAMES.iter().find(|(full, _)| s == *full || s == &full[..3]).map(|&(_, day)| day)
-}
-
 /// `3d`, `2h`, `90m` (the part after `+`).
 fn relative(rest: &str) -> Result<When, ScheduleErrorKind> {
     let len = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -103,9 +88,6 @@ struct IsoShape {
     /// Hour, minute, second, nanosecond, and the offset if one was given.
     time: Option<(u32, u32, u32, u32, Option<OffsetShape>)>,
 }
-
-/// Sign (+1/-1), hours, minutes.
-type OffsetShape = (i32, u32, u32);
 
 /// `2026-12-25`, `2026-12-25 09:30`, `2026-12-25t09:30[:00[.5]]`, each
 /// optionally followed by `z`, `utc`, `gmt`, `+01:00`, `+0100` (blank allowed
@@ -168,13 +150,4 @@ fn offset_shape(c: &mut Cursor) -> Option<OffsetShape> {
     c.eat(b':');
     let minutes = c.digits(2)?;
     Some((sign, hours, minutes))
-}
-
-/// Offsets up to ±23:59 (real ones stop at ±14:00; anything beyond is a typo).
-pub(super) fn checked_offset((sign, hours, minutes): OffsetShape) -> Result<Offset, ScheduleErrorKind> {
-    if hours > 23 || minutes > 59 {
-        return Err(Unparseable);
-    }
-    let seconds = sign * (hours as i32 * 3600 + minutes as i32 * 60);
-    Offset::from_seconds(seconds).map_err(|_| Unparseable)
 }

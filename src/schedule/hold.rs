@@ -18,9 +18,7 @@ use super::{
     Hold, ScheduleContext, ScheduleError,
     ScheduleErrorKind::{self, BeyondMaxHold, InPast, Unparseable},
     ScheduleSource, cursor,
-    cursor::Cursor,
-    deliver_on::checked_offset,
-    resolve::latest_release,
+    cursor::{Cursor, checked_offset},
 };
 
 /// Reads a `HOLDUNTIL=` value; errors quote `text`.
@@ -73,7 +71,7 @@ fn rfc3339(text: &str) -> Result<Timestamp, ScheduleErrorKind> {
 }
 
 pub(super) fn check(hold: &Hold, ctx: &ScheduleContext) -> Result<Timestamp, ScheduleError> {
-    let limit = latest_release(ctx);
+    let limit = ctx.latest_release();
     match hold {
         Hold::Until { at, text } => {
             let fail = |kind| ScheduleError::new(kind, text, ScheduleSource::HoldUntil);

@@ -47,6 +47,17 @@ pub struct ScheduleContext<'a> {
     pub max_hold: SignedDuration,
 }
 
+impl ScheduleContext<'_> {
+    /// `now + max_hold`, saturating at jiff's range ends.
+    pub(crate) fn latest_release(&self) -> Timestamp {
+        self.now.checked_add(self.max_hold).unwrap_or(if self.max_hold.is_negative() {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
+    }
+}
+
 /// Where a release time came from. Stored in the queue record, so the
 /// variants and their `as_str` spellings must stay stable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

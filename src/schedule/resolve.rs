@@ -30,15 +30,6 @@ pub(super) struct Resolved {
     pub exact: bool,
 }
 
-/// `now + max_hold`, saturating at jiff's range ends.
-pub(super) fn latest_release(ctx: &ScheduleContext) -> Timestamp {
-    ctx.now.checked_add(ctx.max_hold).unwrap_or(if ctx.max_hold.is_negative() {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
-}
-
 /// A wall-clock time in `tz` as an instant. `Compatible`: a time in a
 /// spring-forward gap moves forward by the gap (02:30 -> 03:30), a time in a
 /// fall-back overlap takes the earlier instant (the first 02:30).
@@ -89,7 +80,7 @@ fn exact(requested: Timestamp, ctx: &ScheduleContext) -> Result<Resolved, Schedu
 
 fn finish(requested: Timestamp, exact: bool, ctx: &ScheduleContext) -> Result<Resolved, ScheduleErrorKind> {
     let release = requested.max(ctx.now);
-    if release > latest_release(ctx) {
+    if release > ctx.latest_release() {
         return Err(BeyondMaxHold);
     }
     Ok(Resolved { requested, release, exact })

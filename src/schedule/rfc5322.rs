@@ -11,8 +11,7 @@ use jiff::Timestamp;
 
 use super::{
     ScheduleErrorKind::{self, BeyondMaxHold, Unparseable},
-    cursor::{self, Cursor},
-    deliver_on::{checked_offset, weekday_name},
+    cursor::{self, Cursor, checked_offset, weekday_name},
 };
 
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];

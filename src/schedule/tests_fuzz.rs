@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
 
-use super::resolve::{deliver_on_value, latest_release};
+use super::resolve::deliver_on_value;
 use super::tests::{ctx, zone};
 use super::*;
 
@@ -159,7 +159,7 @@ fn generated_values_keep_the_release_rules() {
             accepted += 1;
             // Never before the requested moment, never before now.
             assert_eq!(r.release, r.requested.max(c.now), "{value:?}");
-            assert!(r.release <= latest_release(&c), "{value:?}");
+            assert!(r.release <= c.latest_release(), "{value:?}");
             // Released at once only if the requested time was at most the grace ago.
             if r.exact {
                 assert!(r.requested >= earliest, "{value:?} accepted from {}", r.requested);
