@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gatepost::store::{Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
+use gatepost::store::{Event, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
 use jiff::{Timestamp, civil};
 
 const BATCH: usize = 10_000;
@@ -101,7 +101,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                  speed with a large hold queue. It is released on {release_date}.\r\n"
             )
             .into_bytes();
-            let mut rec = MessageRecord {
+            let mut rec = QueueRecord {
                 version: RECORD_VERSION,
                 id: id.clone(),
                 user: USER.into(),
@@ -112,7 +112,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                     address: rcpt,
                     release_at,
                     source: "deliver-on".into(),
-                    state: MessageState::Held,
+                    state: QueueState::Held,
                     next_attempt_at: None,
                     attempts: 0,
                     last_error: None,
@@ -129,7 +129,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 submitted_at: submitted,
                 session_id: "prefill".into(),
                 timezone: "UTC".into(),
-                state: MessageState::Held,
+                state: QueueState::Held,
                 notice_of: None,
                 attempts: vec![],
                 events: vec![],

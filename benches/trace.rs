@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gatepost::audit::{TraceIndex, TraceQuery};
-use gatepost::store::{Attempt, Event, MessageRecord, MessageState, RECORD_VERSION, RecipientRecord, Store};
+use gatepost::store::{Attempt, Event, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store};
 use jiff::{SignedDuration, Timestamp};
 
 const BATCH: usize = 10_000;
@@ -136,7 +136,7 @@ fn run(dir: &Path, n: usize, per_filter: usize) -> Result<(), Box<dyn std::error
         (
             "--state",
             Box::new(move |r| {
-                let s = [MessageState::Sent, MessageState::Held, MessageState::Failed, MessageState::Cancelled]
+                let s = [QueueState::Sent, QueueState::Held, QueueState::Failed, QueueState::Cancelled]
                     [r.below(4) as usize];
                 TraceQuery { state: Some(s), ..q() }
             }),
@@ -221,14 +221,14 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
             std::fs::write(store.bodies().path(&id), body.as_bytes())?;
             let roll = rng.below(100);
             let state = match roll {
-                0..70 => MessageState::Sent,
-                70..90 => MessageState::Held,
-                90..95 => MessageState::Failed,
-                _ => MessageState::Cancelled,
+                0..70 => QueueState::Sent,
+                70..90 => QueueState::Held,
+                90..95 => QueueState::Failed,
+                _ => QueueState::Cancelled,
             };
             let release = submitted.checked_add(SignedDuration::from_hours(1 + rng.below(72) as i64))?;
             let rcpt = recipient(rng.below(20_000));
-            let mut rec = MessageRecord {
+            let mut rec = QueueRecord {
                 version: RECORD_VERSION,
                 id: id.clone(),
                 user: format!("user{u}"),
@@ -261,7 +261,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                 attempts: vec![],
                 events: vec![Event { at: submitted, kind: "submitted".into(), detail: String::new() }],
             };
-            if matches!(state, MessageState::Sent | MessageState::Failed) {
+            if matches!(state, QueueState::Sent | QueueState::Failed) {
                 rec.attempts.push(Attempt {
                     started_at: release,
                     recipients: vec![rcpt.clone()],
@@ -271,7 +271,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     reply: Some("250 2.0.0 Ok".into()),
                     possibly_delivered: vec![],
                 });
-                let kind = if state == MessageState::Sent { "delivered" } else { "failed" };
+                let kind = if state == QueueState::Sent { "delivered" } else { "failed" };
                 rec.events.push(Event { at: release, kind: kind.into(), detail: String::new() });
             }
             recs.push(rec);

@@ -13,7 +13,7 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
-use crate::store::MessageRecord;
+use crate::store::QueueRecord;
 
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
 /// 3: times in microseconds, `id` a fast field (results ordered by full time, then id), and a
@@ -123,7 +123,7 @@ pub fn content_text(subject: Option<&str>, body: &[u8]) -> String {
 }
 
 /// The document of one record; `body` is its stored message (None: body unreadable).
-pub fn document(f: &Fields, rec: &MessageRecord, body: Option<&[u8]>) -> TantivyDocument {
+pub fn document(f: &Fields, rec: &QueueRecord, body: Option<&[u8]>) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.id, &rec.id);
     doc.add_text(f.user, rec.user.to_lowercase());

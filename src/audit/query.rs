@@ -13,7 +13,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, ToSpan};
 
-use crate::store::MessageState;
+use crate::store::QueueState;
 
 /// Every filter is optional; those given must all match.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,7 +34,7 @@ pub struct TraceQuery {
     pub subject: Option<String>,
     /// Every word must be in the subject or a text part.
     pub text: Option<String>,
-    pub state: Option<MessageState>,
+    pub state: Option<QueueState>,
     /// Only messages some attempt may have delivered without a reply (`--state possibly-delivered`).
     pub possibly_delivered: bool,
     /// The most records returned, newest first.

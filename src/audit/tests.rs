@@ -6,13 +6,13 @@ use jiff::Timestamp;
 use super::index::TraceIndex;
 use super::query::TraceQuery;
 use crate::store::tests::sample_record;
-use crate::store::{Attempt, Event, MessageRecord, MessageState, Store};
+use crate::store::{Attempt, Event, QueueRecord, QueueState, Store};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-fn put(store: &Store, rec: &MessageRecord, body: &[u8]) {
+fn put(store: &Store, rec: &QueueRecord, body: &[u8]) {
     let dir = store.bodies().write(&rec.id, body).unwrap();
     store.insert_messages(std::slice::from_ref(rec), &[dir]).unwrap();
 }
@@ -36,12 +36,12 @@ fn fixture() -> Fixture {
     let index = TraceIndex::open(dir.path(), &store).unwrap();
     let ids: Vec<String> = (0..3).map(|_| ulid::Ulid::new().to_string()).collect();
 
-    let mut a = sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held);
+    let mut a = sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held);
     a.subject = Some("Christmas greetings".into());
     a.submitted_at = ts("2026-11-20T09:00:00Z");
     put(&store, &a, b"Subject: Christmas greetings\r\n\r\nSee you under the mistletoe.\r\n");
 
-    let mut b = sample_record(&ids[1], "bob", ts("2026-11-21T08:00:00Z"), MessageState::Sent);
+    let mut b = sample_record(&ids[1], "bob", ts("2026-11-21T08:00:00Z"), QueueState::Sent);
     b.recipients[0].original = "Dave@Example.ORG".into();
     b.recipients[0].address = "Dave@Example.ORG".into();
     b.subject = Some("Invoice 42".into());
@@ -62,7 +62,7 @@ fn fixture() -> Fixture {
         b"Subject: Invoice 42\r\nContent-Type: text/html\r\n\r\n<html><body><p>Amount due: <b>quarterly</b></p></body></html>\r\n",
     );
 
-    let mut c = sample_record(&ids[2], "carol", ts("2026-11-30T08:00:00Z"), MessageState::Cancelled);
+    let mut c = sample_record(&ids[2], "carol", ts("2026-11-30T08:00:00Z"), QueueState::Cancelled);
     c.sender = "carol@example.net".into();
     c.client = "[2001:db8::5]:40000".parse().unwrap();
     c.subject = None;
@@ -105,10 +105,10 @@ fn every_filter_finds_what_it_names_and_nothing_else() {
         ("content word", TraceQuery { text: Some("Mistletoe".into()), ..q() }, vec![&a]),
         ("content of html", TraceQuery { text: Some("quarterly".into()), ..q() }, vec![&b]),
         ("content has subject", TraceQuery { text: Some("greetings".into()), ..q() }, vec![&a]),
-        ("state", TraceQuery { state: Some(MessageState::Cancelled), ..q() }, vec![&c]),
+        ("state", TraceQuery { state: Some(QueueState::Cancelled), ..q() }, vec![&c]),
         (
             "combined",
-            TraceQuery { sender: Some("@example.com".into()), state: Some(MessageState::Held), ..q() },
+            TraceQuery { sender: Some("@example.com".into()), state: Some(QueueState::Held), ..q() },
             vec![&a],
         ),
         ("limit keeps the newest", TraceQuery { limit: 1, ..q() }, vec![&c]),
@@ -132,7 +132,7 @@ fn a_changed_record_replaces_its_document() {
     let a = f.ids[0].clone();
     f.store
         .update_message(&a, |r| {
-            r.state = MessageState::Sent;
+            r.state = QueueState::Sent;
             r.attempts.push(Attempt {
                 started_at: ts("2026-12-25T08:00:00Z"),
                 recipients: vec![],
@@ -146,10 +146,10 @@ fn a_changed_record_replaces_its_document() {
         })
         .unwrap();
     // Not yet applied: the index still has the old state.
-    assert_eq!(f.index.search(&TraceQuery { state: Some(MessageState::Held), ..q() }).unwrap().ids, vec![a.clone()]);
+    assert_eq!(f.index.search(&TraceQuery { state: Some(QueueState::Held), ..q() }).unwrap().ids, vec![a.clone()]);
     assert_eq!(f.store.trace_pending_count().unwrap(), 1);
     f.index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap();
-    assert!(f.index.search(&TraceQuery { state: Some(MessageState::Held), ..q() }).unwrap().ids.is_empty());
+    assert!(f.index.search(&TraceQuery { state: Some(QueueState::Held), ..q() }).unwrap().ids.is_empty());
     assert_eq!(f.index.search(&TraceQuery { relay_ip: Some("203.0.113.9".into()), ..q() }).unwrap().ids, vec![a]);
     assert_eq!(f.index.document_count().unwrap(), 3, "replaced, not added");
 }
@@ -236,7 +236,7 @@ fn newest_first_by_full_time_then_id() {
     let offsets_ms = [300, 900, 0, 600, 950, 950];
     for i in [2usize, 0, 3, 1, 5, 4] {
         let ms = offsets_ms[i];
-        let mut r = sample_record(&ids[i], "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held);
+        let mut r = sample_record(&ids[i], "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held);
         r.submitted_at = base.checked_add(jiff::SignedDuration::from_millis(ms)).unwrap();
         put(&store, &r, b"Subject: x\r\n\r\nx\r\n");
     }

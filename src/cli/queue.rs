@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use gatepost::store::MessageState;
+use gatepost::store::QueueState;
 
 use super::open_store;
 use super::output::{self, value};
@@ -38,7 +38,7 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         QueueCommand::List { user, state, limit, json } => {
             let state = match state {
-                Some(s) => Some(MessageState::parse(&s).ok_or_else(|| {
+                Some(s) => Some(QueueState::parse(&s).ok_or_else(|| {
                     anyhow::anyhow!("unknown state {s:?}; use held, due, sending, sent, failed or cancelled")
                 })?),
                 None => None,

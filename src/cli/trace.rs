@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use gatepost::audit::document::POSSIBLY_DELIVERED;
 use gatepost::audit::query::{End, check_range, parse_ip, parse_time};
 use gatepost::audit::{IndexError, TraceIndex, TraceQuery};
-use gatepost::store::{MessageRecord, MessageState, Store};
+use gatepost::store::{QueueRecord, QueueState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::open_store;
@@ -142,7 +142,7 @@ fn build_query(f: &Filters, tz: &jiff::tz::TimeZone) -> Result<TraceQuery, Vec<S
         (ip("client-ip", &f.client_ip), ip("relay-ip", &f.relay_ip), ip("system-ip", &f.system_ip));
     let possibly_delivered = f.state.as_deref() == Some(POSSIBLY_DELIVERED);
     let state = f.state.as_deref().filter(|_| !possibly_delivered).and_then(|s| {
-        MessageState::parse(s).or_else(|| {
+        QueueState::parse(s).or_else(|| {
             errors.push(format!(
                 "--state: unknown state {s:?}; use held, due, sending, sent, failed, cancelled or possibly-delivered"
             ));
@@ -234,7 +234,7 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(records: &[MessageRecord], tz: &jiff::tz::TimeZone) -> String {
+fn table(records: &[QueueRecord], tz: &jiff::tz::TimeZone) -> String {
     let when = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string();
     let mut s = format!(
         "{:<26} {:<16} {:<9} {:<28} {:<28} {:<16} SUBJECT\n",

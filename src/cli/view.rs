@@ -2,12 +2,12 @@
 //! that came from a client or a relay (subject, names, ids, HELO, addresses, replies, event
 //! details) goes through `output::value`, so it shows as text and never as a terminal escape.
 
-use gatepost::store::MessageRecord;
+use gatepost::store::QueueRecord;
 
 use super::output::value;
 
 /// Everything about one message, its attempts and its timeline, times in the user's zone.
-pub fn timeline(r: &MessageRecord) -> String {
+pub fn timeline(r: &QueueRecord) -> String {
     let tz = jiff::tz::TimeZone::get(&r.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let local = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
     let mut s = format!(

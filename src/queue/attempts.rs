@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::dsn::{FailedRecipient, POSSIBLY_DELIVERED_TWICE};
 use crate::relay::{Delivery, RecipientResult};
-use crate::store::{Attempt, MessageRecord, MessageState, RecipientRecord};
+use crate::store::{Attempt, QueueRecord, QueueState, RecipientRecord};
 
 /// When to try a deferred recipient again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ fn signed(d: Duration) -> SignedDuration {
 
 /// Mark every pending recipient due at `now` as sending and record the attempt. `None` when
 /// nothing is due (another worker took it, or it was cancelled).
-pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
+pub fn claim(rec: &mut QueueRecord, now: Timestamp) -> Option<Claim> {
     let due: Vec<usize> = (0..rec.recipients.len())
         .filter(|&i| rec.recipients[i].state.is_pending() && rec.recipients[i].next_attempt() <= now)
         .collect();
@@ -71,7 +71,7 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
         if r.attempts == 0 {
             released.push(r.address.clone());
         }
-        r.state = MessageState::Sending;
+        r.state = QueueState::Sending;
         r.attempts += 1;
         addresses.push(r.address.clone());
     }
@@ -100,7 +100,7 @@ pub fn claim(rec: &mut MessageRecord, now: Timestamp) -> Option<Claim> {
 /// before the message is handed over (4xx, no connection) make no copy and do not count.
 /// Returns the recipients that failed for good in this attempt (for the notification).
 pub fn apply_outcome(
-    rec: &mut MessageRecord,
+    rec: &mut QueueRecord,
     claim: &Claim,
     delivery: &Delivery,
     now: Timestamp,
@@ -112,7 +112,7 @@ pub fn apply_outcome(
         let result =
             delivery.recipients.get(k).cloned().unwrap_or(RecipientResult::Deferred("relay gave no result".into()));
         let Some(r) = rec.recipients.get_mut(i) else { continue };
-        if r.state != MessageState::Sending {
+        if r.state != QueueState::Sending {
             continue;
         }
         if matches!(result, RecipientResult::PossiblyDelivered(_)) {
@@ -146,13 +146,13 @@ fn settle(
     // Whether an earlier attempt may already have delivered it (said in the event and DSN).
     let earlier = r.possibly_delivered > 0;
     let give_up = |r: &mut RecipientRecord, reason: String, expired: bool| {
-        r.state = MessageState::Failed;
+        r.state = QueueState::Failed;
         r.last_error = Some(reason.clone());
         Some(FailedRecipient { address: address.clone(), reason, expired, possibly_delivered: r.possibly_delivered })
     };
     match result {
         RecipientResult::Delivered => {
-            r.state = MessageState::Sent;
+            r.state = QueueState::Sent;
             r.last_error = None;
             r.next_attempt_at = None;
             let also = if earlier { "; an earlier attempt may also have delivered it" } else { "" };
@@ -171,7 +171,7 @@ fn settle(
             r.possibly_delivered += 1;
             match next_try(r, now, retry) {
                 Some(next) => {
-                    r.state = MessageState::Due;
+                    r.state = QueueState::Due;
                     r.next_attempt_at = Some(next);
                     r.last_error = Some(why.clone());
                     ("possibly-delivered", format!("{address}: {why}; will be tried once more at {next}"), None)
@@ -185,7 +185,7 @@ fn settle(
         }
         RecipientResult::Deferred(why) => match next_try(r, now, retry) {
             Some(next) => {
-                r.state = MessageState::Due;
+                r.state = QueueState::Due;
                 r.next_attempt_at = Some(next);
                 r.last_error = Some(why.clone());
                 ("deferred", format!("{address}: {why}; next attempt {next}"), None)
@@ -209,10 +209,10 @@ fn next_try(r: &RecipientRecord, now: Timestamp, retry: &RetryPolicy) -> Option<
 
 /// After a crash: recipients left in `sending` are due again now. Their attempt may or may
 /// not have reached the relay (one of the two cases that can deliver twice, docs/queue.md).
-pub fn mark_interrupted(rec: &mut MessageRecord, now: Timestamp) -> usize {
+pub fn mark_interrupted(rec: &mut QueueRecord, now: Timestamp) -> usize {
     let mut n = 0;
-    for r in rec.recipients.iter_mut().filter(|r| r.state == MessageState::Sending) {
-        r.state = MessageState::Due;
+    for r in rec.recipients.iter_mut().filter(|r| r.state == QueueState::Sending) {
+        r.state = QueueState::Due;
         r.next_attempt_at = Some(now);
         n += 1;
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::QueueError;
-use crate::store::{MessageRecord, Store};
+use crate::store::{QueueRecord, Store};
 
 /// The most records one transaction takes (bounds commit latency under a flood).
 const MAX_BATCH: usize = 512;
@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 512;
 const COMMIT_DELAY: Duration = Duration::from_millis(2);
 
 struct Job {
-    record: MessageRecord,
+    record: QueueRecord,
     dir: PathBuf,
     done: oneshot::Sender<Result<(), QueueError>>,
 }
@@ -67,7 +67,7 @@ impl Committer {
 
     /// Hand a record over (its body written and fsynced) and wait for its commit. The
     /// `Writing` guard goes as the record is handed over, never before.
-    pub async fn commit(&self, record: MessageRecord, dir: PathBuf, writing: Writing) -> Result<(), QueueError> {
+    pub async fn commit(&self, record: QueueRecord, dir: PathBuf, writing: Writing) -> Result<(), QueueError> {
         let (done, wait) = oneshot::channel();
         let sent = self.tx.send(Job { record, dir, done });
         drop(writing);
@@ -99,7 +99,7 @@ fn run(store: Arc<Store>, rx: mpsc::Receiver<Job>, writing: &AtomicUsize) {
             }
         }
         let dirs: Vec<PathBuf> = batch.iter().map(|j| j.dir.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let (records, waiting): (Vec<MessageRecord>, Vec<_>) = batch.into_iter().map(|j| (j.record, j.done)).unzip();
+        let (records, waiting): (Vec<QueueRecord>, Vec<_>) = batch.into_iter().map(|j| (j.record, j.done)).unzip();
         let result = store.insert_messages(&records, &dirs);
         if let Err(e) = &result {
             tracing::error!(error = %e, messages = records.len(), "queue commit failed");

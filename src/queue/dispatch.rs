@@ -17,7 +17,7 @@ use super::{Queue, Submission};
 use crate::clock::Clock;
 use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
-use crate::store::{INTERNAL_CLIENT, MessageRecord, Store, StoreError, sha256_hex};
+use crate::store::{INTERNAL_CLIENT, QueueRecord, Store, StoreError, sha256_hex};
 
 /// The longest the dispatcher sleeps without looking at the clock again, so a wall clock
 /// that jumps forward is noticed within this time (not busy polling: one read per minute).
@@ -49,7 +49,7 @@ impl Default for DispatchSettings {
 }
 
 /// Turns a stored body into the bytes that leave (the rewrite step).
-pub type Prepare = dyn Fn(&MessageRecord, Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync;
+pub type Prepare = dyn Fn(&QueueRecord, Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync;
 
 pub struct Dispatcher {
     store: Arc<Store>,
@@ -164,7 +164,7 @@ impl Dispatcher {
     /// Claim up to `limit` due messages in one transaction. If the batch fails (a record that
     /// no longer decodes), claim one by one and take the unreadable ones out of the due index,
     /// so one damaged record cannot stall the queue.
-    async fn claim_due(&self, limit: usize) -> Result<Vec<(Claim, MessageRecord)>, StoreError> {
+    async fn claim_due(&self, limit: usize) -> Result<Vec<(Claim, QueueRecord)>, StoreError> {
         let store = self.store.clone();
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || {
@@ -205,7 +205,7 @@ impl Dispatcher {
         .map_err(|e| StoreError::Db(format!("claim task: {e}")))?
     }
 
-    async fn deliver(self: Arc<Self>, batch: Vec<(Claim, MessageRecord)>, _permit: OwnedSemaphorePermit) {
+    async fn deliver(self: Arc<Self>, batch: Vec<(Claim, QueueRecord)>, _permit: OwnedSemaphorePermit) {
         let mut outgoing = Vec::new();
         let mut results: Vec<(Claim, Option<Delivery>)> = Vec::new();
         for (claim, rec) in batch {
@@ -234,7 +234,7 @@ impl Dispatcher {
     }
 
     /// Read, verify and prepare the body of one claimed message.
-    async fn outgoing(&self, claim: &Claim, rec: &MessageRecord) -> Result<Outgoing, String> {
+    async fn outgoing(&self, claim: &Claim, rec: &QueueRecord) -> Result<Outgoing, String> {
         let store = self.store.clone();
         let id = rec.id.clone();
         let body = tokio::task::spawn_blocking(move || store.bodies().read(&id))
@@ -296,7 +296,7 @@ impl Dispatcher {
     }
 
     /// Queue a delivery status notification to the message's sender, and note it on the record.
-    async fn notify_sender(&self, rec: &MessageRecord, failed: &[FailedRecipient]) {
+    async fn notify_sender(&self, rec: &QueueRecord, failed: &[FailedRecipient]) {
         let now = self.clock.now();
         let original = self.store.bodies().read(&rec.id).unwrap_or_default();
         let body = dsn::build(rec, &original, failed, now, &self.settings.hostname);

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 
-use crate::store::MessageRecord;
+use crate::store::QueueRecord;
 
 /// One recipient the notice reports on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ fn header_block(body: &[u8]) -> &[u8] {
 /// Build the notice. `boundary_seed` keeps the boundary unique (the DSN's queue id is not
 /// known yet; the original's id is).
 pub fn build(
-    rec: &MessageRecord,
+    rec: &QueueRecord,
     original: &[u8],
     failed: &[FailedRecipient],
     now: Timestamp,
@@ -157,7 +157,7 @@ mod tests {
     use super::*;
     use mail_parser::MimeHeaders;
 
-    use crate::store::MessageState;
+    use crate::store::QueueState;
 
     #[test]
     fn status_codes() {
@@ -180,7 +180,7 @@ mod tests {
             "01JF0000000000000000000000",
             "alice",
             "2026-12-25T08:00:00Z".parse().unwrap(),
-            MessageState::Failed,
+            QueueState::Failed,
         );
         let failed = [
             FailedRecipient {
@@ -218,7 +218,7 @@ mod tests {
             "01JF0000000000000000000000",
             "alice",
             "2026-12-25T08:00:00Z".parse().unwrap(),
-            MessageState::Failed,
+            QueueState::Failed,
         );
         let original = b"From: alice@example.com\r\nSubject: hi\r\n\r\nsecret body\r\n";
         let failed = [FailedRecipient {

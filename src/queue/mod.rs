@@ -15,8 +15,7 @@ use jiff::Timestamp;
 
 use crate::schedule::RecipientRelease;
 use crate::store::{
-    INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord, Store, StoreError,
-    sha256_hex,
+    INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, StoreError, sha256_hex,
 };
 
 pub use recovery::{RecoveryReport, recover};
@@ -106,20 +105,20 @@ impl Queue {
     }
 
     /// Cancel every recipient still waiting. Recorded as an event, never forgotten.
-    pub fn cancel(&self, id: &str, by: &str, now: Timestamp) -> Result<MessageRecord, QueueError> {
+    pub fn cancel(&self, id: &str, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
         cancel(&self.store, id, by, now)
     }
 }
 
 /// Cancel on a store directly (the CLI uses this without starting a queue).
-pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<MessageRecord, QueueError> {
+pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
     Ok(store.update_message(id, |rec| {
         if !rec.recipients.iter().any(|r| r.state.is_pending()) {
             return Err(StoreError::Refused(format!("message {id} cannot be cancelled: it is {}", rec.state.as_str())));
         }
         let mut n = 0;
         for r in rec.recipients.iter_mut().filter(|r| r.state.is_pending()) {
-            r.state = MessageState::Cancelled;
+            r.state = QueueState::Cancelled;
             n += 1;
         }
         rec.state = rec.derive_state();
@@ -128,7 +127,7 @@ pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<Messa
     })?)
 }
 
-fn build_record(id: &str, sub: &Submission) -> MessageRecord {
+fn build_record(id: &str, sub: &Submission) -> QueueRecord {
     // gatepost's own notices are the only internal messages today; no client wrote them.
     let internal = sub.notice_of.is_some();
     let recipients: Vec<RecipientRecord> = sub
@@ -139,14 +138,14 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
             address: r.address.clone(),
             release_at: r.release_at,
             source: r.source.as_str().to_string(),
-            state: if r.release_at <= sub.submitted_at { MessageState::Due } else { MessageState::Held },
+            state: if r.release_at <= sub.submitted_at { QueueState::Due } else { QueueState::Held },
             next_attempt_at: None,
             attempts: 0,
             last_error: None,
             possibly_delivered: 0,
         })
         .collect();
-    let mut rec = MessageRecord {
+    let mut rec = QueueRecord {
         version: RECORD_VERSION,
         id: id.to_string(),
         user: sub.user.clone(),
@@ -164,7 +163,7 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         submitted_at: sub.submitted_at,
         session_id: sub.session_id.clone(),
         timezone: sub.timezone.clone(),
-        state: MessageState::Held,
+        state: QueueState::Held,
         notice_of: sub.notice_of.clone(),
         attempts: vec![],
         events: vec![],
@@ -175,7 +174,7 @@ fn build_record(id: &str, sub: &Submission) -> MessageRecord {
         None => format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
     };
     rec.push_event(sub.submitted_at, "submitted", from);
-    if rec.state == MessageState::Held {
+    if rec.state == QueueState::Held {
         let when = rec.next_release().map(|t| t.to_string()).unwrap_or_default();
         rec.push_event(sub.submitted_at, "held", format!("until {when}"));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::dispatch::Prepare;
 use crate::config::Config;
 use crate::rewrite::{self, Envelope, RewritePolicy};
-use crate::store::MessageRecord;
+use crate::store::QueueRecord;
 
 /// The rewrite policy of a config. The relay address defaults to `gatepost@<hostname>`,
 /// which only a `file://` relay may use (check-config insists on `relay.from_address` for SMTP).
@@ -33,7 +33,7 @@ pub fn envelope_sender(config: &Config) -> Option<String> {
 }
 
 /// Rewrite one message from its record.
-pub fn rewrite_message(policy: &RewritePolicy, rec: &MessageRecord, body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn rewrite_message(policy: &RewritePolicy, rec: &QueueRecord, body: &[u8]) -> Result<Vec<u8>, String> {
     let tagged: Vec<(String, String)> = rec
         .recipients
         .iter()
@@ -71,7 +71,7 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::store::MessageState;
+    use crate::store::QueueState;
 
     /// A body held from before issue 8 (stored as the client sent it) goes out under the one
     /// line-end rule: bare LFs become CRLF, and a bare CR in the header is never relayed.
@@ -79,7 +79,7 @@ mod tests {
     fn bodies_held_from_before_get_the_one_line_end_rule_at_release() {
         let policy = policy(&crate::config::Config::default());
         let at: Timestamp = "2026-12-25T08:00:00Z".parse().unwrap();
-        let rec = crate::store::tests::sample_record("01JD0000000000000000000000", "alice", at, MessageState::Sending);
+        let rec = crate::store::tests::sample_record("01JD0000000000000000000000", "alice", at, QueueState::Sending);
 
         let out =
             rewrite_message(&policy, &rec, b"From: alice@example.com\nSubject: hi\n\nline one\nline two\r\n").unwrap();

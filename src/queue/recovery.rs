@@ -10,7 +10,7 @@
 
 use jiff::Timestamp;
 
-use crate::store::{MessageState, Store, StoreError};
+use crate::store::{QueueState, Store, StoreError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -57,11 +57,10 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
     })?;
     for id in &missing {
         let rec = store.get_message(id)?;
-        if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == MessageState::Sending) {
+        if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == QueueState::Sending) {
             store.update_message(id, |r| {
-                for rcpt in r.recipients.iter_mut().filter(|x| x.state.is_pending() || x.state == MessageState::Sending)
-                {
-                    rcpt.state = MessageState::Failed;
+                for rcpt in r.recipients.iter_mut().filter(|x| x.state.is_pending() || x.state == QueueState::Sending) {
+                    rcpt.state = QueueState::Failed;
                 }
                 r.state = r.derive_state();
                 r.push_event(now, "failed", "body file missing at start-up; the message cannot be sent");

@@ -60,8 +60,8 @@ async fn submit_is_durable_and_grouped() {
         let rec = store.get_message(&acc.id).unwrap().unwrap();
         assert_eq!(rec.body_sha256, sha256_hex(&body));
         // one recipient due now, one held: the message is as far as the least advanced
-        assert_eq!(rec.state, MessageState::Held);
-        assert_eq!(rec.recipients[1].state, MessageState::Due);
+        assert_eq!(rec.state, QueueState::Held);
+        assert_eq!(rec.recipients[1].state, QueueState::Due);
     }
     assert_eq!(store.message_count().unwrap(), 50);
     assert!(recover(&store, ts("2026-11-23T10:00:00Z")).unwrap().is_clean());
@@ -74,7 +74,7 @@ async fn cancel_is_recorded_and_only_once() {
     let queue = Queue::start(store.clone());
     let acc = queue.submit(submission(b"x\r\n", &[("b@x", "2026-12-25T08:00:00Z")])).await.unwrap();
     let rec = queue.cancel(&acc.id, "operator", ts("2026-11-24T00:00:00Z")).unwrap();
-    assert_eq!(rec.state, MessageState::Cancelled);
+    assert_eq!(rec.state, QueueState::Cancelled);
     assert!(rec.events.iter().any(|e| e.kind == "cancelled" && e.detail.contains("operator")));
     assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
     let again = queue.cancel(&acc.id, "operator", ts("2026-11-24T00:00:00Z")).unwrap_err();
@@ -99,7 +99,7 @@ async fn recovery_handles_debris() {
     assert_eq!(report.records_without_body, vec![lost.id.clone()]);
     assert!(dir.path().join("orphans").join(format!("{orphan}.eml")).is_file());
     let rec = store.get_message(&lost.id).unwrap().unwrap();
-    assert_eq!(rec.state, MessageState::Failed);
-    assert_eq!(store.get_message(&kept.id).unwrap().unwrap().state, MessageState::Held);
+    assert_eq!(rec.state, QueueState::Failed);
+    assert_eq!(store.get_message(&kept.id).unwrap().unwrap().state, QueueState::Held);
     assert!(recover(&store, ts("2026-11-24T00:00:00Z")).unwrap().is_clean());
 }

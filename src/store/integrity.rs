@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
-use super::{CLEAN_MARKER, DB_FILE, MESSAGES, MessageRecord, Store, StoreError, USERS, UserRecord, sync_dir};
+use super::{CLEAN_MARKER, DB_FILE, MESSAGES, QueueRecord, Store, StoreError, USERS, UserRecord, sync_dir};
 
 /// What a data directory holds before the store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,13 +186,13 @@ impl Store {
     /// its decoding result (`gatepost store check`): one bad record does not hide the others.
     pub fn scan_records(
         &self,
-        mut message: impl FnMut(&str, Result<MessageRecord, StoreError>),
+        mut message: impl FnMut(&str, Result<QueueRecord, StoreError>),
         mut user: impl FnMut(&str, Result<UserRecord, StoreError>),
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
         for entry in txn.open_table(MESSAGES)?.iter()? {
             let (k, v) = entry?;
-            message(k.value(), MessageRecord::decode(v.value()));
+            message(k.value(), QueueRecord::decode(v.value()));
         }
         for entry in txn.open_table(USERS)?.iter()? {
             let (k, v) = entry?;

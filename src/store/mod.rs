@@ -2,7 +2,7 @@
 //! that knows the on-disk layout (`docs/queue.md` describes it).
 //!
 //! Tables:
-//! - `messages`: queue id → JSON `MessageRecord`
+//! - `messages`: queue id → JSON `QueueRecord`
 //! - `due`: `release_at (8 bytes, order-preserving) ‖ ULID (16 bytes)` → () — the release
 //!   order; a range scan stops at the first future key, so held mail costs nothing until due
 //! - `by_user`: `user \0 id` → () — per-user listing without a full scan
@@ -28,9 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 pub use bodies::{Bodies, sha256_hex, sync_dir};
 pub use integrity::{DataDirState, Integrity};
 pub use lock::{LockError, ServerLock};
-pub use record::{
-    Attempt, Event, INTERNAL_CLIENT, MessageRecord, MessageState, Origin, RECORD_VERSION, RecipientRecord,
-};
+pub use record::{Attempt, Event, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
 pub use trace::TraceChange;
 use users::USERS;
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
@@ -183,7 +181,7 @@ impl Store {
 
     /// Commit new records (their bodies already written) in one durable transaction, after
     /// making the body renames durable. This is the group-commit point of submission.
-    pub fn insert_messages(&self, records: &[MessageRecord], dirs: &[PathBuf]) -> Result<(), StoreError> {
+    pub fn insert_messages(&self, records: &[QueueRecord], dirs: &[PathBuf]) -> Result<(), StoreError> {
         for dir in dirs {
             sync_dir(dir).map_err(StoreError::io(format!("syncing {}", dir.display())))?;
         }
@@ -206,19 +204,19 @@ impl Store {
         Ok(())
     }
 
-    pub fn get_message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    pub fn get_message(&self, id: &str) -> Result<Option<QueueRecord>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(MESSAGES)?;
         match table.get(id)? {
-            Some(v) => Ok(Some(MessageRecord::decode(v.value())?)),
+            Some(v) => Ok(Some(QueueRecord::decode(v.value())?)),
             None => Ok(None),
         }
     }
 
     /// Change one record in a transaction, keeping the indexes in step with it.
-    pub fn update_message<F>(&self, id: &str, change: F) -> Result<MessageRecord, StoreError>
+    pub fn update_message<F>(&self, id: &str, change: F) -> Result<QueueRecord, StoreError>
     where
-        F: FnOnce(&mut MessageRecord) -> Result<(), StoreError>,
+        F: FnOnce(&mut QueueRecord) -> Result<(), StoreError>,
     {
         let mut change = Some(change);
         let mut out = self.update_messages(&[id.to_string()], |rec| change.take().expect("called once")(rec))?;
@@ -228,9 +226,9 @@ impl Store {
     /// Change several records in one transaction (the dispatcher claims a batch this way).
     /// A missing id is an error for the whole batch; `change` may refuse one record, which
     /// also aborts the batch.
-    pub fn update_messages<F>(&self, ids: &[String], mut change: F) -> Result<Vec<MessageRecord>, StoreError>
+    pub fn update_messages<F>(&self, ids: &[String], mut change: F) -> Result<Vec<QueueRecord>, StoreError>
     where
-        F: FnMut(&mut MessageRecord) -> Result<(), StoreError>,
+        F: FnMut(&mut QueueRecord) -> Result<(), StoreError>,
     {
         let txn = self.write_txn()?;
         let mut updated = Vec::with_capacity(ids.len());
@@ -241,7 +239,7 @@ impl Store {
             let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
             for id in ids {
                 let mut rec = match messages.get(id.as_str())? {
-                    Some(v) => MessageRecord::decode(v.value())?,
+                    Some(v) => QueueRecord::decode(v.value())?,
                     None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
                 };
                 for at in pending_release_times(&rec) {
@@ -251,7 +249,7 @@ impl Store {
                 for at in pending_release_times(&rec) {
                     due.insert(due_key(at, &rec.id).as_slice(), ())?;
                 }
-                if rec.recipients.iter().any(|r| r.state == MessageState::Sending) {
+                if rec.recipients.iter().any(|r| r.state == QueueState::Sending) {
                     sending.insert(rec.id.as_str(), ())?;
                 } else {
                     sending.remove(rec.id.as_str())?;
@@ -298,13 +296,13 @@ impl Store {
     pub fn list_messages(
         &self,
         user: Option<&str>,
-        state: Option<MessageState>,
+        state: Option<QueueState>,
         limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError> {
+    ) -> Result<Vec<QueueRecord>, StoreError> {
         let txn = self.db.begin_read()?;
         let messages = txn.open_table(MESSAGES)?;
         let mut out = Vec::new();
-        let mut keep = |rec: MessageRecord| {
+        let mut keep = |rec: QueueRecord| {
             if state.is_none_or(|s| rec.state == s) {
                 out.push(rec);
             }
@@ -318,7 +316,7 @@ impl Store {
                     let (k, _) = entry?;
                     let id = k.value().rsplit('\0').next().unwrap_or_default().to_string();
                     if let Some(v) = messages.get(id.as_str())?
-                        && !keep(MessageRecord::decode(v.value())?)
+                        && !keep(QueueRecord::decode(v.value())?)
                     {
                         break;
                     }
@@ -327,7 +325,7 @@ impl Store {
             None => {
                 for entry in messages.iter()?.rev() {
                     let (_, v) = entry?;
-                    if !keep(MessageRecord::decode(v.value())?) {
+                    if !keep(QueueRecord::decode(v.value())?) {
                         break;
                     }
                 }
@@ -434,7 +432,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
 }
 
 /// Distinct next-attempt times of recipients still waiting: one due entry each.
-fn pending_release_times(rec: &MessageRecord) -> Vec<Timestamp> {
+fn pending_release_times(rec: &QueueRecord) -> Vec<Timestamp> {
     let mut times: Vec<Timestamp> =
         rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).collect();
     times.sort();

@@ -14,7 +14,7 @@ pub const RECORD_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MessageState {
+pub enum QueueState {
     /// Waiting for its release time.
     Held,
     /// Release time reached; waiting for the dispatcher.
@@ -25,23 +25,23 @@ pub enum MessageState {
     Cancelled,
 }
 
-impl MessageState {
-    pub const ALL: [MessageState; 6] = [
-        MessageState::Held,
-        MessageState::Due,
-        MessageState::Sending,
-        MessageState::Sent,
-        MessageState::Failed,
-        MessageState::Cancelled,
+impl QueueState {
+    pub const ALL: [QueueState; 6] = [
+        QueueState::Held,
+        QueueState::Due,
+        QueueState::Sending,
+        QueueState::Sent,
+        QueueState::Failed,
+        QueueState::Cancelled,
     ];
     pub fn as_str(&self) -> &'static str {
         match self {
-            MessageState::Held => "held",
-            MessageState::Due => "due",
-            MessageState::Sending => "sending",
-            MessageState::Sent => "sent",
-            MessageState::Failed => "failed",
-            MessageState::Cancelled => "cancelled",
+            QueueState::Held => "held",
+            QueueState::Due => "due",
+            QueueState::Sending => "sending",
+            QueueState::Sent => "sent",
+            QueueState::Failed => "failed",
+            QueueState::Cancelled => "cancelled",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -49,7 +49,7 @@ impl MessageState {
     }
     /// States from which a message can still leave gatepost (and so can be cancelled).
     pub fn is_pending(&self) -> bool {
-        matches!(self, MessageState::Held | MessageState::Due)
+        matches!(self, QueueState::Held | QueueState::Due)
     }
 }
 
@@ -62,7 +62,7 @@ pub struct RecipientRecord {
     pub release_at: Timestamp,
     /// Where the release time came from (see `schedule::ScheduleSource::as_str`).
     pub source: String,
-    pub state: MessageState,
+    pub state: QueueState,
     /// When a deferred recipient is tried again (None: at `release_at`).
     #[serde(default)]
     pub next_attempt_at: Option<Timestamp>,
@@ -138,7 +138,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRecord {
+pub struct QueueRecord {
     pub version: u32,
     /// ULID: sortable by submission time.
     pub id: String,
@@ -170,7 +170,7 @@ pub struct MessageRecord {
     pub session_id: String,
     /// The user's timezone when it was submitted (release times are shown in it).
     pub timezone: String,
-    pub state: MessageState,
+    pub state: QueueState,
     /// Set on a delivery status notification gatepost wrote: the queue id it reports on.
     /// Such a message is sent with a null sender and never answered by another notice.
     #[serde(default)]
@@ -181,14 +181,14 @@ pub struct MessageRecord {
     pub events: Vec<Event>,
 }
 
-impl MessageRecord {
+impl QueueRecord {
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a record always serialises")
     }
 
     /// Decode a stored record; any damage is an error naming the record, never a panic.
-    pub fn decode(bytes: &[u8]) -> Result<MessageRecord, StoreError> {
-        let rec: MessageRecord = serde_json::from_slice(bytes)
+    pub fn decode(bytes: &[u8]) -> Result<QueueRecord, StoreError> {
+        let rec: QueueRecord = serde_json::from_slice(bytes)
             .map_err(|e| StoreError::Damaged(format!("queue record does not decode: {e}")))?;
         if rec.version != RECORD_VERSION {
             return Err(StoreError::Damaged(format!(
@@ -209,14 +209,14 @@ impl MessageRecord {
 
     /// Recompute the message state from its recipients (the message is as far as its
     /// least-advanced recipient).
-    pub fn derive_state(&self) -> MessageState {
-        let order = |s: MessageState| match s {
-            MessageState::Held => 0,
-            MessageState::Due => 1,
-            MessageState::Sending => 2,
-            MessageState::Failed => 3,
-            MessageState::Sent => 4,
-            MessageState::Cancelled => 5,
+    pub fn derive_state(&self) -> QueueState {
+        let order = |s: QueueState| match s {
+            QueueState::Held => 0,
+            QueueState::Due => 1,
+            QueueState::Sending => 2,
+            QueueState::Failed => 3,
+            QueueState::Sent => 4,
+            QueueState::Cancelled => 5,
         };
         self.recipients.iter().map(|r| r.state).min_by_key(|s| order(*s)).unwrap_or(self.state)
     }
@@ -255,7 +255,7 @@ mod tests {
             "client":"192.0.2.1:4000","tls":"TLSv1.3","helo":"h","submitted_at":"2026-12-25T08:00:00Z",
             "session_id":"s","timezone":"UTC","state":"sent",
             "attempts":[{"started_at":"2026-12-25T08:00:00Z"}]}"#;
-        let rec = MessageRecord::decode(old.as_bytes()).unwrap();
+        let rec = QueueRecord::decode(old.as_bytes()).unwrap();
         assert_eq!(rec.origin, Origin::Client);
         assert_eq!(rec.client_ip(), Some("192.0.2.1".parse().unwrap()));
         assert_eq!(rec.client_text(), "192.0.2.1:4000 via TLSv1.3 (HELO h)");
@@ -268,7 +268,7 @@ mod tests {
         let mut internal = rec.clone();
         internal.origin = Origin::Internal;
         internal.client = INTERNAL_CLIENT;
-        let back = MessageRecord::decode(&internal.encode()).unwrap();
+        let back = QueueRecord::decode(&internal.encode()).unwrap();
         assert_eq!((back.client_ip(), back.client_text().as_str()), (None, "internal (gatepost)"));
     }
 }

@@ -4,8 +4,8 @@ use jiff::Timestamp;
 
 use super::*;
 
-pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: MessageState) -> MessageRecord {
-    MessageRecord {
+pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: QueueState) -> QueueRecord {
+    QueueRecord {
         version: RECORD_VERSION,
         id: id.to_string(),
         user: user.to_string(),
@@ -50,10 +50,10 @@ fn due_index_orders_by_time_then_id_and_stops_at_future() {
     let store = Store::open(dir.path()).unwrap();
     let ids: Vec<String> = (0..4).map(|_| ulid::Ulid::new().to_string()).collect();
     let recs = vec![
-        sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held),
-        sample_record(&ids[1], "alice", ts("2026-11-24T08:00:00Z"), MessageState::Held),
-        sample_record(&ids[2], "bob", ts("1969-12-31T23:59:59Z"), MessageState::Due),
-        sample_record(&ids[3], "bob", ts("2027-01-01T00:00:00Z"), MessageState::Sent),
+        sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held),
+        sample_record(&ids[1], "alice", ts("2026-11-24T08:00:00Z"), QueueState::Held),
+        sample_record(&ids[2], "bob", ts("1969-12-31T23:59:59Z"), QueueState::Due),
+        sample_record(&ids[3], "bob", ts("2027-01-01T00:00:00Z"), QueueState::Sent),
     ];
     store.insert_messages(&recs, &[]).unwrap();
     let due = store.due_until(ts("2026-12-01T00:00:00Z"), 100).unwrap();
@@ -65,7 +65,7 @@ fn due_index_orders_by_time_then_id_and_stops_at_future() {
     let alice = store.list_messages(Some("alice"), None, 100).unwrap();
     assert_eq!(alice.len(), 2);
     assert!(store.list_messages(Some("ali"), None, 100).unwrap().is_empty());
-    assert_eq!(store.list_messages(None, Some(MessageState::Sent), 100).unwrap().len(), 1);
+    assert_eq!(store.list_messages(None, Some(QueueState::Sent), 100).unwrap().len(), 1);
     assert_eq!(store.message_count().unwrap(), 4);
 }
 
@@ -74,32 +74,32 @@ fn update_keeps_due_index_in_step() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let id = ulid::Ulid::new().to_string();
-    store.insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), MessageState::Held)], &[]).unwrap();
+    store.insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held)], &[]).unwrap();
     let rec = store
         .update_message(&id, |r| {
-            r.recipients[0].state = MessageState::Cancelled;
+            r.recipients[0].state = QueueState::Cancelled;
             r.state = r.derive_state();
             Ok(())
         })
         .unwrap();
-    assert_eq!(rec.state, MessageState::Cancelled);
+    assert_eq!(rec.state, QueueState::Cancelled);
     assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
-    assert_eq!(store.get_message(&id).unwrap().unwrap().state, MessageState::Cancelled);
+    assert_eq!(store.get_message(&id).unwrap().unwrap().state, QueueState::Cancelled);
     let missing = store.update_message("01JF0000000000000000000000", |_| Ok(()));
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
 #[test]
 fn damaged_records_are_errors_not_panics() {
-    assert!(MessageRecord::decode(b"").is_err());
-    assert!(MessageRecord::decode(b"{\"version\":1}").is_err());
-    let mut rec = sample_record(&ulid::Ulid::new().to_string(), "a", ts("2026-12-25T08:00:00Z"), MessageState::Held);
+    assert!(QueueRecord::decode(b"").is_err());
+    assert!(QueueRecord::decode(b"{\"version\":1}").is_err());
+    let mut rec = sample_record(&ulid::Ulid::new().to_string(), "a", ts("2026-12-25T08:00:00Z"), QueueState::Held);
     rec.version = 99;
-    let err = MessageRecord::decode(&rec.encode()).unwrap_err();
+    let err = QueueRecord::decode(&rec.encode()).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
     rec.version = RECORD_VERSION;
     rec.id = "not-a-ulid".into();
-    assert!(MessageRecord::decode(&rec.encode()).is_err());
+    assert!(QueueRecord::decode(&rec.encode()).is_err());
 }
 
 #[test]

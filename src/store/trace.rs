@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::{BY_USER, DUE, MESSAGES, SENDING, Store, StoreError, due_key, pending_release_times};
-use crate::store::MessageRecord;
+use crate::store::QueueRecord;
 
 pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
 /// Small settings of the trace side (`rebuild` → 1 while a full rebuild is asked for).
@@ -21,7 +21,7 @@ pub(super) const TRACE_META: TableDefinition<&str, u64> = TableDefinition::new("
 pub struct TraceChange {
     pub id: String,
     pub token: u64,
-    pub record: Option<MessageRecord>,
+    pub record: Option<QueueRecord>,
 }
 
 pub(super) fn new_token() -> u64 {
@@ -40,7 +40,7 @@ impl Store {
             let (k, v) = entry?;
             let id = k.value().to_string();
             let record = match messages.get(id.as_str())? {
-                Some(bytes) => match MessageRecord::decode(bytes.value()) {
+                Some(bytes) => match QueueRecord::decode(bytes.value()) {
                     Ok(rec) => Some(rec),
                     Err(e) => {
                         // A damaged record cannot be indexed; it stays in the store for the operator.
@@ -119,9 +119,9 @@ impl Store {
             if ulid::Ulid::from_string(k.value()).is_ok_and(|u| u.timestamp_ms() as i64 > cutoff.as_millisecond()) {
                 break;
             }
-            let Ok(rec) = MessageRecord::decode(v.value()) else { continue };
+            let Ok(rec) = QueueRecord::decode(v.value()) else { continue };
             let last = rec.events.last().map(|e| e.at).unwrap_or(rec.submitted_at);
-            if !rec.state.is_pending() && rec.state != super::MessageState::Sending && last < cutoff {
+            if !rec.state.is_pending() && rec.state != super::QueueState::Sending && last < cutoff {
                 out.push(rec.id);
                 if out.len() >= limit {
                     break;
@@ -145,7 +145,7 @@ impl Store {
             let mut pending = txn.open_table(TRACE_PENDING)?;
             for id in ids {
                 let Some(bytes) = messages.remove(id.as_str())? else { continue };
-                if let Ok(rec) = MessageRecord::decode(bytes.value()) {
+                if let Ok(rec) = QueueRecord::decode(bytes.value()) {
                     for at in pending_release_times(&rec) {
                         due.remove(due_key(at, id).as_slice())?;
                     }

@@ -13,7 +13,7 @@ use gatepost::accounts::LoginRefusal;
 use gatepost::queue::Accepted;
 use gatepost::smtp::data::DataReader;
 use gatepost::smtp::session::{AuthOutcome, AuthedUser, ConnInfo, Session, SessionSettings, Step};
-use gatepost::store::MessageRecord;
+use gatepost::store::QueueRecord;
 use jiff::{SignedDuration, Timestamp};
 
 // ---------------------------------------------------------------------------------------------
@@ -382,11 +382,11 @@ pub fn rewrite(data: &[u8]) {
 /// A stored queue record: decoding never panics, and what decodes survives a round trip.
 /// Returns whether the input decoded.
 pub fn record_decode(data: &[u8]) -> bool {
-    let Ok(rec) = MessageRecord::decode(data) else {
+    let Ok(rec) = QueueRecord::decode(data) else {
         return false;
     };
     let encoded = rec.encode();
-    let again = MessageRecord::decode(&encoded).unwrap_or_else(|e| {
+    let again = QueueRecord::decode(&encoded).unwrap_or_else(|e| {
         panic!("a decoded record does not decode after encode: {e}: {}", String::from_utf8_lossy(&encoded))
     });
     assert_eq!(again, rec, "round trip changes the record: {}", String::from_utf8_lossy(&encoded));

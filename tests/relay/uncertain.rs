@@ -12,7 +12,7 @@ use gatepost::queue::dispatch::{DispatchSettings, Dispatcher};
 use gatepost::queue::{Queue, Submission};
 use gatepost::relay::RecipientResult::{self, Delivered};
 use gatepost::schedule::{RecipientRelease, ScheduleSource};
-use gatepost::store::{MessageState, Origin, Store};
+use gatepost::store::{Origin, QueueState, Store};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::support::*;
@@ -170,7 +170,7 @@ async fn at_most_two_copies_then_failed_and_reported() {
     let to_bob = || copies.lock().unwrap().iter().filter(|r| r.contains("bob@")).count();
     let record = || store.get_message(&id).unwrap().unwrap();
 
-    wait_until("the first copy", || to_bob() == 1 && record().recipients[0].state == MessageState::Due).await;
+    wait_until("the first copy", || to_bob() == 1 && record().recipients[0].state == QueueState::Due).await;
     let rec = record();
     assert_eq!(rec.recipients[0].possibly_delivered, 1);
     assert_eq!(rec.attempts[0].possibly_delivered, ["bob@example.net"]);
@@ -182,7 +182,7 @@ async fn at_most_two_copies_then_failed_and_reported() {
         wake.notify_one();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    wait_until("the recipient to fail", || record().state == MessageState::Failed).await;
+    wait_until("the recipient to fail", || record().state == QueueState::Failed).await;
     assert_eq!(to_bob(), 2, "exactly two copies reached the relay: {:?}", copies.lock().unwrap());
     let rec = record();
     assert_eq!(rec.recipients[0].possibly_delivered, 2);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatepost::clock::ManualClock;
-use gatepost::store::{MessageRecord, MessageState, Origin};
+use gatepost::store::{Origin, QueueRecord, QueueState};
 use jiff::SignedDuration;
 
 #[path = "../relay/support.rs"]
@@ -45,7 +45,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     panic!("timed out waiting for {what}");
 }
 
-fn record(server: &TestServer, id: &str) -> MessageRecord {
+fn record(server: &TestServer, id: &str) -> QueueRecord {
     server.store().get_message(id).unwrap().unwrap()
 }
 
@@ -95,7 +95,7 @@ async fn a_relay_dropping_after_every_dot_gets_two_copies_at_most_and_only_the_e
     wait_for("the first copy", || (copies("<bob@example.net>") == 1).then_some(())).await;
     wait_for("the retry to be scheduled", || {
         let r = record(&server, &id);
-        (r.recipients[0].possibly_delivered == 1 && r.state == MessageState::Due).then_some(())
+        (r.recipients[0].possibly_delivered == 1 && r.state == QueueState::Due).then_some(())
     })
     .await;
     for _ in 0..8 {
@@ -104,8 +104,7 @@ async fn a_relay_dropping_after_every_dot_gets_two_copies_at_most_and_only_the_e
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let rec =
-        wait_for("the original to fail", || Some(record(&server, &id)).filter(|r| r.state == MessageState::Failed))
-            .await;
+        wait_for("the original to fail", || Some(record(&server, &id)).filter(|r| r.state == QueueState::Failed)).await;
     assert_eq!(copies("<bob@example.net>"), 2, "{:?}", envelopes.lock().unwrap());
     assert!(rec.recipients[0].last_error.as_deref().unwrap().starts_with("possibly delivered twice; not retried"));
 
@@ -147,7 +146,7 @@ async fn a_relay_dropping_after_every_dot_gets_two_copies_at_most_and_only_the_e
 
 /// Submit one message to a server whose relay is `smtps://localhost:PORT` with `ca_file`;
 /// the record once its first attempt has an outcome.
-async fn first_attempt_through(relay: &fake::Fake, ca_file: &Path) -> MessageRecord {
+async fn first_attempt_through(relay: &fake::Fake, ca_file: &Path) -> QueueRecord {
     let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap()));
     let url = format!("smtps://localhost:{}", relay.addr.port());
     let server = server_relaying_to(&url, &format!("ca_file = {:?}", ca_file.display().to_string()), clock).await;
@@ -178,19 +177,19 @@ async fn only_the_pinned_certificate_for_the_right_name_gets_the_message() {
     // The relay's own self-signed CA:TRUE certificate in relay.ca_file: delivered.
     let relay = accepting_relay(&own).await;
     let rec = first_attempt_through(&relay, &own.cert).await;
-    assert_eq!(rec.state, MessageState::Sent, "{:?}", rec.attempts);
+    assert_eq!(rec.state, QueueState::Sent, "{:?}", rec.attempts);
 
     // Another self-signed certificate for the same name: nothing leaves gatepost.
     let relay = accepting_relay(&impostor).await;
     let rec = first_attempt_through(&relay, &own.cert).await;
     let reply = rec.attempts[0].reply.clone().unwrap_or_default();
-    assert!(rec.state == MessageState::Due && reply.contains("invalid peer certificate"), "{reply}");
+    assert!(rec.state == QueueState::Due && reply.contains("invalid peer certificate"), "{reply}");
     assert!(relay.log().iter().all(|l| l.contains("TLS handshake failed")), "{:?}", relay.log());
 
     // The pinned certificate, but it names another host: refused too.
     let relay = accepting_relay(&elsewhere).await;
     let rec = first_attempt_through(&relay, &elsewhere.cert).await;
     let reply = rec.attempts[0].reply.clone().unwrap_or_default();
-    assert!(rec.state == MessageState::Due && reply.contains("not valid for name"), "{reply}");
+    assert!(rec.state == QueueState::Due && reply.contains("not valid for name"), "{reply}");
     assert!(relay.log().iter().all(|l| l.contains("TLS handshake failed")), "{:?}", relay.log());
 }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gatepost::store::{MessageState, Store, sha256_hex};
+use gatepost::store::{QueueState, Store, sha256_hex};
 
 use crate::support::*;
 
@@ -153,7 +153,7 @@ fn verify(data: &Path, acked: &HashMap<String, Vec<u8>>, round: usize) {
         assert_eq!(rec.body_sha256, sha256_hex(body));
         // Immediate mail: the dispatcher may have sent it to the file relay, or been killed
         // while sending (then it is retried at the next start).
-        assert!(matches!(rec.state, MessageState::Due | MessageState::Sending | MessageState::Sent), "{:?}", rec.state);
+        assert!(matches!(rec.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", rec.state);
     }
     for id in store.message_ids().unwrap() {
         let rec = store.get_message(&id).unwrap().unwrap();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gatepost::store::{MessageRecord, MessageState};
+use gatepost::store::{QueueRecord, QueueState};
 use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
 
 use crate::support::*;
@@ -118,7 +118,7 @@ fn line_after<'a>(transcript: &'a str, line: &str) -> &'a str {
     lines.next().unwrap_or("")
 }
 
-fn record(server: &TestServer, id: &str) -> MessageRecord {
+fn record(server: &TestServer, id: &str) -> QueueRecord {
     server.store().get_message(id).unwrap().unwrap_or_else(|| panic!("no record for {id}"))
 }
 
@@ -160,13 +160,13 @@ async fn swaks_starttls_plain_deliver_on_header() {
     assert_eq!(rec.user, USER);
     assert_eq!(rec.sender, EMAIL);
     assert_eq!(rec.subject.as_deref(), Some("swaks one"));
-    assert_eq!(rec.state, MessageState::Held);
+    assert_eq!(rec.state, QueueState::Held);
     assert_eq!(rec.recipients.len(), 1);
     let r = &rec.recipients[0];
     assert_eq!((r.original.as_str(), r.address.as_str()), ("bob@example.net", "bob@example.net"));
     assert_eq!(r.release_at, at_eight_utc(day));
     assert_eq!(r.source, "deliver-on");
-    assert_eq!(r.state, MessageState::Held);
+    assert_eq!(r.state, QueueState::Held);
     assert_eq!(rec.client.ip().to_string(), "127.0.0.1");
     let body = server.store().bodies().read(&id).unwrap();
     assert_eq!(rec.size, body.len() as u64);
@@ -225,16 +225,16 @@ async fn swaks_implicit_tls_login_pipelined_plus_address() {
     assert_eq!(bob.address, "bob@example.net");
     assert_eq!(bob.release_at, at_eight_utc(day));
     assert_eq!(bob.source, "plus-address");
-    assert_eq!(bob.state, MessageState::Held);
+    assert_eq!(bob.state, QueueState::Held);
     let carol = &rec.recipients[1];
     assert_eq!((carol.original.as_str(), carol.address.as_str()), ("carol@example.net", "carol@example.net"));
     assert_eq!(carol.source, "immediate");
     // Released at once: the dispatcher may already have sent it to the file relay.
-    assert!(matches!(carol.state, MessageState::Due | MessageState::Sending | MessageState::Sent), "{:?}", carol.state);
+    assert!(matches!(carol.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", carol.state);
     assert_eq!(carol.release_at, rec.submitted_at);
     assert!(before <= rec.submitted_at && rec.submitted_at <= after, "{} not in [{before}, {after}]", rec.submitted_at);
     // The message is as far as its least-advanced recipient.
-    assert_eq!(rec.state, MessageState::Held);
+    assert_eq!(rec.state, QueueState::Held);
     server.stop().await;
 }
 
@@ -412,7 +412,7 @@ async fn python_smtplib_verifies_certificate_and_submits() {
         let r = &rec.recipients[0];
         assert_eq!(r.address, "bob@example.net");
         assert_eq!(r.source, "deliver-on");
-        assert_eq!(r.state, MessageState::Held);
+        assert_eq!(r.state, QueueState::Held);
         // +2h from the moment of submission, exactly; and that moment was just now.
         assert_eq!(r.release_at, rec.submitted_at + SignedDuration::from_hours(2));
         assert_about(r.release_at, before + SignedDuration::from_hours(2), SignedDuration::from_mins(1));
@@ -476,7 +476,7 @@ async fn python_smtputf8_recipient_kept_exactly() {
         let r = &rec.recipients[0];
         assert_eq!(r.original, "josé@exämple.net");
         assert_eq!(r.address, "josé@exämple.net");
-        assert!(matches!(r.state, MessageState::Due | MessageState::Sending | MessageState::Sent), "{:?}", r.state);
+        assert!(matches!(r.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", r.state);
         assert_eq!(rec.sender_name.as_deref(), Some("José Ñandú"));
         assert_eq!(rec.subject.as_deref(), Some("façade für José"));
         assert_eq!(server.store().bodies().read(id).unwrap(), expected_body.as_bytes());

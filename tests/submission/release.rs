@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatepost::clock::ManualClock;
-use gatepost::store::MessageState;
+use gatepost::store::QueueState;
 
 use crate::support::*;
 
@@ -29,18 +29,18 @@ async fn held_message_is_relayed_at_the_daily_hour() {
     running.dispatcher_wake.notify_one();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!outbox.exists(), "released a second early");
-    assert_eq!(server.store().get_message(&id).unwrap().unwrap().state, MessageState::Held);
+    assert_eq!(server.store().get_message(&id).unwrap().unwrap().state, QueueState::Held);
 
     clock.set("2026-12-25T08:00:00Z".parse().unwrap());
     running.dispatcher_wake.notify_one();
     for _ in 0..300 {
-        if server.store().get_message(&id).unwrap().unwrap().state == MessageState::Sent {
+        if server.store().get_message(&id).unwrap().unwrap().state == QueueState::Sent {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let rec = server.store().get_message(&id).unwrap().unwrap();
-    assert_eq!(rec.state, MessageState::Sent);
+    assert_eq!(rec.state, QueueState::Sent);
     assert_eq!(rec.attempts.len(), 1);
     let attempt = &rec.attempts[0];
     assert_eq!(attempt.started_at, "2026-12-25T08:00:00Z".parse().unwrap());

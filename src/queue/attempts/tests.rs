@@ -5,13 +5,13 @@ use jiff::Timestamp;
 use super::*;
 use crate::queue::dsn::FailedRecipient;
 use crate::relay::{Delivery, RecipientResult};
-use crate::store::{MessageRecord, MessageState, RecipientRecord};
+use crate::store::{QueueRecord, QueueState, RecipientRecord};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-fn rcpt(addr: &str, release: &str, state: MessageState) -> RecipientRecord {
+fn rcpt(addr: &str, release: &str, state: QueueState) -> RecipientRecord {
     RecipientRecord {
         original: addr.into(),
         address: addr.into(),
@@ -25,12 +25,12 @@ fn rcpt(addr: &str, release: &str, state: MessageState) -> RecipientRecord {
     }
 }
 
-fn record(rcpts: Vec<RecipientRecord>) -> MessageRecord {
+fn record(rcpts: Vec<RecipientRecord>) -> QueueRecord {
     let mut r = crate::store::tests::sample_record(
         &ulid::Ulid::new().to_string(),
         "alice",
         ts("2026-12-25T08:00:00Z"),
-        MessageState::Held,
+        QueueState::Held,
     );
     r.recipients = rcpts;
     r.state = r.derive_state();
@@ -57,28 +57,28 @@ fn backoff_doubles_to_the_cap() {
 #[test]
 fn claim_takes_only_due_recipients_and_records_the_attempt_first() {
     let mut r = record(vec![
-        rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Held),
-        rcpt("b@x", "2026-12-25T08:00:00Z", MessageState::Held),
-        rcpt("c@x", "2026-12-01T08:00:00Z", MessageState::Cancelled),
+        rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Held),
+        rcpt("b@x", "2026-12-25T08:00:00Z", QueueState::Held),
+        rcpt("c@x", "2026-12-01T08:00:00Z", QueueState::Cancelled),
     ]);
     assert_eq!(claim(&mut r, ts("2026-12-24T07:59:59Z")), None);
     let c = claim(&mut r, ts("2026-12-24T08:00:00Z")).unwrap();
     assert_eq!(c.recipients, vec![0]);
-    assert_eq!(r.recipients[0].state, MessageState::Sending);
-    assert_eq!(r.recipients[1].state, MessageState::Held);
+    assert_eq!(r.recipients[0].state, QueueState::Sending);
+    assert_eq!(r.recipients[1].state, QueueState::Held);
     assert_eq!(r.attempts.len(), 1);
     assert_eq!(r.attempts[0].recipients, vec!["a@x"]);
     assert!(r.attempts[0].finished_at.is_none());
     assert!(r.events.iter().any(|e| e.kind == "released"));
-    assert_eq!(r.state, MessageState::Held, "b is still held");
+    assert_eq!(r.state, QueueState::Held, "b is still held");
 }
 
 #[test]
 fn outcomes_per_recipient() {
     let mut r = record(vec![
-        rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due),
-        rcpt("b@x", "2026-12-24T08:00:00Z", MessageState::Due),
-        rcpt("c@x", "2026-12-24T08:00:00Z", MessageState::Due),
+        rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due),
+        rcpt("b@x", "2026-12-24T08:00:00Z", QueueState::Due),
+        rcpt("c@x", "2026-12-24T08:00:00Z", QueueState::Due),
     ]);
     let now = ts("2026-12-24T08:00:00Z");
     let c = claim(&mut r, now).unwrap();
@@ -88,22 +88,22 @@ fn outcomes_per_recipient() {
         RecipientResult::Failed("550 5.1.1 no such user".into()),
     ]);
     apply_outcome(&mut r, &c, &d, now, &RetryPolicy::default());
-    assert_eq!(r.recipients[0].state, MessageState::Sent);
-    assert_eq!(r.recipients[1].state, MessageState::Due);
+    assert_eq!(r.recipients[0].state, QueueState::Sent);
+    assert_eq!(r.recipients[1].state, QueueState::Due);
     assert_eq!(r.recipients[1].next_attempt_at, Some(ts("2026-12-24T08:01:00Z")));
-    assert_eq!(r.recipients[2].state, MessageState::Failed);
+    assert_eq!(r.recipients[2].state, QueueState::Failed);
     assert_eq!(r.recipients[2].last_error.as_deref(), Some("550 5.1.1 no such user"));
     let a = &r.attempts[0];
     assert_eq!((a.relay_ip.as_deref(), a.system_ip.as_deref()), (Some("192.0.2.1"), Some("192.0.2.9")));
     assert_eq!(a.reply.as_deref(), Some("250 2.0.0 Ok: queued as X1"));
-    assert_eq!(r.state, MessageState::Due, "b is still to be retried");
+    assert_eq!(r.state, QueueState::Due, "b is still to be retried");
     // second attempt: b delivered
     let later = ts("2026-12-24T08:01:00Z");
     let c2 = claim(&mut r, later).unwrap();
     assert_eq!(c2.recipients, vec![1]);
     apply_outcome(&mut r, &c2, &delivery(vec![RecipientResult::Delivered]), later, &RetryPolicy::default());
-    assert_eq!(r.state, MessageState::Failed, "one recipient failed for good");
-    assert_eq!(r.recipients[1].state, MessageState::Sent);
+    assert_eq!(r.state, QueueState::Failed, "one recipient failed for good");
+    assert_eq!(r.recipients[1].state, QueueState::Sent);
 }
 
 #[test]
@@ -113,28 +113,28 @@ fn deferred_past_lifetime_expires() {
         max_interval: Duration::from_secs(3600),
         lifetime: Duration::from_secs(2 * 3600),
     };
-    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     let mut now = ts("2026-12-24T08:00:00Z");
     let mut attempts = 0;
-    while r.state == MessageState::Due {
+    while r.state == QueueState::Due {
         let c = claim(&mut r, now).unwrap();
         apply_outcome(&mut r, &c, &delivery(vec![RecipientResult::Deferred("421 4.3.2 down".into())]), now, &policy);
         now = r.recipients[0].next_attempt_at.unwrap_or(now);
         attempts += 1;
         assert!(attempts < 10);
     }
-    assert_eq!(r.state, MessageState::Failed);
+    assert_eq!(r.state, QueueState::Failed);
     assert_eq!(attempts, 2);
     assert!(r.events.iter().any(|e| e.kind == "expired" && e.detail.contains("421 4.3.2 down")));
 }
 
 #[test]
 fn interrupted_attempt_is_retried_and_marked_uncertain() {
-    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     let now = ts("2026-12-24T08:00:00Z");
     claim(&mut r, now).unwrap();
     assert_eq!(mark_interrupted(&mut r, ts("2026-12-24T09:00:00Z")), 1);
-    assert_eq!(r.recipients[0].state, MessageState::Due);
+    assert_eq!(r.recipients[0].state, QueueState::Due);
     assert_eq!(r.recipients[0].next_attempt(), ts("2026-12-24T09:00:00Z"));
     assert!(r.attempts[0].reply.as_deref().unwrap().contains("outcome unknown"));
     assert_eq!(mark_interrupted(&mut r, now), 0);
@@ -145,7 +145,7 @@ fn possibly(why: &str) -> RecipientResult {
 }
 
 /// Claim at `now` and apply `results` (one per claimed recipient, in order).
-fn attempt(r: &mut MessageRecord, now: &str, results: Vec<RecipientResult>) -> Vec<FailedRecipient> {
+fn attempt(r: &mut QueueRecord, now: &str, results: Vec<RecipientResult>) -> Vec<FailedRecipient> {
     let c = claim(r, ts(now)).expect("something is due");
     apply_outcome(r, &c, &delivery(results), ts(now), &RetryPolicy::default())
 }
@@ -154,20 +154,20 @@ const DROPPED: &str = "connection lost during the end of DATA: the relay closed 
 
 #[test]
 fn possibly_delivered_is_retried_once_then_failed_twice() {
-    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     let failed = attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
     assert!(failed.is_empty(), "the first uncertain attempt is retried");
     let a = &r.recipients[0];
-    assert_eq!((a.state, a.possibly_delivered), (MessageState::Due, 1));
+    assert_eq!((a.state, a.possibly_delivered), (QueueState::Due, 1));
     assert_eq!(a.next_attempt_at, Some(ts("2026-12-24T08:01:00Z")));
     assert_eq!(r.attempts[0].possibly_delivered, ["a@x"]);
     assert!(r.events.iter().any(|e| e.kind == "possibly-delivered" && e.detail.contains("tried once more")));
 
     let failed = attempt(&mut r, "2026-12-24T08:01:00Z", vec![possibly(DROPPED)]);
     let a = &r.recipients[0];
-    assert_eq!((a.state, a.possibly_delivered), (MessageState::Failed, 2));
+    assert_eq!((a.state, a.possibly_delivered), (QueueState::Failed, 2));
     assert!(a.last_error.as_deref().unwrap().starts_with(POSSIBLY_DELIVERED_TWICE));
-    assert_eq!(r.state, MessageState::Failed);
+    assert_eq!(r.state, QueueState::Failed);
     assert_eq!(r.attempts[1].possibly_delivered, ["a@x"]);
     assert_eq!(failed.len(), 1);
     assert!(failed[0].reason.starts_with("possibly delivered twice; not retried: connection lost"), "{failed:?}");
@@ -179,14 +179,14 @@ fn possibly_delivered_is_retried_once_then_failed_twice() {
 fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
     // (later result, state after it, fails for good, event kind). Attempts that make no copy
     // (4xx, no connection) keep the one retry that may; a second uncertain one ends it.
-    let table: Vec<(RecipientResult, MessageState, bool, &str)> = vec![
-        (RecipientResult::Delivered, MessageState::Sent, false, "delivered"),
-        (RecipientResult::Failed("550 5.1.1 gone".into()), MessageState::Failed, true, "failed"),
-        (RecipientResult::Deferred("could not connect".into()), MessageState::Due, false, "deferred"),
-        (possibly(DROPPED), MessageState::Failed, true, "failed"),
+    let table: Vec<(RecipientResult, QueueState, bool, &str)> = vec![
+        (RecipientResult::Delivered, QueueState::Sent, false, "delivered"),
+        (RecipientResult::Failed("550 5.1.1 gone".into()), QueueState::Failed, true, "failed"),
+        (RecipientResult::Deferred("could not connect".into()), QueueState::Due, false, "deferred"),
+        (possibly(DROPPED), QueueState::Failed, true, "failed"),
     ];
     for (later, state, gives_up, kind) in table {
-        let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+        let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
         attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
         let failed = attempt(&mut r, "2026-12-24T08:01:00Z", vec![later.clone()]);
         assert_eq!(r.recipients[0].state, state, "{later:?}");
@@ -202,13 +202,13 @@ fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
 
 #[test]
 fn a_deferral_after_possibly_delivered_keeps_the_single_retry() {
-    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
     attempt(&mut r, "2026-12-24T08:01:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
     attempt(&mut r, "2026-12-24T08:03:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
-    assert_eq!((r.recipients[0].state, r.recipients[0].possibly_delivered), (MessageState::Due, 1));
+    assert_eq!((r.recipients[0].state, r.recipients[0].possibly_delivered), (QueueState::Due, 1));
     let failed = attempt(&mut r, "2026-12-24T08:07:00Z", vec![possibly(DROPPED)]);
-    assert_eq!(r.recipients[0].state, MessageState::Failed);
+    assert_eq!(r.recipients[0].state, QueueState::Failed);
     assert_eq!(failed.len(), 1);
     let uncertain: Vec<usize> =
         r.attempts.iter().enumerate().filter(|(_, a)| !a.possibly_delivered.is_empty()).map(|(i, _)| i).collect();
@@ -218,8 +218,8 @@ fn a_deferral_after_possibly_delivered_keeps_the_single_retry() {
 #[test]
 fn only_the_recipients_concerned_are_marked() {
     let mut r = record(vec![
-        rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due),
-        rcpt("b@x", "2026-12-24T08:00:00Z", MessageState::Due),
+        rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due),
+        rcpt("b@x", "2026-12-24T08:00:00Z", QueueState::Due),
     ]);
     // b was refused at RCPT; the connection then dropped after the dot for a.
     let failed = attempt(
@@ -240,10 +240,10 @@ fn possibly_delivered_at_the_end_of_the_lifetime_is_not_retried() {
         max_interval: Duration::from_secs(3600),
         lifetime: Duration::from_secs(1800),
     };
-    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", MessageState::Due)]);
+    let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     let c = claim(&mut r, ts("2026-12-24T08:00:00Z")).unwrap();
     let failed = apply_outcome(&mut r, &c, &delivery(vec![possibly(DROPPED)]), ts("2026-12-24T08:00:00Z"), &policy);
-    assert_eq!(r.recipients[0].state, MessageState::Failed);
+    assert_eq!(r.recipients[0].state, QueueState::Failed);
     assert!(failed[0].expired && failed[0].possibly_delivered == 1, "{failed:?}");
     assert!(failed[0].reason.starts_with("possibly delivered; not retried"), "{failed:?}");
 }
