@@ -54,6 +54,9 @@ pub enum QueueError {
     Store(#[from] StoreError),
     #[error("the queue is shutting down")]
     ShuttingDown,
+    /// Nothing of it is waiting any more (sent, failed or already cancelled).
+    #[error("message {id} cannot be cancelled: it is {}", state.as_str())]
+    NotCancellable { id: String, state: QueueState },
 }
 
 pub struct Queue {
@@ -112,9 +115,11 @@ impl Queue {
 
 /// Cancel on a store directly (the CLI uses this without starting a queue).
 pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
-    Ok(store.update_message(id, |rec| {
+    let mut not_pending = None;
+    let cancelled = store.update_message(id, |rec| {
         if !rec.recipients.iter().any(|r| r.state.is_pending()) {
-            return Err(StoreError::Refused(format!("message {id} cannot be cancelled: it is {}", rec.state.as_str())));
+            not_pending = Some(rec.state);
+            return Err(StoreError::Refused(format!("message {id} is {}", rec.state.as_str())));
         }
         let mut n = 0;
         for r in rec.recipients.iter_mut().filter(|r| r.state.is_pending()) {
@@ -124,7 +129,11 @@ pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<Queue
         rec.state = rec.derive_state();
         rec.push_event(now, "cancelled", format!("by {by}; {n} recipient(s) will not be sent"));
         Ok(())
-    })?)
+    });
+    match (cancelled, not_pending) {
+        (Err(_), Some(state)) => Err(QueueError::NotCancellable { id: id.to_string(), state }),
+        (cancelled, _) => Ok(cancelled?),
+    }
 }
 
 fn build_record(id: &str, sub: &Submission) -> QueueRecord {

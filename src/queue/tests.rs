@@ -78,7 +78,13 @@ async fn cancel_is_recorded_and_only_once() {
     assert!(rec.events.iter().any(|e| e.kind == "cancelled" && e.detail.contains("operator")));
     assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
     let again = queue.cancel(&acc.id, "operator", ts("2026-11-24T00:00:00Z")).unwrap_err();
-    assert!(again.to_string().contains("cannot be cancelled"), "{again}");
+    assert!(
+        matches!(&again, QueueError::NotCancellable { id, state: QueueState::Cancelled } if *id == acc.id),
+        "{again:?}"
+    );
+    assert_eq!(again.to_string(), format!("message {} cannot be cancelled: it is cancelled", acc.id));
+    let missing = queue.cancel("01JD0000000000000000000000", "operator", ts("2026-11-24T00:00:00Z")).unwrap_err();
+    assert!(matches!(missing, QueueError::Store(StoreError::NotFound(_))), "{missing:?}");
 }
 
 #[tokio::test]
