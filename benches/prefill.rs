@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gatepost::store::{Event, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
+use gatepost::store::{Event, EventKind, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
 use jiff::{Timestamp, civil};
 
 const BATCH: usize = 10_000;
@@ -136,10 +136,10 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
             };
             rec.events.push(Event {
                 at: submitted,
-                kind: "submitted".into(),
+                kind: EventKind::Submitted,
                 detail: format!("from {client} over TLSv1.3"),
             });
-            rec.events.push(Event { at: submitted, kind: "held".into(), detail: format!("until {release_at}") });
+            rec.events.push(Event { at: submitted, kind: EventKind::Held, detail: format!("until {release_at}") });
             records.push(rec);
             bodies.push(body);
         }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gatepost::audit::{TraceIndex, TraceQuery};
-use gatepost::store::{Attempt, Event, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store};
+use gatepost::store::{Attempt, Event, EventKind, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store};
 use jiff::{SignedDuration, Timestamp};
 
 const BATCH: usize = 10_000;
@@ -259,7 +259,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                 state,
                 notice_of: None,
                 attempts: vec![],
-                events: vec![Event { at: submitted, kind: "submitted".into(), detail: String::new() }],
+                events: vec![Event { at: submitted, kind: EventKind::Submitted, detail: String::new() }],
             };
             if matches!(state, QueueState::Sent | QueueState::Failed) {
                 rec.attempts.push(Attempt {
@@ -271,8 +271,8 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     reply: Some("250 2.0.0 Ok".into()),
                     possibly_delivered: vec![],
                 });
-                let kind = if state == QueueState::Sent { "delivered" } else { "failed" };
-                rec.events.push(Event { at: release, kind: kind.into(), detail: String::new() });
+                let kind = if state == QueueState::Sent { EventKind::Delivered } else { EventKind::Failed };
+                rec.events.push(Event { at: release, kind, detail: String::new() });
             }
             recs.push(rec);
         }

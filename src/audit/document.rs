@@ -13,7 +13,7 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
-use crate::store::QueueRecord;
+use crate::store::{EventKind, QueueRecord};
 
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
 /// 3: times in microseconds, `id` a fast field (results ordered by full time, then id), and a
@@ -164,7 +164,7 @@ pub fn document(f: &Fields, rec: &QueueRecord, body: Option<&[u8]>) -> TantivyDo
     }
     doc.add_text(f.text, content_text(rec.subject.as_deref(), body.unwrap_or_default()));
     doc.add_i64(f.submitted, rec.submitted_at.as_microsecond());
-    for e in rec.events.iter().filter(|e| e.kind == "delivered") {
+    for e in rec.events.iter().filter(|e| e.kind == EventKind::Delivered) {
         doc.add_i64(f.sent, e.at.as_microsecond());
     }
     doc

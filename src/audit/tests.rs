@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::index::TraceIndex;
 use super::query::TraceQuery;
 use crate::store::tests::sample_record;
-use crate::store::{Attempt, Event, QueueRecord, QueueState, Store};
+use crate::store::{Attempt, Event, EventKind, QueueRecord, QueueState, Store};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -55,7 +55,7 @@ fn fixture() -> Fixture {
         reply: Some("250 2.0.0 Ok: queued as ABC".into()),
         possibly_delivered: vec![],
     }];
-    b.events = vec![Event { at: ts("2026-11-21T08:00:02Z"), kind: "delivered".into(), detail: String::new() }];
+    b.events = vec![Event { at: ts("2026-11-21T08:00:02Z"), kind: EventKind::Delivered, detail: String::new() }];
     put(
         &store,
         &b,

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use gatepost::audit::document::POSSIBLY_DELIVERED;
 use gatepost::audit::query::{End, check_range, parse_ip, parse_time};
 use gatepost::audit::{IndexError, TraceIndex, TraceQuery};
-use gatepost::store::{QueueRecord, QueueState, Store};
+use gatepost::store::{EventKind, QueueRecord, QueueState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::open_store;
@@ -245,7 +245,8 @@ fn table(records: &[QueueRecord], tz: &jiff::tz::TimeZone) -> String {
         if r.recipients.len() > 1 {
             rcpts += &format!(" +{}", r.recipients.len() - 1);
         }
-        let sent = r.events.iter().rev().find(|e| e.kind == "delivered").map(|e| when(e.at)).unwrap_or("-".into());
+        let sent =
+            r.events.iter().rev().find(|e| e.kind == EventKind::Delivered).map(|e| when(e.at)).unwrap_or("-".into());
         s += &format!(
             "{:<26} {:<16} {:<9} {:<28} {:<28} {:<16} {}\n",
             value(&r.id),

@@ -64,7 +64,7 @@ pub fn timeline(r: &QueueRecord) -> String {
     }
     s += "timeline:\n";
     for e in &r.events {
-        s += &format!("  {}  {:<10} {}\n", local(e.at), value(&e.kind), value(&e.detail));
+        s += &format!("  {}  {:<10} {}\n", local(e.at), value(e.kind.as_str()), value(&e.detail));
     }
     s
 }

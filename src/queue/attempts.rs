@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::dsn::{FailedRecipient, POSSIBLY_DELIVERED_TWICE};
 use crate::relay::{Delivery, RecipientResult};
-use crate::store::{Attempt, QueueRecord, QueueState, RecipientRecord};
+use crate::store::{Attempt, EventKind, QueueRecord, QueueState, RecipientRecord};
 
 /// When to try a deferred recipient again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn claim(rec: &mut QueueRecord, now: Timestamp) -> Option<Claim> {
         addresses.push(r.address.clone());
     }
     if !released.is_empty() {
-        rec.push_event(now, "released", released.join(", "));
+        rec.push_event(now, EventKind::Released, released.join(", "));
     }
     rec.attempts.push(Attempt {
         started_at: now,
@@ -88,7 +88,7 @@ pub fn claim(rec: &mut QueueRecord, now: Timestamp) -> Option<Claim> {
         possibly_delivered: Vec::new(),
     });
     let attempt = rec.attempts.len() - 1;
-    rec.push_event(now, "attempt", format!("attempt {} to {}", attempt + 1, addresses.join(", ")));
+    rec.push_event(now, EventKind::Attempt, format!("attempt {} to {}", attempt + 1, addresses.join(", ")));
     rec.state = rec.derive_state();
     Some(Claim { queue_id: rec.id.clone(), attempt, recipients: due })
 }
@@ -141,7 +141,7 @@ fn settle(
     reply: &str,
     now: Timestamp,
     retry: &RetryPolicy,
-) -> (&'static str, String, Option<FailedRecipient>) {
+) -> (EventKind, String, Option<FailedRecipient>) {
     let address = r.address.clone();
     // Whether an earlier attempt may already have delivered it (said in the event and DSN).
     let earlier = r.possibly_delivered > 0;
@@ -156,16 +156,16 @@ fn settle(
             r.last_error = None;
             r.next_attempt_at = None;
             let also = if earlier { "; an earlier attempt may also have delivered it" } else { "" };
-            ("delivered", format!("{address}: {reply}{also}"), None)
+            (EventKind::Delivered, format!("{address}: {reply}{also}"), None)
         }
         RecipientResult::Failed(why) => {
             let f = give_up(r, why.clone(), false);
-            ("failed", format!("{address}: {why}"), f)
+            (EventKind::Failed, format!("{address}: {why}"), f)
         }
         RecipientResult::PossiblyDelivered(why) if earlier => {
             r.possibly_delivered += 1;
             let f = give_up(r, format!("{POSSIBLY_DELIVERED_TWICE}: {why}"), false);
-            ("failed", format!("{address}: {POSSIBLY_DELIVERED_TWICE}: {why}"), f)
+            (EventKind::Failed, format!("{address}: {POSSIBLY_DELIVERED_TWICE}: {why}"), f)
         }
         RecipientResult::PossiblyDelivered(why) => {
             r.possibly_delivered += 1;
@@ -174,12 +174,12 @@ fn settle(
                     r.state = QueueState::Due;
                     r.next_attempt_at = Some(next);
                     r.last_error = Some(why.clone());
-                    ("possibly-delivered", format!("{address}: {why}; will be tried once more at {next}"), None)
+                    (EventKind::PossiblyDelivered, format!("{address}: {why}; will be tried once more at {next}"), None)
                 }
                 None => {
                     let reason = format!("possibly delivered; not retried (its lifetime ran out): {why}");
                     let f = give_up(r, reason.clone(), true);
-                    ("expired", format!("{address}: {reason}"), f)
+                    (EventKind::Expired, format!("{address}: {reason}"), f)
                 }
             }
         }
@@ -188,12 +188,12 @@ fn settle(
                 r.state = QueueState::Due;
                 r.next_attempt_at = Some(next);
                 r.last_error = Some(why.clone());
-                ("deferred", format!("{address}: {why}; next attempt {next}"), None)
+                (EventKind::Deferred, format!("{address}: {why}; next attempt {next}"), None)
             }
             None => {
                 let n = r.attempts;
                 let f = give_up(r, why.clone(), true);
-                ("expired", format!("{address}: gave up after {n} attempts; last error: {why}"), f)
+                (EventKind::Expired, format!("{address}: gave up after {n} attempts; last error: {why}"), f)
             }
         },
     }
@@ -222,7 +222,7 @@ pub fn mark_interrupted(rec: &mut QueueRecord, now: Timestamp) -> usize {
         }
         rec.push_event(
             now,
-            "interrupted",
+            EventKind::Interrupted,
             format!("{n} recipient(s) will be tried again; the interrupted attempt may have delivered"),
         );
         rec.state = rec.derive_state();

@@ -17,7 +17,7 @@ use super::{Queue, Submission};
 use crate::clock::Clock;
 use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
-use crate::store::{INTERNAL_CLIENT, QueueRecord, Store, StoreError, sha256_hex};
+use crate::store::{EventKind, INTERNAL_CLIENT, QueueRecord, Store, StoreError, sha256_hex};
 
 /// The longest the dispatcher sleeps without looking at the clock again, so a wall clock
 /// that jumps forward is noticed within this time (not busy polling: one read per minute).
@@ -331,7 +331,7 @@ impl Dispatcher {
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || {
             store.update_message(&id, |r| {
-                r.push_event(now, "dsn", outcome);
+                r.push_event(now, EventKind::Dsn, outcome);
                 Ok(())
             })
         })

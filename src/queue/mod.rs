@@ -15,7 +15,8 @@ use jiff::Timestamp;
 
 use crate::schedule::RecipientRelease;
 use crate::store::{
-    INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, StoreError, sha256_hex,
+    EventKind, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, StoreError,
+    sha256_hex,
 };
 
 pub use recovery::{RecoveryReport, recover};
@@ -127,7 +128,7 @@ pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<Queue
             n += 1;
         }
         rec.state = rec.derive_state();
-        rec.push_event(now, "cancelled", format!("by {by}; {n} recipient(s) will not be sent"));
+        rec.push_event(now, EventKind::Cancelled, format!("by {by}; {n} recipient(s) will not be sent"));
         Ok(())
     });
     match (cancelled, not_pending) {
@@ -182,10 +183,10 @@ fn build_record(id: &str, sub: &Submission) -> QueueRecord {
         Some(original) => format!("written by gatepost (internal): a delivery status notification about {original}"),
         None => format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
     };
-    rec.push_event(sub.submitted_at, "submitted", from);
+    rec.push_event(sub.submitted_at, EventKind::Submitted, from);
     if rec.state == QueueState::Held {
         let when = rec.next_release().map(|t| t.to_string()).unwrap_or_default();
-        rec.push_event(sub.submitted_at, "held", format!("until {when}"));
+        rec.push_event(sub.submitted_at, EventKind::Held, format!("until {when}"));
     }
     rec
 }

@@ -10,7 +10,7 @@
 
 use jiff::Timestamp;
 
-use crate::store::{QueueState, Store, StoreError};
+use crate::store::{EventKind, QueueState, Store, StoreError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -63,7 +63,7 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
                     rcpt.state = QueueState::Failed;
                 }
                 r.state = r.derive_state();
-                r.push_event(now, "failed", "body file missing at start-up; the message cannot be sent");
+                r.push_event(now, EventKind::Failed, "body file missing at start-up; the message cannot be sent");
                 Ok(())
             })?;
             report.records_without_body.push(id.clone());

@@ -75,7 +75,7 @@ async fn cancel_is_recorded_and_only_once() {
     let acc = queue.submit(submission(b"x\r\n", &[("b@x", "2026-12-25T08:00:00Z")])).await.unwrap();
     let rec = queue.cancel(&acc.id, "operator", ts("2026-11-24T00:00:00Z")).unwrap();
     assert_eq!(rec.state, QueueState::Cancelled);
-    assert!(rec.events.iter().any(|e| e.kind == "cancelled" && e.detail.contains("operator")));
+    assert!(rec.events.iter().any(|e| e.kind == EventKind::Cancelled && e.detail.contains("operator")));
     assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
     let again = queue.cancel(&acc.id, "operator", ts("2026-11-24T00:00:00Z")).unwrap_err();
     assert!(

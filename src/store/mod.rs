@@ -14,6 +14,7 @@
 //! - `trace_pending`, `trace_meta`: the change feed of the trace index (`trace.rs`)
 
 mod bodies;
+mod event;
 pub mod integrity;
 pub mod lock;
 mod record;
@@ -26,9 +27,10 @@ use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
+pub use event::{Event, EventKind};
 pub use integrity::{DataDirState, Integrity};
 pub use lock::{LockError, ServerLock};
-pub use record::{Attempt, Event, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
+pub use record::{Attempt, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
 pub use trace::TraceChange;
 use users::USERS;
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};

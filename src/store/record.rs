@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use super::event::{Event, EventKind};
 
 /// Bumped when a field changes meaning; readers refuse versions they do not know.
 pub const RECORD_VERSION: u32 = 1;
@@ -127,16 +128,6 @@ pub struct Attempt {
     pub possibly_delivered: Vec<String>,
 }
 
-/// A step in the message's life, kept for the trace timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    pub at: Timestamp,
-    /// `submitted`, `held`, `cancelled`, `recovered`, …
-    pub kind: String,
-    #[serde(default)]
-    pub detail: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRecord {
     pub version: u32,
@@ -237,8 +228,8 @@ impl QueueRecord {
         }
     }
 
-    pub fn push_event(&mut self, at: Timestamp, kind: &str, detail: impl Into<String>) {
-        self.events.push(Event { at, kind: kind.to_string(), detail: detail.into() });
+    pub fn push_event(&mut self, at: Timestamp, kind: EventKind, detail: impl Into<String>) {
+        self.events.push(Event { at, kind, detail: detail.into() });
     }
 }
 

@@ -12,7 +12,7 @@ use gatepost::queue::dispatch::{DispatchSettings, Dispatcher};
 use gatepost::queue::{Queue, Submission};
 use gatepost::relay::RecipientResult::{self, Delivered};
 use gatepost::schedule::{RecipientRelease, ScheduleSource};
-use gatepost::store::{Origin, QueueState, Store};
+use gatepost::store::{EventKind, Origin, QueueState, Store};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::support::*;
@@ -174,7 +174,7 @@ async fn at_most_two_copies_then_failed_and_reported() {
     let rec = record();
     assert_eq!(rec.recipients[0].possibly_delivered, 1);
     assert_eq!(rec.attempts[0].possibly_delivered, ["bob@example.net"]);
-    assert!(rec.events.iter().any(|e| e.kind == "possibly-delivered"), "{:?}", rec.events);
+    assert!(rec.events.iter().any(|e| e.kind == EventKind::PossiblyDelivered), "{:?}", rec.events);
 
     // Days pass: only one more try ever reaches the relay.
     for _ in 0..6 {

@@ -69,7 +69,7 @@ fn claim_takes_only_due_recipients_and_records_the_attempt_first() {
     assert_eq!(r.attempts.len(), 1);
     assert_eq!(r.attempts[0].recipients, vec!["a@x"]);
     assert!(r.attempts[0].finished_at.is_none());
-    assert!(r.events.iter().any(|e| e.kind == "released"));
+    assert!(r.events.iter().any(|e| e.kind == EventKind::Released));
     assert_eq!(r.state, QueueState::Held, "b is still held");
 }
 
@@ -125,7 +125,7 @@ fn deferred_past_lifetime_expires() {
     }
     assert_eq!(r.state, QueueState::Failed);
     assert_eq!(attempts, 2);
-    assert!(r.events.iter().any(|e| e.kind == "expired" && e.detail.contains("421 4.3.2 down")));
+    assert!(r.events.iter().any(|e| e.kind == EventKind::Expired && e.detail.contains("421 4.3.2 down")));
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn possibly_delivered_is_retried_once_then_failed_twice() {
     assert_eq!((a.state, a.possibly_delivered), (QueueState::Due, 1));
     assert_eq!(a.next_attempt_at, Some(ts("2026-12-24T08:01:00Z")));
     assert_eq!(r.attempts[0].possibly_delivered, ["a@x"]);
-    assert!(r.events.iter().any(|e| e.kind == "possibly-delivered" && e.detail.contains("tried once more")));
+    assert!(r.events.iter().any(|e| e.kind == EventKind::PossiblyDelivered && e.detail.contains("tried once more")));
 
     let failed = attempt(&mut r, "2026-12-24T08:01:00Z", vec![possibly(DROPPED)]);
     let a = &r.recipients[0];
@@ -193,7 +193,7 @@ fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
         assert_eq!(failed.len(), usize::from(gives_up), "{later:?}");
         assert!(failed.iter().all(|f| f.possibly_delivered > 0), "the notice says it may have arrived: {later:?}");
         let last = r.events.last().unwrap();
-        assert_eq!(last.kind, kind, "{later:?}");
+        assert_eq!(last.kind.as_str(), kind, "{later:?}");
         if matches!(later, RecipientResult::Delivered) {
             assert!(last.detail.contains("earlier attempt may also have delivered it"), "{last:?}");
         }

@@ -140,7 +140,10 @@ async fn released_exactly_at_the_hour_not_before() {
     rig.settle(|| rig.state(&id) == QueueState::Sent).await;
     let rec = rig.store.get_message(&id).unwrap().unwrap();
     assert_eq!(rec.attempts.len(), 1);
-    assert!(rec.events.iter().any(|e| e.kind == "released") && rec.events.iter().any(|e| e.kind == "delivered"));
+    assert!(
+        rec.events.iter().any(|e| e.kind == EventKind::Released)
+            && rec.events.iter().any(|e| e.kind == EventKind::Delivered)
+    );
     rig.shutdown.send(true).unwrap();
     run.await.unwrap();
 }
@@ -207,7 +210,7 @@ async fn restart_while_delivering_releases_everything_after_restart() {
     let second = rig.start(relay.clone());
     rig.settle(|| ids.iter().all(|id| rig.state(id) == QueueState::Sent)).await;
     let rec = rig.store.get_message(&ids[0]).unwrap().unwrap();
-    assert!(rec.events.iter().any(|e| e.kind == "interrupted"), "the uncertain attempt is on the record");
+    assert!(rec.events.iter().any(|e| e.kind == EventKind::Interrupted), "the uncertain attempt is on the record");
     assert_eq!(rec.attempts.len(), 2);
     assert!(rig.store.sending_ids().unwrap().is_empty());
     rig.shutdown.send(true).unwrap();
@@ -275,7 +278,7 @@ async fn permanent_failure_notifies_the_sender_once_and_never_about_a_notice() {
     assert_eq!((notice.client_ip(), notice.tls.as_deref()), (None, None), "{notice:?}");
     let original = rig.store.get_message(&id).unwrap().unwrap();
     assert_eq!(original.state, QueueState::Failed);
-    assert!(original.events.iter().any(|e| e.kind == "dsn" && e.detail.contains(&notice.id)));
+    assert!(original.events.iter().any(|e| e.kind == EventKind::Dsn && e.detail.contains(&notice.id)));
     rig.shutdown.send(true).unwrap();
     run.await.unwrap();
 }
