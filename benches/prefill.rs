@@ -111,7 +111,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                     original: rcpt.clone(),
                     address: rcpt,
                     release_at,
-                    source: "deliver-on".into(),
+                    source: gatepost::schedule::ScheduleSource::DeliverOnHeader,
                     state: QueueState::Held,
                     next_attempt_at: None,
                     attempts: 0,

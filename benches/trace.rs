@@ -238,7 +238,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     original: rcpt.clone(),
                     address: rcpt.clone(),
                     release_at: release,
-                    source: "deliver-on".into(),
+                    source: gatepost::schedule::ScheduleSource::DeliverOnHeader,
                     state,
                     next_attempt_at: None,
                     attempts: 0,

@@ -31,7 +31,7 @@ pub fn timeline(r: &QueueRecord) -> String {
             value(&rc.address),
             rc.state.as_str(),
             local(rc.release_at),
-            value(&rc.source)
+            value(rc.source.as_str())
         );
         if let Some(next) = rc.next_attempt_at.filter(|_| rc.state.is_pending()) {
             s += &format!("  {:<40} next attempt {}\n", "", local(next));

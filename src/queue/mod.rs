@@ -147,7 +147,7 @@ fn build_record(id: &str, sub: &Submission) -> QueueRecord {
             original: r.original.clone(),
             address: r.address.clone(),
             release_at: r.release_at,
-            source: r.source.as_str().to_string(),
+            source: r.source,
             state: if r.release_at <= sub.submitted_at { QueueState::Due } else { QueueState::Held },
             next_attempt_at: None,
             attempts: 0,

@@ -60,7 +60,8 @@ impl ScheduleContext<'_> {
 
 /// Where a release time came from. Stored in the queue record, so the
 /// variants and their `as_str` spellings must stay stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum ScheduleSource {
     Immediate,
     DeliverOnHeader,
@@ -94,6 +95,19 @@ impl ScheduleSource {
     /// input comes from our own records, not from users.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for ScheduleSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("unknown schedule source {s:?}"))
+    }
+}
+
+impl From<ScheduleSource> for &'static str {
+    fn from(s: ScheduleSource) -> Self {
+        s.as_str()
     }
 }
 

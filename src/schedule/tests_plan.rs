@@ -133,6 +133,12 @@ fn source_names_are_stable() {
     }
     assert_eq!(ScheduleSource::parse("Immediate"), None);
     assert_eq!(ScheduleSource::parse(""), None);
+    // Stored in queue records under the same spellings.
+    for s in ScheduleSource::ALL {
+        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        assert_eq!(serde_json::from_str::<ScheduleSource>(&format!("\"{}\"", s.as_str())).unwrap(), s);
+    }
+    assert!(serde_json::from_str::<ScheduleSource>("\"someday\"").is_err());
 }
 
 /// Every reply text, produced through the real code paths.

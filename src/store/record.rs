@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::event::{Event, EventKind};
+use crate::schedule::ScheduleSource;
 
 /// Bumped when a field changes meaning; readers refuse versions they do not know.
 pub const RECORD_VERSION: u32 = 1;
@@ -61,8 +62,8 @@ pub struct RecipientRecord {
     /// Where it goes (date tag removed).
     pub address: String,
     pub release_at: Timestamp,
-    /// Where the release time came from (see `schedule::ScheduleSource::as_str`).
-    pub source: String,
+    /// Where the release time came from.
+    pub source: ScheduleSource,
     pub state: QueueState,
     /// When a deferred recipient is tried again (None: at `release_at`).
     #[serde(default)]

@@ -15,7 +15,7 @@ pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: Que
             original: "bob+2026-12-25@example.net".into(),
             address: "bob@example.net".into(),
             release_at: release,
-            source: "plus-address".into(),
+            source: crate::schedule::ScheduleSource::PlusAddress,
             state,
             next_attempt_at: None,
             attempts: 0,

@@ -165,7 +165,7 @@ async fn swaks_starttls_plain_deliver_on_header() {
     let r = &rec.recipients[0];
     assert_eq!((r.original.as_str(), r.address.as_str()), ("bob@example.net", "bob@example.net"));
     assert_eq!(r.release_at, at_eight_utc(day));
-    assert_eq!(r.source, "deliver-on");
+    assert_eq!(r.source.as_str(), "deliver-on");
     assert_eq!(r.state, QueueState::Held);
     assert_eq!(rec.client.ip().to_string(), "127.0.0.1");
     let body = server.store().bodies().read(&id).unwrap();
@@ -224,11 +224,11 @@ async fn swaks_implicit_tls_login_pipelined_plus_address() {
     assert_eq!(bob.original, tagged);
     assert_eq!(bob.address, "bob@example.net");
     assert_eq!(bob.release_at, at_eight_utc(day));
-    assert_eq!(bob.source, "plus-address");
+    assert_eq!(bob.source.as_str(), "plus-address");
     assert_eq!(bob.state, QueueState::Held);
     let carol = &rec.recipients[1];
     assert_eq!((carol.original.as_str(), carol.address.as_str()), ("carol@example.net", "carol@example.net"));
-    assert_eq!(carol.source, "immediate");
+    assert_eq!(carol.source.as_str(), "immediate");
     // Released at once: the dispatcher may already have sent it to the file relay.
     assert!(matches!(carol.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", carol.state);
     assert_eq!(carol.release_at, rec.submitted_at);
@@ -411,7 +411,7 @@ async fn python_smtplib_verifies_certificate_and_submits() {
         assert_eq!(rec.recipients.len(), 1);
         let r = &rec.recipients[0];
         assert_eq!(r.address, "bob@example.net");
-        assert_eq!(r.source, "deliver-on");
+        assert_eq!(r.source.as_str(), "deliver-on");
         assert_eq!(r.state, QueueState::Held);
         // +2h from the moment of submission, exactly; and that moment was just now.
         assert_eq!(r.release_at, rec.submitted_at + SignedDuration::from_hours(2));

@@ -16,7 +16,7 @@ fn rcpt(addr: &str, release: &str, state: QueueState) -> RecipientRecord {
         original: addr.into(),
         address: addr.into(),
         release_at: ts(release),
-        source: "deliver-on".into(),
+        source: crate::schedule::ScheduleSource::DeliverOnHeader,
         state,
         next_attempt_at: None,
         attempts: 0,
