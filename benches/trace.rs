@@ -266,8 +266,8 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                     started_at: release,
                     recipients: vec![rcpt.clone()],
                     finished_at: Some(release),
-                    relay_ip: Some(format!("192.0.2.{}", 1 + rng.below(8))),
-                    system_ip: Some(format!("198.51.100.{}", 1 + rng.below(2))),
+                    relay_ip: Some(std::net::Ipv4Addr::new(192, 0, 2, 1 + rng.below(8) as u8).into()),
+                    system_ip: Some(std::net::Ipv4Addr::new(198, 51, 100, 1 + rng.below(2) as u8).into()),
                     reply: Some("250 2.0.0 Ok".into()),
                     possibly_delivered: vec![],
                 });

@@ -143,13 +143,15 @@ pub fn document(f: &Fields, rec: &QueueRecord, body: Option<&[u8]>) -> TantivyDo
     if let Some(ip) = rec.client_ip() {
         doc.add_text(f.client_ip, ip_term(&ip.to_string())); // none for gatepost's own notices
     }
-    let mut relay: Vec<String> = rec.attempts.iter().filter_map(|a| a.relay_ip.as_deref()).map(ip_term).collect();
+    let mut relay: Vec<String> =
+        rec.attempts.iter().filter_map(|a| a.relay_ip).map(|ip| ip_term(&ip.to_string())).collect();
     relay.sort();
     relay.dedup();
     for ip in relay {
         doc.add_text(f.relay_ip, ip);
     }
-    let mut system: Vec<String> = rec.attempts.iter().filter_map(|a| a.system_ip.as_deref()).map(ip_term).collect();
+    let mut system: Vec<String> =
+        rec.attempts.iter().filter_map(|a| a.system_ip).map(|ip| ip_term(&ip.to_string())).collect();
     system.sort();
     system.dedup();
     for ip in system {

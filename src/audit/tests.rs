@@ -50,8 +50,8 @@ fn fixture() -> Fixture {
         started_at: ts("2026-11-21T08:00:01Z"),
         recipients: vec!["Dave@Example.ORG".into()],
         finished_at: Some(ts("2026-11-21T08:00:02Z")),
-        relay_ip: Some("192.0.2.7".into()),
-        system_ip: Some("198.51.100.2".into()),
+        relay_ip: Some("192.0.2.7".parse().unwrap()),
+        system_ip: Some("198.51.100.2".parse().unwrap()),
         reply: Some("250 2.0.0 Ok: queued as ABC".into()),
         possibly_delivered: vec![],
     }];
@@ -97,9 +97,9 @@ fn every_filter_finds_what_it_names_and_nothing_else() {
         ("sent since", TraceQuery { sent_since: Some(ts("2026-11-21T00:00:00Z")), ..q() }, vec![&b]),
         ("sent until", TraceQuery { sent_until: Some(ts("2026-11-21T08:00:02Z")), ..q() }, vec![]),
         ("client ip", TraceQuery { client_ip: Some("2001:db8::5".into()), ..q() }, vec![&c]),
-        ("relay ip", TraceQuery { relay_ip: Some("192.0.2.7".into()), ..q() }, vec![&b]),
-        ("system ip", TraceQuery { system_ip: Some("198.51.100.2".into()), ..q() }, vec![&b]),
-        ("system ip is not relay ip", TraceQuery { system_ip: Some("192.0.2.7".into()), ..q() }, vec![]),
+        ("relay ip", TraceQuery { relay_ip: Some("192.0.2.7".parse().unwrap()), ..q() }, vec![&b]),
+        ("system ip", TraceQuery { system_ip: Some("198.51.100.2".parse().unwrap()), ..q() }, vec![&b]),
+        ("system ip is not relay ip", TraceQuery { system_ip: Some("192.0.2.7".parse().unwrap()), ..q() }, vec![]),
         ("subject word", TraceQuery { subject: Some("invoice".into()), ..q() }, vec![&b]),
         ("subject words all", TraceQuery { subject: Some("christmas invoice".into()), ..q() }, vec![]),
         ("content word", TraceQuery { text: Some("Mistletoe".into()), ..q() }, vec![&a]),
@@ -137,8 +137,8 @@ fn a_changed_record_replaces_its_document() {
                 started_at: ts("2026-12-25T08:00:00Z"),
                 recipients: vec![],
                 finished_at: None,
-                relay_ip: Some("203.0.113.9".into()),
-                system_ip: Some("198.51.100.2".into()),
+                relay_ip: Some("203.0.113.9".parse().unwrap()),
+                system_ip: Some("198.51.100.2".parse().unwrap()),
                 reply: None,
                 possibly_delivered: vec![],
             });
@@ -150,7 +150,10 @@ fn a_changed_record_replaces_its_document() {
     assert_eq!(f.store.trace_pending_count().unwrap(), 1);
     f.index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap();
     assert!(f.index.search(&TraceQuery { state: Some(QueueState::Held), ..q() }).unwrap().ids.is_empty());
-    assert_eq!(f.index.search(&TraceQuery { relay_ip: Some("203.0.113.9".into()), ..q() }).unwrap().ids, vec![a]);
+    assert_eq!(
+        f.index.search(&TraceQuery { relay_ip: Some("203.0.113.9".parse().unwrap()), ..q() }).unwrap().ids,
+        vec![a]
+    );
     assert_eq!(f.index.document_count().unwrap(), 3, "replaced, not added");
 }
 

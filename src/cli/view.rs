@@ -48,7 +48,7 @@ pub fn timeline(r: &QueueRecord) -> String {
     }
     for (i, a) in r.attempts.iter().enumerate() {
         let ips = match (&a.relay_ip, &a.system_ip) {
-            (Some(relay), Some(system)) => format!("relay {} from {}", value(relay), value(system)),
+            (Some(relay), Some(system)) => format!("relay {relay} from {system}"),
             _ => "no connection".into(),
         };
         let finished = a.finished_at.map(local).unwrap_or_else(|| "(unfinished)".into());

@@ -124,8 +124,8 @@ pub fn apply_outcome(
     }
     if let Some(a) = rec.attempts.get_mut(claim.attempt) {
         a.finished_at = Some(now);
-        a.relay_ip = delivery.relay_ip.map(|ip| ip.to_string());
-        a.system_ip = delivery.system_ip.map(|ip| ip.to_string());
+        a.relay_ip = delivery.relay_ip;
+        a.system_ip = delivery.system_ip;
         a.reply = Some(delivery.reply.clone());
         a.possibly_delivered = possibly;
     }

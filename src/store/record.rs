@@ -2,7 +2,7 @@
 //! versioned JSON so that fields can be added without a migration and a damaged record is
 //! reported rather than misread.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -118,9 +118,9 @@ pub struct Attempt {
     #[serde(default)]
     pub finished_at: Option<Timestamp>,
     #[serde(default)]
-    pub relay_ip: Option<String>,
+    pub relay_ip: Option<IpAddr>,
     #[serde(default)]
-    pub system_ip: Option<String>,
+    pub system_ip: Option<IpAddr>,
     #[serde(default)]
     pub reply: Option<String>,
     /// Recipients this attempt may have delivered to: the message went out in full, the

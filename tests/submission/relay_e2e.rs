@@ -106,8 +106,8 @@ async fn swaks_to_smtp_sink_through_a_held_release() {
     assert!(dump.contains("Ho ho ho.") && dump.contains("Sent by alice@example.com through gatepost."), "{dump}");
 
     let attempt = &rec.attempts[0];
-    assert_eq!(attempt.relay_ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(attempt.system_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(attempt.relay_ip, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(attempt.system_ip, Some("127.0.0.1".parse().unwrap()));
     assert!(attempt.reply.as_deref().unwrap_or("").starts_with("250"), "{attempt:?}");
     assert_eq!(attempt.started_at, "2026-12-25T08:00:00Z".parse().unwrap());
 

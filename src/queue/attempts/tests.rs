@@ -94,7 +94,7 @@ fn outcomes_per_recipient() {
     assert_eq!(r.recipients[2].state, QueueState::Failed);
     assert_eq!(r.recipients[2].last_error.as_deref(), Some("550 5.1.1 no such user"));
     let a = &r.attempts[0];
-    assert_eq!((a.relay_ip.as_deref(), a.system_ip.as_deref()), (Some("192.0.2.1"), Some("192.0.2.9")));
+    assert_eq!((a.relay_ip, a.system_ip), (Some("192.0.2.1".parse().unwrap()), Some("192.0.2.9".parse().unwrap())));
     assert_eq!(a.reply.as_deref(), Some("250 2.0.0 Ok: queued as X1"));
     assert_eq!(r.state, QueueState::Due, "b is still to be retried");
     // second attempt: b delivered
