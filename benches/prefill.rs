@@ -27,7 +27,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gatepost::store::{Event, EventKind, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, sha256_hex};
+use gatepost::store::{
+    Event, EventKind, QueueId, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, sha256_hex,
+};
 use jiff::{Timestamp, civil};
 
 const BATCH: usize = 10_000;
@@ -90,7 +92,9 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
             // holding mail for a season got it: bodies spread over that many days of
             // shard directories, records appended in id order.
             let submitted = first_submitted + spread * (seq as i32) / (total as i32);
-            let id = ulid::Ulid::from_parts(submitted.as_millisecond() as u64, ulid::Ulid::new().random()).to_string();
+            let id = QueueId::from_u128(
+                ulid::Ulid::from_parts(submitted.as_millisecond() as u64, ulid::Ulid::new().random()).0,
+            );
             let rcpt = format!("friend{}@example.net", seq % 5000);
             let release_date = release_at.to_zoned(jiff::tz::TimeZone::UTC).date();
             let body = format!(
@@ -103,7 +107,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
             .into_bytes();
             let mut rec = QueueRecord {
                 version: RECORD_VERSION,
-                id: id.clone(),
+                id,
                 user: USER.into(),
                 sender: SENDER.into(),
                 sender_name: Some("Bench".into()),
@@ -153,7 +157,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 .map(|(recs, bods)| {
                     let store = &store;
                     s.spawn(move || -> std::io::Result<Vec<PathBuf>> {
-                        recs.iter().zip(bods).map(|(r, b)| store.bodies().write(&r.id, b)).collect()
+                        recs.iter().zip(bods).map(|(r, b)| store.bodies().write(r.id, b)).collect()
                     })
                 })
                 .collect();

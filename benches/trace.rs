@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gatepost::audit::{TraceIndex, TraceQuery};
-use gatepost::store::{Attempt, Event, EventKind, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store};
+use gatepost::store::{
+    Attempt, Event, EventKind, QueueId, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store,
+};
 use jiff::{SignedDuration, Timestamp};
 
 const BATCH: usize = 10_000;
@@ -155,7 +157,7 @@ fn run(dir: &Path, n: usize, per_filter: usize) -> Result<(), Box<dyn std::error
             let hits = index.search(&query)?;
             let mut shown = 0;
             for id in &hits.ids {
-                shown += store.get_message(id)?.is_some() as usize;
+                shown += store.get_message(id.parse()?)?.is_some() as usize;
             }
             times.push(t.elapsed());
             assert_eq!(shown, hits.ids.len(), "{name}: a hit without a record");
@@ -205,7 +207,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
             // Spread over the year in submission order, like real traffic.
             let seq = offset + (made + j) as u64;
             let at_ms = start.as_millisecond() as u64 + span_ms * seq / (offset + count as u64).max(1);
-            let id = ulid::Ulid::from_parts(at_ms, rng.next() as u128).to_string();
+            let id = QueueId::from_u128(ulid::Ulid::from_parts(at_ms, rng.next() as u128).0);
             let submitted = Timestamp::from_millisecond(at_ms as i64)?;
             let u = rng.below(1000);
             let subject: Vec<String> = (0..4).map(|_| word(rng.skewed(WORDS as u64))).collect();
@@ -216,9 +218,9 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                 subject.join(" "),
                 text.join(" ")
             );
-            let dir = store.bodies().shard_dir(&id);
+            let dir = store.bodies().shard_dir(id);
             std::fs::create_dir_all(&dir)?;
-            std::fs::write(store.bodies().path(&id), body.as_bytes())?;
+            std::fs::write(store.bodies().path(id), body.as_bytes())?;
             let roll = rng.below(100);
             let state = match roll {
                 0..70 => QueueState::Sent,
@@ -230,7 +232,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
             let rcpt = recipient(rng.below(20_000));
             let mut rec = QueueRecord {
                 version: RECORD_VERSION,
-                id: id.clone(),
+                id,
                 user: format!("user{u}"),
                 sender: sender(u),
                 sender_name: Some(format!("User {u}")),

@@ -125,7 +125,7 @@ pub fn content_text(subject: Option<&str>, body: &[u8]) -> String {
 /// The document of one record; `body` is its stored message (None: body unreadable).
 pub fn document(f: &Fields, rec: &QueueRecord, body: Option<&[u8]>) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
-    doc.add_text(f.id, &rec.id);
+    doc.add_text(f.id, rec.id.to_string());
     doc.add_text(f.user, rec.user.to_lowercase());
     for t in address_terms(&rec.sender) {
         doc.add_text(f.sender, t);

@@ -200,7 +200,7 @@ impl TraceWriter {
         for c in changes {
             self.writer.delete_term(Term::from_field_text(self.fields.id, &c.id));
             if let Some(rec) = &c.record {
-                let body = store.bodies().read(&rec.id).ok();
+                let body = store.bodies().read(rec.id).ok();
                 self.writer.add_document(document(&self.fields, rec, body.as_deref())).map_err(|e| self.err(e))?;
             }
         }

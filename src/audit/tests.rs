@@ -6,14 +6,14 @@ use jiff::Timestamp;
 use super::index::TraceIndex;
 use super::query::TraceQuery;
 use crate::store::tests::sample_record;
-use crate::store::{Attempt, Event, EventKind, QueueRecord, QueueState, Store};
+use crate::store::{Attempt, Event, EventKind, QueueId, QueueRecord, QueueState, Store};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
 fn put(store: &Store, rec: &QueueRecord, body: &[u8]) {
-    let dir = store.bodies().write(&rec.id, body).unwrap();
+    let dir = store.bodies().write(rec.id, body).unwrap();
     store.insert_messages(std::slice::from_ref(rec), &[dir]).unwrap();
 }
 
@@ -131,7 +131,7 @@ fn a_changed_record_replaces_its_document() {
     let f = fixture();
     let a = f.ids[0].clone();
     f.store
-        .update_message(&a, |r| {
+        .update_message(a.parse().unwrap(), |r| {
             r.state = QueueState::Sent;
             r.attempts.push(Attempt {
                 started_at: ts("2026-12-25T08:00:00Z"),
@@ -162,7 +162,7 @@ fn a_change_made_while_indexing_stays_pending() {
     let f = fixture();
     let a = f.ids[0].clone();
     f.store
-        .update_message(&a, |r| {
+        .update_message(a.parse().unwrap(), |r| {
             r.subject = Some("first".into());
             Ok(())
         })
@@ -171,7 +171,7 @@ fn a_change_made_while_indexing_stays_pending() {
     assert_eq!(read.len(), 1);
     // The record changes again after the indexer read it.
     f.store
-        .update_message(&a, |r| {
+        .update_message(a.parse().unwrap(), |r| {
             r.subject = Some("second".into());
             Ok(())
         })
@@ -202,14 +202,14 @@ fn retention_removes_finished_records_from_store_and_index() {
     // cancelled), never alice's held one.
     let mut expired = f.store.expired_records(ts("2030-01-01T00:00:00Z"), 100).unwrap();
     expired.sort();
-    let mut want = vec![b.clone(), c.clone()];
+    let mut want: Vec<QueueId> = vec![b.parse().unwrap(), c.parse().unwrap()];
     want.sort();
     assert_eq!(expired, want);
     // A cutoff before b's delivery keeps it.
-    assert!(!f.store.expired_records(ts("2026-11-21T08:00:01Z"), 100).unwrap().contains(b));
+    assert!(!f.store.expired_records(ts("2026-11-21T08:00:01Z"), 100).unwrap().contains(&b.parse().unwrap()));
     assert_eq!(f.store.remove_messages(&expired).unwrap(), 2);
-    assert!(f.store.get_message(b).unwrap().is_none());
-    assert!(!f.store.bodies().exists(b));
+    assert!(f.store.get_message(b.parse().unwrap()).unwrap().is_none());
+    assert!(!f.store.bodies().exists(b.parse().unwrap()));
     f.index.writer().unwrap().catch_up(&f.store, |_| {}).unwrap();
     assert_eq!(f.index.search(&q()).unwrap().ids, vec![a.clone()]);
 }

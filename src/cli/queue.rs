@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use gatepost::store::QueueState;
+use gatepost::store::{QueueId, QueueState};
 
 use super::open_store;
 use super::output::{self, value};
@@ -25,12 +25,12 @@ pub enum QueueCommand {
     },
     /// Show one message's record and timeline.
     Show {
-        id: String,
+        id: QueueId,
         #[arg(long)]
         json: bool,
     },
     /// Cancel a held message (recorded, never forgotten).
-    Cancel { id: String },
+    Cancel { id: QueueId },
 }
 
 pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
@@ -55,7 +55,7 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
                     let next = r.next_release().map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).unwrap_or("-".into());
                     table += &format!(
                         "{:<26} {:<10} {:<12} {:<22} {:<5} {}\n",
-                        value(&r.id),
+                        r.id,
                         r.state.as_str(),
                         value(&r.user),
                         next,
@@ -67,7 +67,7 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
             }
         }
         QueueCommand::Show { id, json } => {
-            let Some(rec) = store.get_message(&id)? else {
+            let Some(rec) = store.get_message(id)? else {
                 anyhow::bail!("no queued message {id}");
             };
             if json {
@@ -77,8 +77,8 @@ pub fn run(config: &Path, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
             }
         }
         QueueCommand::Cancel { id } => {
-            let rec = gatepost::queue::cancel(&store, &id, "operator", jiff::Timestamp::now())?;
-            output::println(&format!("message {} cancelled (state {})", value(&rec.id), rec.state.as_str()))?;
+            let rec = gatepost::queue::cancel(&store, id, "operator", jiff::Timestamp::now())?;
+            output::println(&format!("message {} cancelled (state {})", rec.id, rec.state.as_str()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

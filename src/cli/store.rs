@@ -49,15 +49,17 @@ pub fn run(config: &Path, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
             bar.inc(1);
             match rec {
                 Err(e) => problems.push(format!("record {}: {e}", value(id))),
-                Ok(rec) if bodies => match store.bodies().read(id) {
+                Ok(rec) if bodies => match store.bodies().read(rec.id) {
                     Ok(b) if sha256_hex(&b) == rec.body_sha256 => {}
                     Ok(_) => problems.push(format!("record {}: its body does not match its SHA-256", value(id))),
-                    Err(e) => {
-                        problems.push(format!("record {}: body {}: {e}", value(id), store.bodies().path(id).display()))
-                    }
+                    Err(e) => problems.push(format!(
+                        "record {}: body {}: {e}",
+                        value(id),
+                        store.bodies().path(rec.id).display()
+                    )),
                 },
-                Ok(_) if !store.bodies().exists(id) => {
-                    problems.push(format!("record {}: no body at {}", value(id), store.bodies().path(id).display()))
+                Ok(rec) if !store.bodies().exists(rec.id) => {
+                    problems.push(format!("record {}: no body at {}", value(id), store.bodies().path(rec.id).display()))
                 }
                 Ok(_) => {}
             }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use gatepost::audit::document::POSSIBLY_DELIVERED;
 use gatepost::audit::query::{End, check_range, parse_ip, parse_time};
 use gatepost::audit::{IndexError, TraceIndex, TraceQuery};
-use gatepost::store::{EventKind, QueueRecord, QueueState, Store};
+use gatepost::store::{EventKind, QueueId, QueueRecord, QueueState, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::open_store;
@@ -26,7 +26,7 @@ pub struct TraceArgs {
 enum TraceCommand {
     /// The whole record and timeline of one message.
     Show {
-        id: String,
+        id: QueueId,
         #[arg(long)]
         json: bool,
     },
@@ -85,7 +85,7 @@ pub fn run(config: &Path, args: TraceArgs) -> anyhow::Result<ExitCode> {
     let (config, store) = open_store(config)?;
     match args.command {
         Some(TraceCommand::Show { id, json }) => {
-            let Some(rec) = store.get_message(&id)? else {
+            let Some(rec) = store.get_message(id)? else {
                 anyhow::bail!("no record of message {id} (never submitted, or removed by trace.retention)");
             };
             if json {
@@ -219,7 +219,7 @@ fn search(config: &gatepost::config::Config, store: &Store, f: Filters) -> anyho
         Err(e) => return Err(e.into()),
     };
     let mut records = Vec::with_capacity(hits.ids.len());
-    for id in &hits.ids {
+    for id in hits.ids.iter().filter_map(|id| id.parse::<QueueId>().ok()) {
         if let Some(rec) = store.get_message(id)? {
             records.push(rec);
         }
@@ -249,7 +249,7 @@ fn table(records: &[QueueRecord], tz: &jiff::tz::TimeZone) -> String {
             r.events.iter().rev().find(|e| e.kind == EventKind::Delivered).map(|e| when(e.at)).unwrap_or("-".into());
         s += &format!(
             "{:<26} {:<16} {:<9} {:<28} {:<28} {:<16} {}\n",
-            value(&r.id),
+            r.id,
             when(r.submitted_at),
             r.state.as_str(),
             value(&r.sender),

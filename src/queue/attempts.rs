@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::dsn::{FailedRecipient, POSSIBLY_DELIVERED_TWICE};
 use crate::relay::{Delivery, RecipientResult};
-use crate::store::{Attempt, EventKind, QueueRecord, QueueState, RecipientRecord};
+use crate::store::{Attempt, EventKind, QueueId, QueueRecord, QueueState, RecipientRecord};
 
 /// When to try a deferred recipient again, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl RetryPolicy {
 /// Which recipients one attempt covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Index into `record.attempts`.
     pub attempt: usize,
     /// Indexes into `record.recipients`, in the order given to the relay.
@@ -90,7 +90,7 @@ pub fn claim(rec: &mut QueueRecord, now: Timestamp) -> Option<Claim> {
     let attempt = rec.attempts.len() - 1;
     rec.push_event(now, EventKind::Attempt, format!("attempt {} to {}", attempt + 1, addresses.join(", ")));
     rec.state = rec.derive_state();
-    Some(Claim { queue_id: rec.id.clone(), attempt, recipients: due })
+    Some(Claim { queue_id: rec.id, attempt, recipients: due })
 }
 
 /// Apply the relay's results. Deferred recipients are retried with backoff until their

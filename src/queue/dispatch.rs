@@ -17,7 +17,7 @@ use super::{Queue, Submission};
 use crate::clock::Clock;
 use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
-use crate::store::{EventKind, INTERNAL_CLIENT, QueueRecord, Store, StoreError, sha256_hex};
+use crate::store::{EventKind, INTERNAL_CLIENT, QueueId, QueueRecord, Store, StoreError, sha256_hex};
 
 /// The longest the dispatcher sleeps without looking at the clock again, so a wall clock
 /// that jumps forward is noticed within this time (not busy polling: one read per minute).
@@ -169,12 +169,12 @@ impl Dispatcher {
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || {
             let mut seen = HashSet::new();
-            let due: Vec<(Timestamp, String)> =
-                store.due_until(now, limit)?.into_iter().filter(|(_, id)| seen.insert(id.clone())).collect();
+            let due: Vec<(Timestamp, QueueId)> =
+                store.due_until(now, limit)?.into_iter().filter(|(_, id)| seen.insert(*id)).collect();
             if due.is_empty() {
                 return Ok(Vec::new());
             }
-            let ids: Vec<String> = due.iter().map(|(_, id)| id.clone()).collect();
+            let ids: Vec<QueueId> = due.iter().map(|(_, id)| *id).collect();
             let mut claims = Vec::new();
             match store.update_messages(&ids, |rec| {
                 claims.push(attempts::claim(rec, now));
@@ -186,14 +186,14 @@ impl Dispatcher {
                     let mut out = Vec::new();
                     for (at, id) in due {
                         let mut claim = None;
-                        match store.update_message(&id, |rec| {
+                        match store.update_message(id, |rec| {
                             claim = attempts::claim(rec, now);
                             Ok(())
                         }) {
                             Ok(rec) => out.extend(claim.map(|c| (c, rec))),
                             Err(e) => {
                                 tracing::error!(queue_id = %id, error = %e, "record cannot be read; removed from the due index (the record is kept)");
-                                store.remove_due_entry(at, &id)?;
+                                store.remove_due_entry(at, id)?;
                             }
                         }
                     }
@@ -236,8 +236,8 @@ impl Dispatcher {
     /// Read, verify and prepare the body of one claimed message.
     async fn outgoing(&self, claim: &Claim, rec: &QueueRecord) -> Result<Outgoing, String> {
         let store = self.store.clone();
-        let id = rec.id.clone();
-        let body = tokio::task::spawn_blocking(move || store.bodies().read(&id))
+        let id = rec.id;
+        let body = tokio::task::spawn_blocking(move || store.bodies().read(id))
             .await
             .map_err(|e| format!("reading the body: {e}"))?
             .map_err(|e| format!("body file unreadable: {e}"))?;
@@ -254,7 +254,7 @@ impl Dispatcher {
             ),
         };
         Ok(Outgoing {
-            queue_id: rec.id.clone(),
+            queue_id: rec.id.to_string(),
             sender,
             recipients: claim.recipients.iter().map(|&i| rec.recipients[i].address.clone()).collect(),
             body,
@@ -267,7 +267,7 @@ impl Dispatcher {
         let store = self.store.clone();
         let now = self.clock.now();
         let retry = self.settings.retry;
-        let ids: Vec<String> = results.iter().map(|(c, _)| c.queue_id.clone()).collect();
+        let ids: Vec<QueueId> = results.iter().map(|(c, _)| c.queue_id).collect();
         let done = tokio::task::spawn_blocking(move || {
             let mut it = results.into_iter();
             let mut failures = Vec::new();
@@ -298,7 +298,7 @@ impl Dispatcher {
     /// Queue a delivery status notification to the message's sender, and note it on the record.
     async fn notify_sender(&self, rec: &QueueRecord, failed: &[FailedRecipient]) {
         let now = self.clock.now();
-        let original = self.store.bodies().read(&rec.id).unwrap_or_default();
+        let original = self.store.bodies().read(rec.id).unwrap_or_default();
         let body = dsn::build(rec, &original, failed, now, &self.settings.hostname);
         let sub = Submission {
             // Written by gatepost, not by a client: recorded as internal (`Origin::Internal`).
@@ -320,17 +320,17 @@ impl Dispatcher {
             submitted_at: now,
             timezone: rec.timezone.clone(),
             body,
-            notice_of: Some(rec.id.clone()),
+            notice_of: Some(rec.id),
         };
         let outcome = match self.queue.submit(sub).await {
             Ok(acc) => format!("delivery status notification {} queued to {}", acc.id, rec.sender),
             Err(e) => format!("could not queue a delivery status notification: {e}"),
         };
         tracing::info!(queue_id = %rec.id, "{outcome}");
-        let id = rec.id.clone();
+        let id = rec.id;
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            store.update_message(&id, |r| {
+            store.update_message(id, |r| {
                 r.push_event(now, EventKind::Dsn, outcome);
                 Ok(())
             })

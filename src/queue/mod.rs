@@ -15,8 +15,8 @@ use jiff::Timestamp;
 
 use crate::schedule::RecipientRelease;
 use crate::store::{
-    EventKind, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store, StoreError,
-    sha256_hex,
+    EventKind, INTERNAL_CLIENT, Origin, QueueId, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord, Store,
+    StoreError, sha256_hex,
 };
 
 pub use recovery::{RecoveryReport, recover};
@@ -38,13 +38,13 @@ pub struct Submission {
     pub timezone: String,
     pub body: Vec<u8>,
     /// For a delivery status notification: the queue id it reports on.
-    pub notice_of: Option<String>,
+    pub notice_of: Option<QueueId>,
 }
 
 /// What the client is told in the 250 reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    pub id: String,
+    pub id: QueueId,
     /// Distinct release times, earliest first.
     pub release_times: Vec<Timestamp>,
 }
@@ -57,7 +57,7 @@ pub enum QueueError {
     ShuttingDown,
     /// Nothing of it is waiting any more (sent, failed or already cancelled).
     #[error("message {id} cannot be cancelled: it is {}", state.as_str())]
-    NotCancellable { id: String, state: QueueState },
+    NotCancellable { id: QueueId, state: QueueState },
 }
 
 pub struct Queue {
@@ -86,13 +86,12 @@ impl Queue {
     /// Make the message durable and return its queue id. Returns only once the body file,
     /// its directory entry and the record are all on disk.
     pub async fn submit(&self, sub: Submission) -> Result<Accepted, QueueError> {
-        let id = ulid::Ulid::new().to_string();
-        let record = build_record(&id, &sub);
+        let id = QueueId::new();
+        let record = build_record(id, &sub);
         let store = self.store.clone();
-        let body_id = id.clone();
         let body = sub.body;
         let writing = self.committer.writing();
-        let dir = tokio::task::spawn_blocking(move || store.bodies().write(&body_id, &body))
+        let dir = tokio::task::spawn_blocking(move || store.bodies().write(id, &body))
             .await
             .map_err(|_| QueueError::ShuttingDown)?
             .map_err(StoreError::io(format!("writing body of {id}")))?;
@@ -101,7 +100,7 @@ impl Queue {
         release_times.dedup();
         if let Err(e) = self.committer.commit(record, dir, writing).await {
             // Nothing half-stored: the body of an unacknowledged message goes.
-            let _ = std::fs::remove_file(self.store.bodies().path(&id));
+            let _ = std::fs::remove_file(self.store.bodies().path(id));
             return Err(e);
         }
         self.wake.notify_one();
@@ -109,13 +108,13 @@ impl Queue {
     }
 
     /// Cancel every recipient still waiting. Recorded as an event, never forgotten.
-    pub fn cancel(&self, id: &str, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
+    pub fn cancel(&self, id: QueueId, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
         cancel(&self.store, id, by, now)
     }
 }
 
 /// Cancel on a store directly (the CLI uses this without starting a queue).
-pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
+pub fn cancel(store: &Store, id: QueueId, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
     let mut not_pending = None;
     let cancelled = store.update_message(id, |rec| {
         if !rec.recipients.iter().any(|r| r.state.is_pending()) {
@@ -132,12 +131,12 @@ pub fn cancel(store: &Store, id: &str, by: &str, now: Timestamp) -> Result<Queue
         Ok(())
     });
     match (cancelled, not_pending) {
-        (Err(_), Some(state)) => Err(QueueError::NotCancellable { id: id.to_string(), state }),
+        (Err(_), Some(state)) => Err(QueueError::NotCancellable { id, state }),
         (cancelled, _) => Ok(cancelled?),
     }
 }
 
-fn build_record(id: &str, sub: &Submission) -> QueueRecord {
+fn build_record(id: QueueId, sub: &Submission) -> QueueRecord {
     // gatepost's own notices are the only internal messages today; no client wrote them.
     let internal = sub.notice_of.is_some();
     let recipients: Vec<RecipientRecord> = sub
@@ -157,7 +156,7 @@ fn build_record(id: &str, sub: &Submission) -> QueueRecord {
         .collect();
     let mut rec = QueueRecord {
         version: RECORD_VERSION,
-        id: id.to_string(),
+        id,
         user: sub.user.clone(),
         sender: sub.sender.clone(),
         sender_name: sub.sender_name.clone(),
@@ -174,7 +173,7 @@ fn build_record(id: &str, sub: &Submission) -> QueueRecord {
         session_id: sub.session_id.clone(),
         timezone: sub.timezone.clone(),
         state: QueueState::Held,
-        notice_of: sub.notice_of.clone(),
+        notice_of: sub.notice_of,
         attempts: vec![],
         events: vec![],
     };

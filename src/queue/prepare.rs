@@ -40,8 +40,9 @@ pub fn rewrite_message(policy: &RewritePolicy, rec: &QueueRecord, body: &[u8]) -
         .filter(|r| r.original != r.address)
         .map(|r| (r.original.clone(), r.address.clone()))
         .collect();
+    let queue_id = rec.id.to_string();
     let env = Envelope {
-        queue_id: &rec.id,
+        queue_id: &queue_id,
         user_address: &rec.sender,
         sender_name: rec.sender_name.as_deref(),
         client_ip: rec.client.ip(),

@@ -10,7 +10,7 @@
 
 use jiff::Timestamp;
 
-use crate::store::{EventKind, QueueState, Store, StoreError};
+use crate::store::{EventKind, QueueId, QueueState, Store, StoreError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -40,22 +40,24 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
             let unknown = store
                 .unknown_ids(shard.bodies.iter().map(|(id, _)| id.as_str()))
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            for id in unknown {
+            for (id, from) in shard.bodies.iter().filter(|(id, _)| unknown.contains(&id.as_str())) {
                 crate::store::integrity::private_dir_all(&orphan_dir)?;
-                let from = store.bodies().path(id);
-                std::fs::rename(&from, orphan_dir.join(format!("{id}.eml")))?;
-                report.orphan_bodies.push(id.to_string());
+                std::fs::rename(from, orphan_dir.join(format!("{id}.eml")))?;
+                report.orphan_bodies.push(id.clone());
             }
             Ok(())
         })
         .map_err(StoreError::io("scanning bodies"))?;
-    let mut missing = Vec::new();
-    store.for_each_message_id(|id| {
-        if !store.bodies().exists(id) {
-            missing.push(id.to_string());
-        }
+    let (mut missing, mut bad_keys) = (Vec::new(), Vec::new());
+    store.for_each_message_id(|key| match key.parse::<QueueId>() {
+        Ok(id) if !store.bodies().exists(id) => missing.push(id),
+        Ok(_) => {}
+        Err(e) => bad_keys.push(e.to_string()),
     })?;
-    for id in &missing {
+    if let Some(bad) = bad_keys.first() {
+        return Err(StoreError::Damaged(format!("queue table key: {bad}")));
+    }
+    for &id in &missing {
         let rec = store.get_message(id)?;
         if rec.as_ref().is_some_and(|r| r.state.is_pending() || r.state == QueueState::Sending) {
             store.update_message(id, |r| {
@@ -66,7 +68,7 @@ pub fn recover(store: &Store, now: Timestamp) -> Result<RecoveryReport, StoreErr
                 r.push_event(now, EventKind::Failed, "body file missing at start-up; the message cannot be sent");
                 Ok(())
             })?;
-            report.records_without_body.push(id.clone());
+            report.records_without_body.push(id.to_string());
         }
     }
     report.orphan_bodies.sort();

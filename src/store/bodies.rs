@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 
+use super::QueueId;
+
 /// What a scan finds in one shard directory: `(id, path)` of every body, and leftover temps.
 #[derive(Debug, Default)]
 pub struct ShardScan {
@@ -43,13 +45,12 @@ impl Bodies {
         &self.root
     }
 
-    pub fn shard_dir(&self, id: &str) -> PathBuf {
-        let days = id.get(0..4).unwrap_or("0000");
-        let minutes = id.get(4..6).unwrap_or("00");
-        self.root.join(days.to_ascii_lowercase()).join(minutes.to_ascii_lowercase())
+    pub fn shard_dir(&self, id: QueueId) -> PathBuf {
+        let id = id.to_string();
+        self.root.join(id[0..4].to_ascii_lowercase()).join(id[4..6].to_ascii_lowercase())
     }
 
-    pub fn path(&self, id: &str) -> PathBuf {
+    pub fn path(&self, id: QueueId) -> PathBuf {
         self.shard_dir(id).join(format!("{id}.eml"))
     }
 
@@ -60,7 +61,7 @@ impl Bodies {
     /// and with a hundred sessions writing into one shard every directory operation saved is
     /// one fewer turn on that directory's lock. The shard directory is made only when the
     /// create finds it missing (a `mkdir` per message would lock the parent every time).
-    pub fn write(&self, id: &str, body: &[u8]) -> io::Result<PathBuf> {
+    pub fn write(&self, id: QueueId, body: &[u8]) -> io::Result<PathBuf> {
         let dir = self.shard_dir(id);
         let path = self.path(id);
         let mut f = match create_private(&path) {
@@ -85,11 +86,11 @@ impl Bodies {
         Ok(dir)
     }
 
-    pub fn read(&self, id: &str) -> io::Result<Vec<u8>> {
+    pub fn read(&self, id: QueueId) -> io::Result<Vec<u8>> {
         fs::read(self.path(id))
     }
 
-    pub fn exists(&self, id: &str) -> bool {
+    pub fn exists(&self, id: QueueId) -> bool {
         self.path(id).is_file()
     }
 

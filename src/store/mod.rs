@@ -15,6 +15,7 @@
 
 mod bodies;
 mod event;
+mod id;
 pub mod integrity;
 pub mod lock;
 mod record;
@@ -28,6 +29,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 
 pub use bodies::{Bodies, sha256_hex, sync_dir};
 pub use event::{Event, EventKind};
+pub use id::{BadQueueId, QueueId};
 pub use integrity::{DataDirState, Integrity};
 pub use lock::{LockError, ServerLock};
 pub use record::{Attempt, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
@@ -85,21 +87,20 @@ impl From<redb::DatabaseError> for StoreError {
 }
 
 /// Order-preserving due key: time first, then id, so equal times keep submission order.
-pub fn due_key(at: Timestamp, id: &str) -> Vec<u8> {
+pub fn due_key(at: Timestamp, id: QueueId) -> Vec<u8> {
     let micros = at.as_microsecond();
     let ordered = (micros as u64) ^ (1u64 << 63);
     let mut key = Vec::with_capacity(24);
     key.extend_from_slice(&ordered.to_be_bytes());
-    let ulid = ulid::Ulid::from_string(id).map(|u| u.0).unwrap_or(0);
-    key.extend_from_slice(&ulid.to_be_bytes());
+    key.extend_from_slice(&id.to_u128().to_be_bytes());
     key
 }
 
-fn parse_due_key(key: &[u8]) -> Option<(Timestamp, String)> {
+fn parse_due_key(key: &[u8]) -> Option<(Timestamp, QueueId)> {
     let t = u64::from_be_bytes(key.get(..8)?.try_into().ok()?) ^ (1u64 << 63);
     let id = u128::from_be_bytes(key.get(8..24)?.try_into().ok()?);
     let at = Timestamp::from_microsecond(t as i64).ok()?;
-    Some((at, ulid::Ulid(id).to_string()))
+    Some((at, QueueId::from_u128(id)))
 }
 
 pub struct Store {
@@ -194,41 +195,42 @@ impl Store {
             let mut by_user = txn.open_table(BY_USER)?;
             let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
             for rec in records {
-                messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
+                let key = rec.id.to_string();
+                messages.insert(key.as_str(), rec.encode().as_slice())?;
                 for at in pending_release_times(rec) {
-                    due.insert(due_key(at, &rec.id).as_slice(), ())?;
+                    due.insert(due_key(at, rec.id).as_slice(), ())?;
                 }
-                by_user.insert(format!("{}\0{}", rec.user, rec.id).as_str(), ())?;
-                trace_pending.insert(rec.id.as_str(), trace::new_token())?;
+                by_user.insert(format!("{}\0{key}", rec.user).as_str(), ())?;
+                trace_pending.insert(key.as_str(), trace::new_token())?;
             }
         }
         txn.commit()?;
         Ok(())
     }
 
-    pub fn get_message(&self, id: &str) -> Result<Option<QueueRecord>, StoreError> {
+    pub fn get_message(&self, id: QueueId) -> Result<Option<QueueRecord>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(MESSAGES)?;
-        match table.get(id)? {
+        match table.get(id.to_string().as_str())? {
             Some(v) => Ok(Some(QueueRecord::decode(v.value())?)),
             None => Ok(None),
         }
     }
 
     /// Change one record in a transaction, keeping the indexes in step with it.
-    pub fn update_message<F>(&self, id: &str, change: F) -> Result<QueueRecord, StoreError>
+    pub fn update_message<F>(&self, id: QueueId, change: F) -> Result<QueueRecord, StoreError>
     where
         F: FnOnce(&mut QueueRecord) -> Result<(), StoreError>,
     {
         let mut change = Some(change);
-        let mut out = self.update_messages(&[id.to_string()], |rec| change.take().expect("called once")(rec))?;
+        let mut out = self.update_messages(&[id], |rec| change.take().expect("called once")(rec))?;
         out.pop().ok_or_else(|| StoreError::NotFound(format!("no queued message {id}")))
     }
 
     /// Change several records in one transaction (the dispatcher claims a batch this way).
     /// A missing id is an error for the whole batch; `change` may refuse one record, which
     /// also aborts the batch.
-    pub fn update_messages<F>(&self, ids: &[String], mut change: F) -> Result<Vec<QueueRecord>, StoreError>
+    pub fn update_messages<F>(&self, ids: &[QueueId], mut change: F) -> Result<Vec<QueueRecord>, StoreError>
     where
         F: FnMut(&mut QueueRecord) -> Result<(), StoreError>,
     {
@@ -240,24 +242,25 @@ impl Store {
             let mut sending = txn.open_table(SENDING)?;
             let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
             for id in ids {
-                let mut rec = match messages.get(id.as_str())? {
+                let key = id.to_string();
+                let mut rec = match messages.get(key.as_str())? {
                     Some(v) => QueueRecord::decode(v.value())?,
                     None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
                 };
                 for at in pending_release_times(&rec) {
-                    due.remove(due_key(at, &rec.id).as_slice())?;
+                    due.remove(due_key(at, rec.id).as_slice())?;
                 }
                 change(&mut rec)?;
                 for at in pending_release_times(&rec) {
-                    due.insert(due_key(at, &rec.id).as_slice(), ())?;
+                    due.insert(due_key(at, rec.id).as_slice(), ())?;
                 }
                 if rec.recipients.iter().any(|r| r.state == QueueState::Sending) {
-                    sending.insert(rec.id.as_str(), ())?;
+                    sending.insert(key.as_str(), ())?;
                 } else {
-                    sending.remove(rec.id.as_str())?;
+                    sending.remove(key.as_str())?;
                 }
-                messages.insert(rec.id.as_str(), rec.encode().as_slice())?;
-                trace_pending.insert(rec.id.as_str(), trace::new_token())?;
+                messages.insert(key.as_str(), rec.encode().as_slice())?;
+                trace_pending.insert(key.as_str(), trace::new_token())?;
                 updated.push(rec);
             }
         }
@@ -267,7 +270,7 @@ impl Store {
 
     /// Take one entry out of the due index without touching its record: for a record that
     /// can no longer be read, so it cannot block the dispatcher. The record stays for the operator.
-    pub fn remove_due_entry(&self, at: Timestamp, id: &str) -> Result<(), StoreError> {
+    pub fn remove_due_entry(&self, at: Timestamp, id: QueueId) -> Result<(), StoreError> {
         let txn = self.write_txn()?;
         txn.open_table(DUE)?.remove(due_key(at, id).as_slice())?;
         txn.commit()?;
@@ -276,20 +279,22 @@ impl Store {
 
     /// Overwrite a record with raw bytes: lets tests damage the store the way a disk might.
     #[cfg(test)]
-    pub(crate) fn put_raw_record(&self, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn put_raw_record(&self, id: QueueId, bytes: &[u8]) -> Result<(), StoreError> {
         let txn = self.write_txn()?;
-        txn.open_table(MESSAGES)?.insert(id, bytes)?;
+        txn.open_table(MESSAGES)?.insert(id.to_string().as_str(), bytes)?;
         txn.commit()?;
         Ok(())
     }
 
     /// Messages with a delivery under way (or interrupted by a crash).
-    pub fn sending_ids(&self) -> Result<Vec<String>, StoreError> {
+    pub fn sending_ids(&self) -> Result<Vec<QueueId>, StoreError> {
         let txn = self.db.begin_read()?;
         let sending = txn.open_table(SENDING)?;
         let mut ids = Vec::new();
         for entry in sending.iter()? {
-            ids.push(entry?.0.value().to_string());
+            let entry = entry?;
+            let id = entry.0.value().parse().map_err(|e| StoreError::Damaged(format!("sending index: {e}")))?;
+            ids.push(id);
         }
         Ok(ids)
     }
@@ -337,7 +342,7 @@ impl Store {
     }
 
     /// Due entries with release time `<= until`, earliest first (the dispatcher's view).
-    pub fn due_until(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
+    pub fn due_until(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, QueueId)>, StoreError> {
         let txn = self.db.begin_read()?;
         let due = txn.open_table(DUE)?;
         let mut out = Vec::new();

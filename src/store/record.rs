@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use super::event::{Event, EventKind};
+use super::id::QueueId;
 use crate::schedule::ScheduleSource;
 
 /// Bumped when a field changes meaning; readers refuse versions they do not know.
@@ -133,7 +134,7 @@ pub struct Attempt {
 pub struct QueueRecord {
     pub version: u32,
     /// ULID: sortable by submission time.
-    pub id: String,
+    pub id: QueueId,
     pub user: String,
     /// Envelope sender (MAIL FROM).
     pub sender: String,
@@ -166,7 +167,7 @@ pub struct QueueRecord {
     /// Set on a delivery status notification gatepost wrote: the queue id it reports on.
     /// Such a message is sent with a null sender and never answered by another notice.
     #[serde(default)]
-    pub notice_of: Option<String>,
+    pub notice_of: Option<QueueId>,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(default)]
@@ -187,9 +188,6 @@ impl QueueRecord {
                 "queue record {} has version {}, this gatepost reads {RECORD_VERSION}",
                 rec.id, rec.version
             )));
-        }
-        if ulid::Ulid::from_string(&rec.id).is_err() {
-            return Err(StoreError::Damaged(format!("queue record id {:?} is not a ULID", rec.id)));
         }
         Ok(rec)
     }

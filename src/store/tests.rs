@@ -7,7 +7,7 @@ use super::*;
 pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: QueueState) -> QueueRecord {
     QueueRecord {
         version: RECORD_VERSION,
-        id: id.to_string(),
+        id: id.parse().expect("a queue id"),
         user: user.to_string(),
         sender: format!("{user}@example.com"),
         sender_name: Some("Alice".into()),
@@ -48,7 +48,7 @@ fn ts(s: &str) -> Timestamp {
 fn due_index_orders_by_time_then_id_and_stops_at_future() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let ids: Vec<String> = (0..4).map(|_| ulid::Ulid::new().to_string()).collect();
+    let ids: Vec<String> = (0..4).map(|_| QueueId::new().to_string()).collect();
     let recs = vec![
         sample_record(&ids[0], "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held),
         sample_record(&ids[1], "alice", ts("2026-11-24T08:00:00Z"), QueueState::Held),
@@ -57,7 +57,13 @@ fn due_index_orders_by_time_then_id_and_stops_at_future() {
     ];
     store.insert_messages(&recs, &[]).unwrap();
     let due = store.due_until(ts("2026-12-01T00:00:00Z"), 100).unwrap();
-    assert_eq!(due, vec![(ts("1969-12-31T23:59:59Z"), ids[2].clone()), (ts("2026-11-24T08:00:00Z"), ids[1].clone())]);
+    assert_eq!(
+        due,
+        vec![
+            (ts("1969-12-31T23:59:59Z"), ids[2].parse().unwrap()),
+            (ts("2026-11-24T08:00:00Z"), ids[1].parse().unwrap())
+        ]
+    );
     assert_eq!(store.next_due().unwrap(), Some(ts("1969-12-31T23:59:59Z")));
     // a sent message is not in the due index
     assert_eq!(store.due_until(ts("2030-01-01T00:00:00Z"), 100).unwrap().len(), 3);
@@ -73,10 +79,12 @@ fn due_index_orders_by_time_then_id_and_stops_at_future() {
 fn update_keeps_due_index_in_step() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let id = ulid::Ulid::new().to_string();
-    store.insert_messages(&[sample_record(&id, "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held)], &[]).unwrap();
+    let id = QueueId::new();
+    store
+        .insert_messages(&[sample_record(&id.to_string(), "alice", ts("2026-12-25T08:00:00Z"), QueueState::Held)], &[])
+        .unwrap();
     let rec = store
-        .update_message(&id, |r| {
+        .update_message(id, |r| {
             r.recipients[0].state = QueueState::Cancelled;
             r.state = r.derive_state();
             Ok(())
@@ -84,8 +92,8 @@ fn update_keeps_due_index_in_step() {
         .unwrap();
     assert_eq!(rec.state, QueueState::Cancelled);
     assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
-    assert_eq!(store.get_message(&id).unwrap().unwrap().state, QueueState::Cancelled);
-    let missing = store.update_message("01JF0000000000000000000000", |_| Ok(()));
+    assert_eq!(store.get_message(id).unwrap().unwrap().state, QueueState::Cancelled);
+    let missing = store.update_message("01JF0000000000000000000000".parse().unwrap(), |_| Ok(()));
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
@@ -93,13 +101,14 @@ fn update_keeps_due_index_in_step() {
 fn damaged_records_are_errors_not_panics() {
     assert!(QueueRecord::decode(b"").is_err());
     assert!(QueueRecord::decode(b"{\"version\":1}").is_err());
-    let mut rec = sample_record(&ulid::Ulid::new().to_string(), "a", ts("2026-12-25T08:00:00Z"), QueueState::Held);
+    let mut rec = sample_record(&QueueId::new().to_string(), "a", ts("2026-12-25T08:00:00Z"), QueueState::Held);
     rec.version = 99;
     let err = QueueRecord::decode(&rec.encode()).unwrap_err();
     assert!(err.to_string().contains("version 99"), "{err}");
     rec.version = RECORD_VERSION;
-    rec.id = "not-a-ulid".into();
-    assert!(QueueRecord::decode(&rec.encode()).is_err());
+    let bad_id = String::from_utf8(rec.encode()).unwrap().replace(&rec.id.to_string(), "not-a-ulid");
+    let err = QueueRecord::decode(bad_id.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("is not a queue id"), "{err}");
 }
 
 #[test]
@@ -199,12 +208,13 @@ fn login_successes_are_remembered_and_forgotten() {
 fn body_files_are_sharded_and_verified() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let id = ulid::Ulid::new().to_string();
-    let shard = store.bodies().write(&id, b"hello\r\n").unwrap();
+    let id = QueueId::new();
+    let shard = store.bodies().write(id, b"hello\r\n").unwrap();
     sync_dir(&shard).unwrap();
-    assert_eq!(store.bodies().read(&id).unwrap(), b"hello\r\n");
+    assert_eq!(store.bodies().read(id).unwrap(), b"hello\r\n");
     // time shards: the ULID's first four and next two characters
-    assert!(shard.ends_with(format!("{}/{}", id[0..4].to_ascii_lowercase(), id[4..6].to_ascii_lowercase())));
+    let name = id.to_string();
+    assert!(shard.ends_with(format!("{}/{}", name[0..4].to_ascii_lowercase(), name[4..6].to_ascii_lowercase())));
     let mut found = Vec::new();
     store
         .bodies()
@@ -214,10 +224,10 @@ fn body_files_are_sharded_and_verified() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(found, vec![(id.clone(), store.bodies().path(&id))]);
+    assert_eq!(found, vec![(name, store.bodies().path(id))]);
     // A body is never replaced (ids are unique; a second write is a bug, not an update).
-    let again = store.bodies().write(&id, b"other\r\n").unwrap_err();
+    let again = store.bodies().write(id, b"other\r\n").unwrap_err();
     assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
-    assert_eq!(store.bodies().read(&id).unwrap(), b"hello\r\n");
+    assert_eq!(store.bodies().read(id).unwrap(), b"hello\r\n");
     assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::{BY_USER, DUE, MESSAGES, SENDING, Store, StoreError, due_key, pending_release_times};
-use crate::store::QueueRecord;
+use crate::store::{QueueId, QueueRecord};
 
 pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
 /// Small settings of the trace side (`rebuild` → 1 while a full rebuild is asked for).
@@ -109,14 +109,14 @@ impl Store {
 
     /// Finished messages (sent, failed, cancelled) whose last event is before `cutoff`, in
     /// submission order, at most `limit`: what retention removes.
-    pub fn expired_records(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
+    pub fn expired_records(&self, cutoff: Timestamp, limit: usize) -> Result<Vec<QueueId>, StoreError> {
         let txn = self.db.begin_read()?;
         let messages = txn.open_table(MESSAGES)?;
         let mut out = Vec::new();
         for entry in messages.iter()? {
             let (k, v) = entry?;
             // Ids are ULIDs: once submission time passes the cutoff, no later record can qualify.
-            if ulid::Ulid::from_string(k.value()).is_ok_and(|u| u.timestamp_ms() as i64 > cutoff.as_millisecond()) {
+            if k.value().parse::<QueueId>().is_ok_and(|id| id.timestamp_ms() as i64 > cutoff.as_millisecond()) {
                 break;
             }
             let Ok(rec) = QueueRecord::decode(v.value()) else { continue };
@@ -134,7 +134,7 @@ impl Store {
     /// Delete records and their bodies for good (retention). The trace feed notes each, so
     /// the index drops them too. Bodies go after the commit: a crash between leaves an
     /// orphan body, which recovery moves aside, never a record without its body.
-    pub fn remove_messages(&self, ids: &[String]) -> Result<usize, StoreError> {
+    pub fn remove_messages(&self, ids: &[QueueId]) -> Result<usize, StoreError> {
         let txn = self.write_txn()?;
         let mut removed = Vec::new();
         {
@@ -143,8 +143,9 @@ impl Store {
             let mut by_user = txn.open_table(BY_USER)?;
             let mut sending = txn.open_table(SENDING)?;
             let mut pending = txn.open_table(TRACE_PENDING)?;
-            for id in ids {
-                let Some(bytes) = messages.remove(id.as_str())? else { continue };
+            for &id in ids {
+                let key = id.to_string();
+                let Some(bytes) = messages.remove(key.as_str())? else { continue };
                 if let Ok(rec) = QueueRecord::decode(bytes.value()) {
                     for at in pending_release_times(&rec) {
                         due.remove(due_key(at, id).as_slice())?;
@@ -152,13 +153,13 @@ impl Store {
                     by_user.remove(format!("{}\0{}", rec.user, id).as_str())?;
                 }
                 drop(bytes);
-                sending.remove(id.as_str())?;
-                pending.insert(id.as_str(), new_token())?;
-                removed.push(id.clone());
+                sending.remove(key.as_str())?;
+                pending.insert(key.as_str(), new_token())?;
+                removed.push(id);
             }
         }
         txn.commit()?;
-        for id in &removed {
+        for &id in &removed {
             let _ = std::fs::remove_file(self.bodies.path(id));
         }
         Ok(removed.len())

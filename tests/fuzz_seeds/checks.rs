@@ -211,7 +211,10 @@ pub fn smtp_session(data: &[u8]) -> usize {
                         let mut times: Vec<Timestamp> = sub.recipients.iter().map(|r| r.release_at).collect();
                         times.sort();
                         times.dedup();
-                        s.delivered(Ok(Accepted { id: "01TESTQUEUEID".into(), release_times: times }));
+                        s.delivered(Ok(Accepted {
+                            id: "01JDTEST000000000000000000".parse().unwrap(),
+                            release_times: times,
+                        }));
                     }
                 }
             }

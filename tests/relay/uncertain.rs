@@ -168,7 +168,7 @@ async fn at_most_two_copies_then_failed_and_reported() {
     };
     let id = queue.submit(sub).await.unwrap().id;
     let to_bob = || copies.lock().unwrap().iter().filter(|r| r.contains("bob@")).count();
-    let record = || store.get_message(&id).unwrap().unwrap();
+    let record = || store.get_message(id).unwrap().unwrap();
 
     wait_until("the first copy", || to_bob() == 1 && record().recipients[0].state == QueueState::Due).await;
     let rec = record();
@@ -196,10 +196,10 @@ async fn at_most_two_copies_then_failed_and_reported() {
 
     // The sender is told, in words and in the report; the notice is gatepost's own.
     let notice = wait_some("the notice", || {
-        store.list_messages(None, None, 10).unwrap().into_iter().find(|r| r.notice_of.as_deref() == Some(&id))
+        store.list_messages(None, None, 10).unwrap().into_iter().find(|r| r.notice_of == Some(id))
     })
     .await;
-    let body = String::from_utf8(store.bodies().read(&notice.id).unwrap()).unwrap();
+    let body = String::from_utf8(store.bodies().read(notice.id).unwrap()).unwrap();
     assert!(body.contains("<bob@example.net>: possibly delivered twice; not retried"), "{body}");
     assert!(body.contains("Status: 4.4.2") && body.contains("X-Gatepost-Possibly-Delivered: yes"), "{body}");
     assert_eq!(notice.origin, Origin::Internal);

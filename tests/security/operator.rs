@@ -51,7 +51,7 @@ async fn client_text_never_reaches_the_terminal_raw() {
     assert!(r.starts_with("250"), "{r}");
     let id = queue_id(&r);
     // The record keeps what the client sent: the test is about showing it.
-    let rec = server.store().get_message(&id).unwrap().unwrap();
+    let rec = server.store().get_message(id.parse().unwrap()).unwrap().unwrap();
     let subject = rec.subject.clone().unwrap();
     assert!(subject.contains('\u{1b}') && subject.contains('\u{7}') && subject.contains('\u{202e}'), "{subject:?}");
     let name = rec.sender_name.clone().unwrap_or_default();

@@ -46,7 +46,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 fn record(server: &TestServer, id: &str) -> QueueRecord {
-    server.store().get_message(id).unwrap().unwrap()
+    server.store().get_message(id.parse().unwrap()).unwrap().unwrap()
 }
 
 /// `gatepost --config … ARGS` against the server's data directory; its stdout.
@@ -122,16 +122,21 @@ async fn a_relay_dropping_after_every_dot_gets_two_copies_at_most_and_only_the_e
 
     // The notice says so, and its record is gatepost's own, not the client's.
     let notice = wait_for("the notice", || {
-        server.store().list_messages(None, None, 10).unwrap().into_iter().find(|r| r.notice_of.as_deref() == Some(&id))
+        server
+            .store()
+            .list_messages(None, None, 10)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.notice_of.is_some_and(|n| n.to_string() == id))
     })
     .await;
-    let body = String::from_utf8(server.store().bodies().read(&notice.id).unwrap()).unwrap();
+    let body = String::from_utf8(server.store().bodies().read(notice.id).unwrap()).unwrap();
     assert!(body.contains("<bob@example.net>: possibly delivered twice; not retried"), "{body}");
     assert_eq!((notice.origin, notice.client_ip(), notice.tls.as_deref()), (Origin::Internal, None, None));
 
     // The operator sees it: the notice as internal, the original found by its uncertainty.
     let dir = server.dir.path().to_path_buf();
-    let shown = gatepost(&dir, &["queue", "show", &notice.id]);
+    let shown = gatepost(&dir, &["queue", "show", &notice.id.to_string()]);
     assert!(shown.contains("client:       internal (gatepost)") && !shown.contains("plaintext"), "{shown}");
     let shown = gatepost(&dir, &["queue", "show", &id]);
     assert!(shown.contains("possibly delivered to: bob@example.net"), "{shown}");

@@ -81,7 +81,7 @@ async fn holduntil_never_early_and_never_guessed() {
     }
     c.send(b"From: alice@example.com\r\n\r\nx\r\n.\r\n").await;
     let r = c.read_reply().await;
-    let rec = server.store().get_message(&queue_id(&r)).unwrap().expect("record");
+    let rec = server.store().get_message(queue_id(&r).parse().unwrap()).unwrap().expect("record");
     assert_eq!(rec.recipients[0].release_at, "2026-11-24T10:00:01Z".parse().unwrap(), "rounded up, never down");
     server.stop().await;
 }

@@ -73,7 +73,7 @@ async fn queue_list_show_cancel_while_serving() {
     let o = gatepost(&config, &["queue", "list", "--state", "bogus"]);
     assert!(!o.status.success() && text(&o).contains("unknown state"), "{}", text(&o));
     // the running server sees the cancellation
-    assert_eq!(server.store().get_message(&id).unwrap().unwrap().state.as_str(), "cancelled");
+    assert_eq!(server.store().get_message(id.parse().unwrap()).unwrap().unwrap().state.as_str(), "cancelled");
     server.stop().await;
 }
 

@@ -108,9 +108,9 @@ fn check_stored(server: &TestServer, fixture: &Fixture, via: &str, reply: &str) 
     assert!(reply.starts_with("250 2.0.0 queued as "), "{} via {via}: {reply}", fixture.name);
     let id = queue_id(reply);
     let want = fixture.expected();
-    let got = server.store().bodies().read(&id).unwrap();
+    let got = server.store().bodies().read(id.parse().unwrap()).unwrap();
     assert_same(&fixture.name, via, &got, &want);
-    let rec = server.store().get_message(&id).unwrap().expect("record");
+    let rec = server.store().get_message(id.parse().unwrap()).unwrap().expect("record");
     assert_eq!(rec.size, want.len() as u64, "{}", fixture.name);
     assert_eq!(rec.body_sha256, sha256_hex(&want), "{}", fixture.name);
     assert_eq!(rec.sender, EMAIL);

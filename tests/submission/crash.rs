@@ -147,17 +147,22 @@ fn verify(data: &Path, acked: &HashMap<String, Vec<u8>>, round: usize) {
     let report = gatepost::queue::recover(&store, jiff::Timestamp::now()).unwrap();
     assert!(report.records_without_body.is_empty(), "round {round}: records lost their bodies: {report:?}");
     for (id, body) in acked {
-        let rec =
-            store.get_message(id).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged {id} is missing"));
-        assert_eq!(&store.bodies().read(id).unwrap(), body, "round {round}: body of {id} differs");
+        let rec = store
+            .get_message(id.parse().unwrap())
+            .unwrap()
+            .unwrap_or_else(|| panic!("round {round}: acknowledged {id} is missing"));
+        assert_eq!(&store.bodies().read(id.parse().unwrap()).unwrap(), body, "round {round}: body of {id} differs");
         assert_eq!(rec.body_sha256, sha256_hex(body));
         // Immediate mail: the dispatcher may have sent it to the file relay, or been killed
         // while sending (then it is retried at the next start).
         assert!(matches!(rec.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", rec.state);
     }
     for id in store.message_ids().unwrap() {
-        let rec = store.get_message(&id).unwrap().unwrap();
-        let body = store.bodies().read(&id).unwrap_or_else(|_| panic!("round {round}: record {id} has no body"));
+        let rec = store.get_message(id.parse().unwrap()).unwrap().unwrap();
+        let body = store
+            .bodies()
+            .read(id.parse().unwrap())
+            .unwrap_or_else(|_| panic!("round {round}: record {id} has no body"));
         assert_eq!(rec.body_sha256, sha256_hex(&body), "round {round}: {id} body damaged");
     }
     let mut temps = 0;

@@ -23,11 +23,15 @@ async fn starttls_auth_and_durable_queueing() {
     let r = c.submit(EMAIL, &["bob@example.net"], MSG).await;
     assert!(r.starts_with("250 2.0.0 queued as ") && r.contains("2099-12-25 08:00 UTC"), "{r}");
     let id = queue_id(&r);
-    let rec = server.store().get_message(&id).unwrap().expect("record committed before 250");
+    let rec = server.store().get_message(id.parse().unwrap()).unwrap().expect("record committed before 250");
     assert_eq!(rec.tls.as_deref(), Some("TLSv1.3"));
     assert_eq!(rec.user, USER);
     assert_eq!(rec.subject.as_deref(), Some("hello"));
-    assert_eq!(server.store().bodies().read(&id).unwrap(), MSG, "body stored byte-exact, dot-unstuffed");
+    assert_eq!(
+        server.store().bodies().read(id.parse().unwrap()).unwrap(),
+        MSG,
+        "body stored byte-exact, dot-unstuffed"
+    );
     assert_eq!(c.cmd("QUIT").await.get(..3), Some("221"));
     server.stop().await;
 }
@@ -93,7 +97,7 @@ async fn shutdown_lets_a_transaction_finish() {
     assert!(bye.starts_with("421 4.3.2"), "{bye}");
     let dir = stopper.await.unwrap();
     let store = gatepost::store::Store::open(dir.path()).unwrap();
-    assert!(store.get_message(&queue_id(&r)).unwrap().is_some());
+    assert!(store.get_message(queue_id(&r).parse().unwrap()).unwrap().is_some());
 }
 
 /// One line-end rule for every reader (issue 8 item 2): an LF-only message with a bare CR in
@@ -110,11 +114,11 @@ async fn the_bytes_checked_are_the_bytes_relayed() {
     let r = c.submit(EMAIL, &["bob@example.net"], sent).await;
     assert!(r.starts_with("250 2.0.0 queued as"), "LF-only messages keep working: {r}");
     let id = queue_id(&r);
-    let stored = server.store().bodies().read(&id).unwrap();
+    let stored = server.store().bodies().read(id.parse().unwrap()).unwrap();
     let canonical =
         b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: lf only\r\n\r\nline one\r\nbare\r\ncr\r\n";
     assert_eq!(stored, canonical.to_vec(), "stored with canonical line ends");
-    let rec = server.store().get_message(&id).unwrap().expect("record");
+    let rec = server.store().get_message(id.parse().unwrap()).unwrap().expect("record");
     let seen = gatepost::message::summarize(&stored);
     assert_eq!((rec.subject.clone(), rec.sender_name.clone()), (seen.subject, seen.from_name));
     assert_eq!(rec.size, stored.len() as u64);

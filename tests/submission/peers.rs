@@ -119,7 +119,7 @@ fn line_after<'a>(transcript: &'a str, line: &str) -> &'a str {
 }
 
 fn record(server: &TestServer, id: &str) -> QueueRecord {
-    server.store().get_message(id).unwrap().unwrap_or_else(|| panic!("no record for {id}"))
+    server.store().get_message(id.parse().unwrap()).unwrap().unwrap_or_else(|| panic!("no record for {id}"))
 }
 
 /// 08:00 UTC on the given day: the test config's default daily hour and zone.
@@ -168,7 +168,7 @@ async fn swaks_starttls_plain_deliver_on_header() {
     assert_eq!(r.source.as_str(), "deliver-on");
     assert_eq!(r.state, QueueState::Held);
     assert_eq!(rec.client.ip().to_string(), "127.0.0.1");
-    let body = server.store().bodies().read(&id).unwrap();
+    let body = server.store().bodies().read(id.parse().unwrap()).unwrap();
     assert_eq!(rec.size, body.len() as u64);
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains(&format!("\r\n{header}\r\n")), "Deliver-On kept in the stored body:\n{text}");
@@ -419,7 +419,7 @@ async fn python_smtplib_verifies_certificate_and_submits() {
         // The reply names the release time in the user's zone (UTC), to the minute.
         let shown = r.release_at.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H:%M UTC").to_string();
         assert!(line.contains(&format!("; will be delivered {shown}")), "{line} vs {shown}");
-        let body = server.store().bodies().read(&id).unwrap();
+        let body = server.store().bodies().read(id.parse().unwrap()).unwrap();
         assert_eq!(rec.size, body.len() as u64);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("\r\nDeliver-On: +2h\r\n"), "{text}");
@@ -479,7 +479,7 @@ async fn python_smtputf8_recipient_kept_exactly() {
         assert!(matches!(r.state, QueueState::Due | QueueState::Sending | QueueState::Sent), "{:?}", r.state);
         assert_eq!(rec.sender_name.as_deref(), Some("José Ñandú"));
         assert_eq!(rec.subject.as_deref(), Some("façade für José"));
-        assert_eq!(server.store().bodies().read(id).unwrap(), expected_body.as_bytes());
+        assert_eq!(server.store().bodies().read(id.parse().unwrap()).unwrap(), expected_body.as_bytes());
     }
     server.stop().await;
 }

@@ -91,7 +91,7 @@ async fn swaks_to_smtp_sink_through_a_held_release() {
     server.running.as_ref().unwrap().dispatcher_wake.notify_one();
     let file = wait_for("the sink's dump", || dumps(sink_dir.path()).into_iter().next()).await;
     let rec = wait_for("the record to say sent", || {
-        server.store().get_message(&id).unwrap().filter(|r| r.state == QueueState::Sent)
+        server.store().get_message(id.parse().unwrap()).unwrap().filter(|r| r.state == QueueState::Sent)
     })
     .await;
 

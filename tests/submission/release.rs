@@ -29,17 +29,17 @@ async fn held_message_is_relayed_at_the_daily_hour() {
     running.dispatcher_wake.notify_one();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!outbox.exists(), "released a second early");
-    assert_eq!(server.store().get_message(&id).unwrap().unwrap().state, QueueState::Held);
+    assert_eq!(server.store().get_message(id.parse().unwrap()).unwrap().unwrap().state, QueueState::Held);
 
     clock.set("2026-12-25T08:00:00Z".parse().unwrap());
     running.dispatcher_wake.notify_one();
     for _ in 0..300 {
-        if server.store().get_message(&id).unwrap().unwrap().state == QueueState::Sent {
+        if server.store().get_message(id.parse().unwrap()).unwrap().unwrap().state == QueueState::Sent {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let rec = server.store().get_message(&id).unwrap().unwrap();
+    let rec = server.store().get_message(id.parse().unwrap()).unwrap().unwrap();
     assert_eq!(rec.state, QueueState::Sent);
     assert_eq!(rec.attempts.len(), 1);
     let attempt = &rec.attempts[0];

@@ -96,7 +96,10 @@ impl Harness {
                         let mut times: Vec<Timestamp> = sub.recipients.iter().map(|r| r.release_at).collect();
                         times.sort();
                         times.dedup();
-                        self.s.delivered(Ok(Accepted { id: "01TESTQUEUEID".into(), release_times: times }));
+                        self.s.delivered(Ok(Accepted {
+                            id: "01JDTEST000000000000000000".parse().unwrap(),
+                            release_times: times,
+                        }));
                     }
                     self.delivered.push(*sub);
                 }
@@ -306,7 +309,10 @@ fn scheduled_submission_names_id_and_release_time() {
     let script = format!("MAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n{msg}");
     // pipelined: all replies in one flush
     let r = h.run(script.as_bytes());
-    assert!(r.contains("250 2.0.0 queued as 01TESTQUEUEID; will be delivered 2026-12-25 08:00 UTC"), "{r}");
+    assert!(
+        r.contains("250 2.0.0 queued as 01JDTEST000000000000000000; will be delivered 2026-12-25 08:00 UTC"),
+        "{r}"
+    );
     let sub = &h.delivered[0];
     assert_eq!(sub.recipients[0].release_at, "2026-12-25T08:00:00Z".parse::<Timestamp>().unwrap());
     assert_eq!(sub.body, msg.trim_end_matches(".\r\n").as_bytes());

@@ -82,7 +82,10 @@ fn holduntil_is_rfc3339_rounded_up_and_quoted_as_sent() {
     let r = h.run(b"MAIL FROM:<alice@example.com> HOLDUNTIL=2026-12-01T10:00:00.512Z\r\n");
     assert!(r.starts_with("250 2.1.0"), "{r}");
     let r = h.run(format!("RCPT TO:<bob@example.net>\r\nDATA\r\n{MSG}").as_bytes());
-    assert!(r.contains("250 2.0.0 queued as 01TESTQUEUEID; will be delivered 2026-12-01 10:00 UTC"), "{r}");
+    assert!(
+        r.contains("250 2.0.0 queued as 01JDTEST000000000000000000; will be delivered 2026-12-01 10:00 UTC"),
+        "{r}"
+    );
     assert_eq!(h.delivered[0].recipients[0].release_at, "2026-12-01T10:00:01Z".parse::<Timestamp>().unwrap());
     // A Deliver-On that disagrees is refused at DATA; the hold is quoted as sent there too.
     h.run(
