@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use super::dsn::{FailedRecipient, POSSIBLY_DELIVERED_TWICE};
-use crate::relay::{Delivery, RecipientResult};
+use crate::relay::{Delivery, RecipientResult, Refusal};
 use crate::store::{Attempt, EventKind, QueueId, QueueRecord, QueueState, RecipientRecord};
 
 /// When to try a deferred recipient again, and when to give up.
@@ -109,8 +109,11 @@ pub fn apply_outcome(
     let mut failed = Vec::new();
     let mut possibly = Vec::new();
     for (k, &i) in claim.recipients.iter().enumerate() {
-        let result =
-            delivery.recipients.get(k).cloned().unwrap_or(RecipientResult::Deferred("relay gave no result".into()));
+        let result = delivery
+            .recipients
+            .get(k)
+            .cloned()
+            .unwrap_or(RecipientResult::Deferred(Refusal::why("relay gave no result")));
         let Some(r) = rec.recipients.get_mut(i) else { continue };
         if r.state != QueueState::Sending {
             continue;
@@ -145,10 +148,17 @@ fn settle(
     let address = r.address.clone();
     // Whether an earlier attempt may already have delivered it (said in the event and DSN).
     let earlier = r.possibly_delivered > 0;
-    let give_up = |r: &mut RecipientRecord, reason: String, expired: bool| {
+    let give_up = |r: &mut RecipientRecord, reason: String, status: Option<&str>, expired: bool| {
         r.state = QueueState::Failed;
         r.last_error = Some(reason.clone());
-        Some(FailedRecipient { address: address.clone(), reason, expired, possibly_delivered: r.possibly_delivered })
+        let status = status.map(str::to_string);
+        Some(FailedRecipient {
+            address: address.clone(),
+            reason,
+            status,
+            expired,
+            possibly_delivered: r.possibly_delivered,
+        })
     };
     match result {
         RecipientResult::Delivered => {
@@ -159,12 +169,12 @@ fn settle(
             (EventKind::Delivered, format!("{address}: {reply}{also}"), None)
         }
         RecipientResult::Failed(why) => {
-            let f = give_up(r, why.clone(), false);
+            let f = give_up(r, why.text.clone(), why.enhanced(), false);
             (EventKind::Failed, format!("{address}: {why}"), f)
         }
         RecipientResult::PossiblyDelivered(why) if earlier => {
             r.possibly_delivered += 1;
-            let f = give_up(r, format!("{POSSIBLY_DELIVERED_TWICE}: {why}"), false);
+            let f = give_up(r, format!("{POSSIBLY_DELIVERED_TWICE}: {why}"), None, false);
             (EventKind::Failed, format!("{address}: {POSSIBLY_DELIVERED_TWICE}: {why}"), f)
         }
         RecipientResult::PossiblyDelivered(why) => {
@@ -178,7 +188,7 @@ fn settle(
                 }
                 None => {
                     let reason = format!("possibly delivered; not retried (its lifetime ran out): {why}");
-                    let f = give_up(r, reason.clone(), true);
+                    let f = give_up(r, reason.clone(), None, true);
                     (EventKind::Expired, format!("{address}: {reason}"), f)
                 }
             }
@@ -187,12 +197,12 @@ fn settle(
             Some(next) => {
                 r.state = QueueState::Due;
                 r.next_attempt_at = Some(next);
-                r.last_error = Some(why.clone());
+                r.last_error = Some(why.text.clone());
                 (EventKind::Deferred, format!("{address}: {why}; next attempt {next}"), None)
             }
             None => {
                 let n = r.attempts;
-                let f = give_up(r, why.clone(), true);
+                let f = give_up(r, why.text.clone(), why.enhanced(), true);
                 (EventKind::Expired, format!("{address}: gave up after {n} attempts; last error: {why}"), f)
             }
         },

@@ -15,7 +15,7 @@ use super::attempts::{self, Claim, RetryPolicy};
 use super::dsn::{self, FailedRecipient};
 use super::{Queue, Submission};
 use crate::clock::Clock;
-use crate::relay::{Delivery, Outgoing, RecipientResult, Relay};
+use crate::relay::{Delivery, Outgoing, RecipientResult, Refusal, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
 use crate::store::{EventKind, INTERNAL_CLIENT, QueueId, QueueRecord, Store, StoreError, sha256_hex};
 
@@ -216,7 +216,8 @@ impl Dispatcher {
                 }
                 Err(why) => {
                     tracing::error!(queue_id = %rec.id, error = %why, "message cannot be sent");
-                    let d = Delivery::all(claim.recipients.len(), RecipientResult::Failed(why.clone()), why);
+                    let d =
+                        Delivery::all(claim.recipients.len(), RecipientResult::Failed(Refusal::why(why.clone())), why);
                     results.push((claim, Some(d)));
                 }
             }
@@ -224,11 +225,9 @@ impl Dispatcher {
         let mut delivered =
             if outgoing.is_empty() { Vec::new() } else { self.relay.deliver_batch(&outgoing).await }.into_iter();
         for (_, d) in results.iter_mut().filter(|(_, d)| d.is_none()) {
-            *d = Some(
-                delivered
-                    .next()
-                    .unwrap_or_else(|| Delivery::all(1, RecipientResult::Deferred("relay gave no result".into()), "")),
-            );
+            *d = Some(delivered.next().unwrap_or_else(|| {
+                Delivery::all(1, RecipientResult::Deferred(Refusal::why("relay gave no result")), "")
+            }));
         }
         self.record(results).await;
     }

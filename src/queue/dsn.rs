@@ -12,6 +12,8 @@ pub struct FailedRecipient {
     pub address: String,
     /// The relay's reply or our error text.
     pub reason: String,
+    /// The RFC 3463 status the relay gave with its refusal (`5.1.1`), if it gave one.
+    pub status: Option<String>,
     /// Gave up after retrying (lifetime), rather than a permanent refusal.
     pub expired: bool,
     /// Attempts that sent the whole message and got no reply: each may have delivered it.
@@ -37,13 +39,7 @@ impl FailedRecipient {
 /// (`550 5.1.1 …` → `5.1.1`), else 4.4.2 ("bad connection") when two connections were lost
 /// after the whole message, 4.4.7 for expiry ("delivery time expired") and 5.0.0 otherwise.
 pub fn status_of(f: &FailedRecipient) -> String {
-    let found = f.reason.split_whitespace().take(3).find(|w| {
-        let p: Vec<&str> = w.split('.').collect();
-        p.len() == 3
-            && matches!(p[0], "4" | "5")
-            && p[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
-    });
-    match found {
+    match f.status.as_deref().filter(|s| s.starts_with('4') || s.starts_with('5')) {
         Some(code) if !f.expired || code.starts_with('4') => code.to_string(),
         _ if f.twice() => "4.4.2".into(),
         _ if f.expired => "4.4.7".into(),
@@ -161,17 +157,19 @@ mod tests {
 
     #[test]
     fn status_codes() {
-        let f = |reason: &str, expired| FailedRecipient {
+        let f = |status: Option<&str>, expired| FailedRecipient {
             address: "a@x".into(),
-            reason: reason.into(),
+            reason: "the words never matter".into(),
+            status: status.map(str::to_string),
             expired,
             possibly_delivered: 0,
         };
-        assert_eq!(status_of(&f("550 5.1.1 no such user", false)), "5.1.1");
-        assert_eq!(status_of(&f("552 message too big", false)), "5.0.0");
-        assert_eq!(status_of(&f("421 4.3.2 down", true)), "4.3.2");
-        assert_eq!(status_of(&f("connection refused", true)), "4.4.7");
-        assert_eq!(status_of(&f("554 5.7.1 spam", true)), "4.4.7");
+        assert_eq!(status_of(&f(Some("5.1.1"), false)), "5.1.1");
+        assert_eq!(status_of(&f(None, false)), "5.0.0", "a refusal without an enhanced code");
+        assert_eq!(status_of(&f(Some("4.3.2"), true)), "4.3.2");
+        assert_eq!(status_of(&f(None, true)), "4.4.7");
+        assert_eq!(status_of(&f(Some("5.7.1"), true)), "4.4.7", "expired: the last refusal was not final");
+        assert_eq!(status_of(&f(Some("2.0.0"), false)), "5.0.0", "never a success status in a failure report");
     }
 
     #[test]
@@ -186,12 +184,14 @@ mod tests {
             FailedRecipient {
                 address: "bob@example.net".into(),
                 reason: format!("{POSSIBLY_DELIVERED_TWICE}: connection lost during the end of DATA"),
+                status: None,
                 expired: false,
                 possibly_delivered: 2,
             },
             FailedRecipient {
                 address: "carol@example.net".into(),
                 reason: "550 5.1.1 no such user".into(),
+                status: Some("5.1.1".into()),
                 expired: false,
                 possibly_delivered: 1,
             },
@@ -224,6 +224,7 @@ mod tests {
         let failed = [FailedRecipient {
             address: "bob@example.net".into(),
             reason: "550 5.1.1 <bob@example.net>: no such user\r\n".into(),
+            status: Some("5.1.1".into()),
             expired: false,
             possibly_delivered: 0,
         }];

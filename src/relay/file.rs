@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Delivery, Outgoing, RecipientResult};
+use super::{Delivery, Outgoing, RecipientResult, Refusal};
 
 #[derive(Debug, Clone)]
 pub struct FileRelay {
@@ -29,7 +29,7 @@ impl FileRelay {
             },
             Err(e) => Delivery::all(
                 msg.recipients.len(),
-                RecipientResult::Deferred(format!("file relay: {e}")),
+                RecipientResult::Deferred(Refusal::why(format!("file relay: {e}"))),
                 format!("file relay could not write to {}: {e}", self.dir.display()),
             ),
         }

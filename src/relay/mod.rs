@@ -30,14 +30,62 @@ pub struct Outgoing {
 pub enum RecipientResult {
     /// Accepted by the relay (after the final DATA reply).
     Delivered,
-    /// Try again later (4xx, or the connection failed).
-    Deferred(String),
-    /// Refused for good (5xx).
-    Failed(String),
+    /// Try again later (4xx, 552 to RCPT, or the connection failed).
+    Deferred(Refusal),
+    /// Refused for good (5xx, or an address that cannot be sent).
+    Failed(Refusal),
     /// The whole message and its final `.` were sent, but no reply to them came (the
     /// connection dropped, the wait timed out, the reply was garbage): the relay may have
     /// accepted it (RFC 1047). Retrying may deliver a second copy (`queue::attempts`).
     PossiblyDelivered(String),
+}
+
+/// Why a recipient was not delivered this time: the relay's reply as it came (code,
+/// enhanced status code, text), or gatepost's own reason when there was no reply (no
+/// connection, an address that cannot go over SMTP). Temporary or permanent is the
+/// `RecipientResult` variant that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reply: Option<RelayReply>,
+    /// The reason in words: the reply as received, or what went wrong.
+    pub text: String,
+}
+
+impl Refusal {
+    /// The relay said so.
+    pub fn said(reply: &RelayReply) -> Refusal {
+        Refusal { reply: Some(reply.clone()), text: reply.to_string() }
+    }
+
+    /// The relay's reply, explained (`unexpected reply: …`, `the relay requires authentication: …`).
+    pub fn said_with(reply: &RelayReply, text: String) -> Refusal {
+        Refusal { reply: Some(reply.clone()), text }
+    }
+
+    /// No reply decided it: gatepost's own words.
+    pub fn why(text: impl Into<String>) -> Refusal {
+        Refusal { reply: None, text: text.into() }
+    }
+
+    /// A reply line as a relay sends it (`550 5.1.1 no such user`): for fakes and tests.
+    /// A line that is not a reply becomes gatepost's own words.
+    pub fn reply_line(line: &str) -> Refusal {
+        match RelayReply::parse(&[line]) {
+            Some(r) => Refusal::said(&r),
+            None => Refusal::why(line),
+        }
+    }
+
+    /// The RFC 3463 status the relay gave, if any (`5.1.1`).
+    pub fn enhanced(&self) -> Option<&str> {
+        self.reply.as_ref().and_then(|r| r.enhanced.as_deref())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// The outcome of handing one message to the relay.
@@ -77,7 +125,9 @@ impl Relay for file::FileRelay {
             tokio::task::spawn_blocking(move || msgs.iter().map(|m| relay.deliver(m)).collect()).await.unwrap_or_else(
                 |_| {
                     (0..n)
-                        .map(|_| Delivery::all(1, RecipientResult::Deferred("file relay task failed".into()), ""))
+                        .map(|_| {
+                            Delivery::all(1, RecipientResult::Deferred(Refusal::why("file relay task failed")), "")
+                        })
                         .collect()
                 },
             )

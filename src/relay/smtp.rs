@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 
-use super::{BoxFuture, Delivery, Outgoing, RecipientResult, Relay};
+use super::{BoxFuture, Delivery, Outgoing, RecipientResult, Refusal, Relay};
 
 /// How the connection to the relay is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,5 +202,5 @@ impl Relay for SmtpRelay {
 }
 
 fn deferred(msg: &Outgoing, why: &str) -> Delivery {
-    Delivery::all(msg.recipients.len(), RecipientResult::Deferred(why.to_string()), why)
+    Delivery::all(msg.recipients.len(), RecipientResult::Deferred(Refusal::why(why.to_string())), why)
 }

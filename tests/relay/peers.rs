@@ -228,7 +228,7 @@ async fn aiosmtpd_requiring_starttls_and_auth() {
     let out = wrong.deliver_batch(std::slice::from_ref(&m)).await;
     for r in &out[0].recipients {
         assert!(
-            matches!(r, RecipientResult::Deferred(t) if t.contains("relay refused our credentials: 535")),
+            matches!(r, RecipientResult::Deferred(t) if t.text.contains("relay refused our credentials: 535")),
             "{out:?}"
         );
     }
@@ -239,7 +239,10 @@ async fn aiosmtpd_requiring_starttls_and_auth() {
     });
     let out = plain.deliver_batch(std::slice::from_ref(&m)).await;
     for r in &out[0].recipients {
-        assert!(matches!(r, RecipientResult::Deferred(t) if t.contains("does not offer AUTH without TLS")), "{out:?}");
+        assert!(
+            matches!(r, RecipientResult::Deferred(t) if t.text.contains("does not offer AUTH without TLS")),
+            "{out:?}"
+        );
     }
     // Only the first delivery reached the handler.
     assert_eq!(wait_files(&out_dir, 1).await.len(), 1);

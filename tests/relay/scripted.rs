@@ -343,3 +343,33 @@ async fn many_pipelined_recipients_go_in_windows() {
     // MAIL + 250 RCPT + DATA = 252 commands, in windows of 100.
     assert_eq!(*bursts.lock().unwrap(), [100, 100, 52]);
 }
+
+#[tokio::test]
+async fn a_552_to_rcpt_is_temporary_and_the_codes_travel_typed() {
+    // RFC 5321 §4.5.3.1.10: old servers say 552 for "too many recipients"; the client must
+    // treat it as 452 and try those recipients again later, not bounce them.
+    let fake = Fake::start(|mut c| async move {
+        c.hello(&[]).await;
+        let body = transaction(
+            &mut c,
+            &["250 2.1.5 Ok", "552 5.5.3 too many recipients", "550 5.1.1 no such user"],
+            "250 2.0.0 Ok",
+        )
+        .await;
+        assert_eq!(body, b"x\r\n");
+        quit(&mut c).await;
+    })
+    .await;
+    let out = relay(&fake.url("smtp"), |_| {})
+        .deliver_batch(&[msg("1", "s@x.test", &["a@y.test", "b@y.test", "c@y.test"], "x\r\n")])
+        .await;
+    let d = one(&out);
+    assert_eq!(d.recipients[0], Delivered);
+    let gatepost::relay::RecipientResult::Deferred(later) = &d.recipients[1] else { panic!("552 deferred: {d:?}") };
+    let gatepost::relay::RecipientResult::Failed(gone) = &d.recipients[2] else { panic!("550 failed: {d:?}") };
+    // The relay's code and enhanced code arrive as they were sent, not read back from text.
+    let code = |r: &gatepost::relay::Refusal| r.reply.as_ref().map(|r| (r.code, r.enhanced.clone()));
+    assert_eq!(code(later), Some((552, Some("5.5.3".into()))));
+    assert_eq!((code(gone), gone.enhanced()), (Some((550, Some("5.1.1".into()))), Some("5.1.1")));
+    assert_eq!(gone.text, "550 5.1.1 no such user");
+}

@@ -323,11 +323,11 @@ impl Drop for Fake {
 // Dialogue helpers for the scripted tests.
 
 pub fn deferred_with(r: &RecipientResult, words: &str) -> bool {
-    matches!(r, RecipientResult::Deferred(t) if t.contains(words))
+    matches!(r, RecipientResult::Deferred(t) if t.text.contains(words))
 }
 
 pub fn failed_with(r: &RecipientResult, words: &str) -> bool {
-    matches!(r, RecipientResult::Failed(t) if t.contains(words))
+    matches!(r, RecipientResult::Failed(t) if t.text.contains(words))
 }
 
 /// One non-pipelined transaction on the relay side: MAIL → 250, each RCPT gets its reply,

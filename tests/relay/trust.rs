@@ -9,7 +9,7 @@ use crate::peers::{start_aiosmtpd, wait_files};
 use crate::support::*;
 
 fn refused_tls(r: &RecipientResult, why: &str) -> bool {
-    matches!(r, RecipientResult::Deferred(t) if t.contains("TLS failed: invalid peer certificate") && t.contains(why))
+    matches!(r, RecipientResult::Deferred(t) if t.text.contains("TLS failed: invalid peer certificate") && t.text.contains(why))
 }
 
 fn relay_trusting(url: &str, ca_file: &std::path::Path) -> SmtpRelay {

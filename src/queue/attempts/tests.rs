@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::queue::dsn::FailedRecipient;
-use crate::relay::{Delivery, RecipientResult};
+use crate::relay::{Delivery, RecipientResult, Refusal};
 use crate::store::{QueueRecord, QueueState, RecipientRecord};
 
 fn ts(s: &str) -> Timestamp {
@@ -84,8 +84,8 @@ fn outcomes_per_recipient() {
     let c = claim(&mut r, now).unwrap();
     let d = delivery(vec![
         RecipientResult::Delivered,
-        RecipientResult::Deferred("451 4.7.1 try later".into()),
-        RecipientResult::Failed("550 5.1.1 no such user".into()),
+        RecipientResult::Deferred(Refusal::reply_line("451 4.7.1 try later")),
+        RecipientResult::Failed(Refusal::reply_line("550 5.1.1 no such user")),
     ]);
     apply_outcome(&mut r, &c, &d, now, &RetryPolicy::default());
     assert_eq!(r.recipients[0].state, QueueState::Sent);
@@ -118,7 +118,13 @@ fn deferred_past_lifetime_expires() {
     let mut attempts = 0;
     while r.state == QueueState::Due {
         let c = claim(&mut r, now).unwrap();
-        apply_outcome(&mut r, &c, &delivery(vec![RecipientResult::Deferred("421 4.3.2 down".into())]), now, &policy);
+        apply_outcome(
+            &mut r,
+            &c,
+            &delivery(vec![RecipientResult::Deferred(Refusal::reply_line("421 4.3.2 down"))]),
+            now,
+            &policy,
+        );
         now = r.recipients[0].next_attempt_at.unwrap_or(now);
         attempts += 1;
         assert!(attempts < 10);
@@ -181,8 +187,8 @@ fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
     // (4xx, no connection) keep the one retry that may; a second uncertain one ends it.
     let table: Vec<(RecipientResult, QueueState, bool, &str)> = vec![
         (RecipientResult::Delivered, QueueState::Sent, false, "delivered"),
-        (RecipientResult::Failed("550 5.1.1 gone".into()), QueueState::Failed, true, "failed"),
-        (RecipientResult::Deferred("could not connect".into()), QueueState::Due, false, "deferred"),
+        (RecipientResult::Failed(Refusal::reply_line("550 5.1.1 gone")), QueueState::Failed, true, "failed"),
+        (RecipientResult::Deferred(Refusal::reply_line("could not connect")), QueueState::Due, false, "deferred"),
         (possibly(DROPPED), QueueState::Failed, true, "failed"),
     ];
     for (later, state, gives_up, kind) in table {
@@ -204,8 +210,8 @@ fn after_a_possibly_delivered_attempt_each_outcome_has_its_rule() {
 fn a_deferral_after_possibly_delivered_keeps_the_single_retry() {
     let mut r = record(vec![rcpt("a@x", "2026-12-24T08:00:00Z", QueueState::Due)]);
     attempt(&mut r, "2026-12-24T08:00:00Z", vec![possibly(DROPPED)]);
-    attempt(&mut r, "2026-12-24T08:01:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
-    attempt(&mut r, "2026-12-24T08:03:00Z", vec![RecipientResult::Deferred("421 4.3.2 down".into())]);
+    attempt(&mut r, "2026-12-24T08:01:00Z", vec![RecipientResult::Deferred(Refusal::reply_line("421 4.3.2 down"))]);
+    attempt(&mut r, "2026-12-24T08:03:00Z", vec![RecipientResult::Deferred(Refusal::reply_line("421 4.3.2 down"))]);
     assert_eq!((r.recipients[0].state, r.recipients[0].possibly_delivered), (QueueState::Due, 1));
     let failed = attempt(&mut r, "2026-12-24T08:07:00Z", vec![possibly(DROPPED)]);
     assert_eq!(r.recipients[0].state, QueueState::Failed);
@@ -225,7 +231,7 @@ fn only_the_recipients_concerned_are_marked() {
     let failed = attempt(
         &mut r,
         "2026-12-24T08:00:00Z",
-        vec![possibly(DROPPED), RecipientResult::Failed("550 5.1.1 no such user".into())],
+        vec![possibly(DROPPED), RecipientResult::Failed(Refusal::reply_line("550 5.1.1 no such user"))],
     );
     assert_eq!(r.attempts[0].possibly_delivered, ["a@x"]);
     assert_eq!((r.recipients[0].possibly_delivered, r.recipients[1].possibly_delivered), (1, 0));

@@ -7,7 +7,7 @@ use tokio::sync::{Notify, watch};
 use super::*;
 use crate::clock::ManualClock;
 use crate::queue::{Queue, Submission};
-use crate::relay::{BoxFuture, Delivery, Outgoing, RecipientResult, Relay};
+use crate::relay::{BoxFuture, Delivery, Outgoing, RecipientResult, Refusal, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
 use crate::store::{QueueId, QueueState, Store};
 
@@ -180,7 +180,7 @@ async fn clock_jumps_forward_and_backward() {
 #[tokio::test]
 async fn deferred_is_retried_with_backoff() {
     let rig = rig("2026-12-25T08:00:00Z");
-    let relay = TestRelay::new(RecipientResult::Deferred("421 4.3.2 relay down".into()), false);
+    let relay = TestRelay::new(RecipientResult::Deferred(Refusal::reply_line("421 4.3.2 relay down")), false);
     let run = rig.start(relay.clone());
     let id = rig.submit("2026-12-25T08:00:00Z").await;
     rig.settle(|| relay.count() == 1 && rig.state(id) == QueueState::Due).await;
@@ -258,7 +258,7 @@ async fn ten_thousand_due_in_the_same_minute_all_leave_once() {
 #[tokio::test]
 async fn permanent_failure_notifies_the_sender_once_and_never_about_a_notice() {
     let rig = rig("2026-12-25T08:00:00Z");
-    let relay = TestRelay::new(RecipientResult::Failed("550 5.1.1 no such user".into()), false);
+    let relay = TestRelay::new(RecipientResult::Failed(Refusal::reply_line("550 5.1.1 no such user")), false);
     let run = rig.start(relay.clone());
     let id = rig.submit("2026-12-25T08:00:00Z").await;
     // the original fails, its notice is queued and (this relay failing everything) fails too

@@ -45,6 +45,9 @@ impl Reply {
     pub fn text(&self) -> String {
         self.parsed.to_string()
     }
+    pub fn parsed(&self) -> &RelayReply {
+        &self.parsed
+    }
 }
 
 /// Why a single reply could not be read.

@@ -11,7 +11,7 @@ use rustls::ClientConfig;
 
 use super::link::{self, Link, LinkError, Reply, Stream};
 use super::{Security, SmtpRelayConfig};
-use crate::relay::{Delivery, RecipientResult};
+use crate::relay::{Delivery, RecipientResult, Refusal};
 
 /// What the relay said it can do (EHLO keywords).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,9 +71,9 @@ impl SetupFailure {
 
     pub fn delivery(&self, recipients: usize) -> Delivery {
         let result = if self.permanent {
-            RecipientResult::Failed(self.text.clone())
+            RecipientResult::Failed(Refusal::why(self.text.clone()))
         } else {
-            RecipientResult::Deferred(self.text.clone())
+            RecipientResult::Deferred(Refusal::why(self.text.clone()))
         };
         let mut d = Delivery::all(recipients, result, self.text.clone());
         if let Some((relay, system)) = self.ips {

@@ -4,7 +4,7 @@
 
 use super::link::{LinkError, Reply};
 use super::session::Session;
-use crate::relay::{Delivery, Outgoing, RecipientResult};
+use crate::relay::{Delivery, Outgoing, RecipientResult, Refusal};
 
 /// Send `msg`; returns its delivery and whether the connection can carry another message.
 pub(super) async fn send(session: &mut Session, msg: &Outgoing) -> (Delivery, bool) {
@@ -13,7 +13,7 @@ pub(super) async fn send(session: &mut Session, msg: &Outgoing) -> (Delivery, bo
     let results = tx
         .results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| RecipientResult::Deferred("no outcome recorded (internal error)".into())))
+        .map(|r| r.unwrap_or_else(|| RecipientResult::Deferred(Refusal::why("no outcome recorded (internal error)"))))
         .collect();
     let delivery = Delivery {
         recipients: results,
@@ -43,7 +43,7 @@ impl Tx {
     /// The connection broke: whatever is undecided is deferred.
     fn lost(&mut self, e: LinkError) {
         self.alive = false;
-        self.settle_rest(RecipientResult::Deferred(e.0.clone()), e.0);
+        self.settle_rest(RecipientResult::Deferred(Refusal::why(e.0.clone())), e.0);
     }
 
     /// The message and its final `.` went out but no reply came: the relay may have taken
@@ -57,7 +57,7 @@ impl Tx {
     /// 421: the relay is closing the connection.
     fn closing(&mut self, r: &Reply) {
         self.alive = false;
-        self.settle_rest(RecipientResult::Deferred(r.text()), r.text());
+        self.settle_rest(RecipientResult::Deferred(Refusal::said(r.parsed())), r.text());
     }
 }
 
@@ -85,16 +85,28 @@ impl Step {
 /// 4xx → Deferred, 5xx → Failed, anything else unexpected → Deferred.
 fn classify(r: &Reply) -> RecipientResult {
     match r.code() {
-        400..=499 => RecipientResult::Deferred(r.text()),
-        500..=599 => RecipientResult::Failed(r.text()),
-        _ => RecipientResult::Deferred(format!("unexpected reply: {}", r.text())),
+        400..=499 => RecipientResult::Deferred(Refusal::said(r.parsed())),
+        500..=599 => RecipientResult::Failed(Refusal::said(r.parsed())),
+        _ => RecipientResult::Deferred(Refusal::said_with(r.parsed(), format!("unexpected reply: {}", r.text()))),
     }
+}
+
+/// A refused RCPT. 552 there is "too many recipients" from old servers and must be
+/// treated as the temporary 452 (RFC 5321 §4.5.3.1.10): the rest go in a later attempt.
+fn classify_rcpt(r: &Reply) -> RecipientResult {
+    if r.code() == 552 {
+        return RecipientResult::Deferred(Refusal::said(r.parsed()));
+    }
+    classify(r)
 }
 
 /// A refused MAIL FROM. 530 means "log in first": our configuration, so deferred.
 fn classify_mail(r: &Reply) -> RecipientResult {
     if r.code() == 530 {
-        return RecipientResult::Deferred(format!("the relay requires authentication: {}", r.text()));
+        return RecipientResult::Deferred(Refusal::said_with(
+            r.parsed(),
+            format!("the relay requires authentication: {}", r.text()),
+        ));
     }
     classify(r)
 }
@@ -110,21 +122,23 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
     let caps = session.caps.clone();
     if unsafe_address(&msg.sender) {
         let why = "the envelope sender contains characters that cannot be sent over SMTP".to_string();
-        return tx.settle_rest(RecipientResult::Failed(why.clone()), why);
+        return tx.settle_rest(RecipientResult::Failed(Refusal::why(why.clone())), why);
     }
     let utf8_sender = !msg.sender.is_ascii();
     if utf8_sender && !caps.smtputf8 {
         let why = "the relay does not offer SMTPUTF8, needed for the non-ASCII sender address".to_string();
-        return tx.settle_rest(RecipientResult::Failed(why.clone()), why);
+        return tx.settle_rest(RecipientResult::Failed(Refusal::why(why.clone())), why);
     }
     let mut pending = Vec::new();
     for (i, rcpt) in msg.recipients.iter().enumerate() {
         if unsafe_address(rcpt) {
-            tx.results[i] =
-                Some(RecipientResult::Failed("the address contains characters that cannot be sent over SMTP".into()));
+            tx.results[i] = Some(RecipientResult::Failed(Refusal::why(
+                "the address contains characters that cannot be sent over SMTP",
+            )));
         } else if !rcpt.is_ascii() && !caps.smtputf8 {
-            tx.results[i] =
-                Some(RecipientResult::Failed("the relay does not offer SMTPUTF8, needed for this address".into()));
+            tx.results[i] = Some(RecipientResult::Failed(Refusal::why(
+                "the relay does not offer SMTPUTF8, needed for this address",
+            )));
         } else {
             pending.push(i);
         }
@@ -188,7 +202,7 @@ async fn run(session: &mut Session, msg: &Outgoing, tx: &mut Tx) {
             Step::Rcpt(_) if !mail_ok => {} // pipelined after a refused MAIL: 503s
             Step::Rcpt(i) if r.is_positive() => accepted.push(i),
             Step::Rcpt(i) => {
-                tx.results[i] = Some(classify(&r));
+                tx.results[i] = Some(classify_rcpt(&r));
                 last_refusal = Some(r.text());
             }
             Step::Data => data_reply = Some(r),
