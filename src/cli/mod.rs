@@ -38,7 +38,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let found = gatepost::config::checks::check(&config);
+    let found = gatepost::app::checks::check(&config);
     for w in config.warnings.iter().chain(&found.warnings) {
         output::eprintln(&format!("warning: {w}"));
     }

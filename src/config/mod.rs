@@ -4,7 +4,6 @@
 //! reader, so `gatepost check-config` can list every mistake in one run instead of
 //! making the operator fix them one at a time. See `docs/configuration.md`.
 
-pub mod checks;
 mod env;
 mod reader;
 mod sections;

@@ -4,33 +4,8 @@
 use std::sync::Arc;
 
 use super::dispatch::Prepare;
-use crate::config::Config;
 use crate::rewrite::{self, Envelope, RewritePolicy};
 use crate::store::QueueRecord;
-
-/// The rewrite policy of a config. The relay address defaults to `gatepost@<hostname>`,
-/// which only a `file://` relay may use (check-config insists on `relay.from_address` for SMTP).
-pub fn policy(config: &Config) -> RewritePolicy {
-    RewritePolicy {
-        rewrite_from: config.rewrite.rewrite_from,
-        relay_address: relay_address(config),
-        display_name_template: config.rewrite.display_name.clone(),
-        footer_template: config.rewrite.footer.clone(),
-        system_intro: config.rewrite.system_intro.clone(),
-        hide_client_ip: config.rewrite.hide_client_ip,
-        hostname: config.hostname.clone(),
-    }
-}
-
-pub fn relay_address(config: &Config) -> String {
-    config.relay.from_address.clone().unwrap_or_else(|| format!("gatepost@{}", config.hostname))
-}
-
-/// The envelope sender at the relay: the third-party address when From is rewritten (so
-/// SPF/DMARC align with the relay's domain), else the user's own.
-pub fn envelope_sender(config: &Config) -> Option<String> {
-    config.rewrite.rewrite_from.then(|| relay_address(config))
-}
 
 /// Rewrite one message from its record.
 pub fn rewrite_message(policy: &RewritePolicy, rec: &QueueRecord, body: &[u8]) -> Result<Vec<u8>, String> {
@@ -62,8 +37,7 @@ pub fn rewrite_message(policy: &RewritePolicy, rec: &QueueRecord, body: &[u8]) -
     Ok(out.message)
 }
 
-pub fn prepare(config: &Config) -> Arc<Prepare> {
-    let policy = policy(config);
+pub fn prepare(policy: RewritePolicy) -> Arc<Prepare> {
     Arc::new(move |rec, body| rewrite_message(&policy, rec, &body))
 }
 
@@ -78,7 +52,7 @@ mod tests {
     /// line-end rule: bare LFs become CRLF, and a bare CR in the header is never relayed.
     #[test]
     fn bodies_held_from_before_get_the_one_line_end_rule_at_release() {
-        let policy = policy(&crate::config::Config::default());
+        let policy = crate::app::settings::rewrite_policy(&crate::config::Config::default());
         let at: Timestamp = "2026-12-25T08:00:00Z".parse().unwrap();
         let rec = crate::store::tests::sample_record("01JD0000000000000000000000", "alice", at, QueueState::Sending);
 

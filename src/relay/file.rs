@@ -3,9 +3,10 @@
 //! For development and demos: nothing leaves the machine.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{Delivery, Outgoing, RecipientResult, Refusal};
+use crate::store::sync_dir;
 
 #[derive(Debug, Clone)]
 pub struct FileRelay {
@@ -52,10 +53,6 @@ impl FileRelay {
         sync_dir(&self.dir)?;
         Ok(path)
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 pub mod file;
 pub mod reply;
-pub mod setup;
 pub mod smtp;
 pub mod trust;
 

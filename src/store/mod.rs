@@ -19,6 +19,7 @@ mod id;
 pub mod integrity;
 pub mod lock;
 mod record;
+mod tables;
 mod trace;
 mod users;
 
@@ -33,6 +34,7 @@ pub use id::{BadQueueId, QueueId};
 pub use integrity::{DataDirState, Integrity};
 pub use lock::{LockError, ServerLock};
 pub use record::{Attempt, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
+use tables::QueueTables;
 pub use trace::TraceChange;
 use users::USERS;
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
@@ -190,18 +192,9 @@ impl Store {
         }
         let txn = self.write_txn()?;
         {
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut due = txn.open_table(DUE)?;
-            let mut by_user = txn.open_table(BY_USER)?;
-            let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
+            let mut tables = QueueTables::open(&txn)?;
             for rec in records {
-                let key = rec.id.to_string();
-                messages.insert(key.as_str(), rec.encode().as_slice())?;
-                for at in pending_release_times(rec) {
-                    due.insert(due_key(at, rec.id).as_slice(), ())?;
-                }
-                by_user.insert(format!("{}\0{key}", rec.user).as_str(), ())?;
-                trace_pending.insert(key.as_str(), trace::new_token())?;
+                tables.put(rec, None)?;
             }
         }
         txn.commit()?;
@@ -237,30 +230,15 @@ impl Store {
         let txn = self.write_txn()?;
         let mut updated = Vec::with_capacity(ids.len());
         {
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut due = txn.open_table(DUE)?;
-            let mut sending = txn.open_table(SENDING)?;
-            let mut trace_pending = txn.open_table(trace::TRACE_PENDING)?;
-            for id in ids {
-                let key = id.to_string();
-                let mut rec = match messages.get(key.as_str())? {
+            let mut tables = QueueTables::open(&txn)?;
+            for &id in ids {
+                let old = match tables.messages.get(id.to_string().as_str())? {
                     Some(v) => QueueRecord::decode(v.value())?,
                     None => return Err(StoreError::NotFound(format!("no queued message {id}"))),
                 };
-                for at in pending_release_times(&rec) {
-                    due.remove(due_key(at, rec.id).as_slice())?;
-                }
+                let mut rec = old.clone();
                 change(&mut rec)?;
-                for at in pending_release_times(&rec) {
-                    due.insert(due_key(at, rec.id).as_slice(), ())?;
-                }
-                if rec.recipients.iter().any(|r| r.state == QueueState::Sending) {
-                    sending.insert(key.as_str(), ())?;
-                } else {
-                    sending.remove(key.as_str())?;
-                }
-                messages.insert(key.as_str(), rec.encode().as_slice())?;
-                trace_pending.insert(key.as_str(), trace::new_token())?;
+                tables.put(&rec, Some(&old))?;
                 updated.push(rec);
             }
         }
@@ -415,7 +393,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             BY_USER.name(),
             USERS.name(),
             SENDING.name(),
-            trace::TRACE_PENDING.name(),
+            tables::TRACE_PENDING.name(),
             trace::TRACE_META.name(),
         ]
         .iter()
@@ -431,20 +409,11 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(BY_USER)?;
         txn.open_table(USERS)?;
         txn.open_table(SENDING)?;
-        txn.open_table(trace::TRACE_PENDING)?;
+        txn.open_table(tables::TRACE_PENDING)?;
         txn.open_table(trace::TRACE_META)?;
     }
     txn.commit()?;
     Ok(())
-}
-
-/// Distinct next-attempt times of recipients still waiting: one due entry each.
-fn pending_release_times(rec: &QueueRecord) -> Vec<Timestamp> {
-    let mut times: Vec<Timestamp> =
-        rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).collect();
-    times.sort();
-    times.dedup();
-    times
 }
 
 #[cfg(test)]

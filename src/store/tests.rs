@@ -231,3 +231,28 @@ fn body_files_are_sharded_and_verified() {
     assert_eq!(store.bodies().read(id).unwrap(), b"hello\r\n");
     assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
+
+/// Every index follows the record through insert, change and removal (store/tables.rs).
+#[test]
+fn indexes_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let id = QueueId::new();
+    let rec = sample_record(&id.to_string(), "alice", ts("2026-12-25T08:00:00Z"), QueueState::Sending);
+    store.insert_messages(&[rec], &[]).unwrap();
+    assert_eq!(store.sending_ids().unwrap(), [id]);
+    assert_eq!(store.list_messages(Some("alice"), None, 10).unwrap().len(), 1);
+    store
+        .update_message(id, |r| {
+            r.recipients[0].state = QueueState::Due;
+            r.state = r.derive_state();
+            Ok(())
+        })
+        .unwrap();
+    assert!(store.sending_ids().unwrap().is_empty());
+    assert_eq!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap(), [(ts("2026-12-25T08:00:00Z"), id)]);
+    assert_eq!(store.remove_messages(&[id, QueueId::new()]).unwrap(), 1, "an unknown id is skipped");
+    assert!(store.due_until(ts("2030-01-01T00:00:00Z"), 10).unwrap().is_empty());
+    assert!(store.list_messages(Some("alice"), None, 10).unwrap().is_empty());
+    assert!(store.get_message(id).unwrap().is_none());
+}

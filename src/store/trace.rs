@@ -9,10 +9,10 @@
 use jiff::Timestamp;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::{BY_USER, DUE, MESSAGES, SENDING, Store, StoreError, due_key, pending_release_times};
+use super::tables::{QueueTables, TRACE_PENDING, new_token};
+use super::{MESSAGES, Store, StoreError};
 use crate::store::{QueueId, QueueRecord};
 
-pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
 /// Small settings of the trace side (`rebuild` → 1 while a full rebuild is asked for).
 pub(super) const TRACE_META: TableDefinition<&str, u64> = TableDefinition::new("trace_meta");
 
@@ -22,11 +22,6 @@ pub struct TraceChange {
     pub id: String,
     pub token: u64,
     pub record: Option<QueueRecord>,
-}
-
-pub(super) fn new_token() -> u64 {
-    // 64 of the 80 random bits of a ULID: tokens only have to differ from the one before.
-    ulid::Ulid::new().random() as u64
 }
 
 impl Store {
@@ -138,24 +133,11 @@ impl Store {
         let txn = self.write_txn()?;
         let mut removed = Vec::new();
         {
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut due = txn.open_table(DUE)?;
-            let mut by_user = txn.open_table(BY_USER)?;
-            let mut sending = txn.open_table(SENDING)?;
-            let mut pending = txn.open_table(TRACE_PENDING)?;
+            let mut tables = QueueTables::open(&txn)?;
             for &id in ids {
-                let key = id.to_string();
-                let Some(bytes) = messages.remove(key.as_str())? else { continue };
-                if let Ok(rec) = QueueRecord::decode(bytes.value()) {
-                    for at in pending_release_times(&rec) {
-                        due.remove(due_key(at, id).as_slice())?;
-                    }
-                    by_user.remove(format!("{}\0{}", rec.user, id).as_str())?;
+                if tables.remove(id)? {
+                    removed.push(id);
                 }
-                drop(bytes);
-                sending.remove(key.as_str())?;
-                pending.insert(key.as_str(), new_token())?;
-                removed.push(id);
             }
         }
         txn.commit()?;

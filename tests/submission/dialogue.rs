@@ -140,7 +140,7 @@ async fn the_bytes_checked_are_the_bytes_relayed() {
         relayed = &relayed[end..];
     }
     let config = gatepost::config::Config::from_toml(&config_text(server.dir.path(), ""), &[]).unwrap();
-    let policy = gatepost::queue::prepare::policy(&config);
+    let policy = gatepost::app::settings::rewrite_policy(&config);
     let expected = gatepost::queue::prepare::rewrite_message(&policy, &rec, &stored).unwrap();
     assert_eq!(String::from_utf8_lossy(relayed), String::from_utf8_lossy(&expected));
     assert!(!relayed.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "a bare LF reached the relay");

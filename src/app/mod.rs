@@ -5,6 +5,9 @@
 //! changes anything. Run until told to stop, then shut down (listeners and sessions finish
 //! their transactions, the dispatcher its deliveries, then the queue and store close).
 
+pub mod checks;
+pub mod settings;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,18 +16,15 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::accounts::changes::ChangeFollower;
-use crate::accounts::login::{Login, LoginSettings};
-use crate::accounts::pool::PoolSettings;
+use crate::accounts::login::Login;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::net::limits::ConnectionLimits;
 use crate::net::registry::SessionRegistry;
-use crate::queue::attempts::RetryPolicy;
-use crate::queue::dispatch::{DispatchSettings, Dispatcher};
+use crate::queue::dispatch::Dispatcher;
 use crate::queue::{self, Queue};
-use crate::smtp::driver::{Shared, Timeouts};
+use crate::smtp::driver::Shared;
 use crate::smtp::server::{bind_all, run_listener};
-use crate::smtp::session::SessionSettings;
 use crate::store::{DataDirState, Integrity, LockError, ServerLock, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     for w in &config.warnings {
         tracing::warn!("config: {w}");
     }
-    for w in crate::config::checks::check(config).warnings {
+    for w in checks::check(config).warnings {
         tracing::warn!("{w}");
     }
     let (store, state) = open_store(config)?;
@@ -100,7 +100,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     if generated {
         tracing::warn!(cert = %tls.cert.display(), key = %tls.key.display(), "generated a self-signed development certificate");
     }
-    let relay = crate::relay::setup::from_config(&config.relay, &config.hostname).map_err(AppError::Relay)?;
+    let relay = settings::relay(&config.relay, &config.hostname).map_err(AppError::Relay)?;
     // Bound now, so a busy port stops the start before recovery moves anything; accepted only
     // once recovery is done (clients wait in the backlog meanwhile).
     let sub = &config.submission;
@@ -108,18 +108,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let implicit = bind(&sub.tls_listen)?;
     recover(&store, state, clock.now())?;
     let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
-    let settings = Arc::new(SessionSettings {
-        hostname: config.hostname.clone(),
-        max_message_size: sub.max_message_size,
-        max_recipients: sub.max_recipients,
-        max_line_length: sub.max_line_length,
-        daily_hour: config.schedule.daily_hour,
-        timezone: config.schedule.timezone.clone(),
-        timezone_name: config.schedule.timezone_name.clone(),
-        max_hold: config.schedule.max_hold,
-        starttls_available: true,
-        rewrite_from: config.rewrite.rewrite_from,
-    });
+    let session_settings = Arc::new(settings::session(config));
     let queue = Arc::new(Queue::start(store.clone()));
     let dispatcher_wake = queue.waker();
     let dispatcher = Dispatcher::new(
@@ -127,18 +116,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         relay,
         clock.clone(),
         queue.waker(),
-        DispatchSettings {
-            concurrency: config.delivery.concurrency,
-            per_connection: config.delivery.messages_per_connection,
-            retry: RetryPolicy {
-                first: config.delivery.retry_first,
-                max_interval: config.delivery.retry_max_interval,
-                lifetime: config.delivery.lifetime,
-            },
-            envelope_sender: queue::prepare::envelope_sender(config),
-            hostname: config.hostname.clone(),
-        },
-        queue::prepare::prepare(config),
+        settings::dispatch(config),
+        queue::prepare::prepare(settings::rewrite_policy(config)),
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(dispatcher.run(shutdown_rx.clone(), config.submission.shutdown_grace))];
@@ -149,12 +128,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         retention: config.trace.retention,
     };
     tasks.push(tokio::spawn(indexer.run(shutdown_rx.clone())));
-    let login = Arc::new(Login::new(store.clone(), clock.clone(), login_settings(config))?);
+    let login = Arc::new(Login::new(store.clone(), clock.clone(), settings::login(config))?);
     let sessions = SessionRegistry::new();
     let follower = ChangeFollower::new(store.clone(), sessions.clone(), login.clone())?;
     tasks.push(tokio::spawn(follower.run(shutdown_rx.clone())));
     let shared = Arc::new(Shared {
-        settings,
+        settings: session_settings,
         queue,
         store: store.clone(),
         clock,
@@ -164,7 +143,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         sessions: sessions.clone(),
         trusted: sub.trusted_networks.clone(),
         quiet_logs: crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)),
-        timeouts: Timeouts { command: sub.command_timeout, data: sub.data_timeout, preauth: sub.preauth_timeout },
+        timeouts: settings::session_timeouts(config),
         shutdown: shutdown_rx,
     });
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();
@@ -186,22 +165,6 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks,
         _lock: lock,
     })
-}
-
-/// The `[login]` section as the login door takes it; the pool defaults to one check per core.
-fn login_settings(config: &Config) -> LoginSettings {
-    let l = &config.login;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    LoginSettings {
-        failures_before_lockout: l.failures_before_lockout,
-        lockout: l.lockout,
-        pool: PoolSettings {
-            max_running: l.max_parallel_verifications.unwrap_or(cores),
-            max_waiting: l.max_waiting_verifications,
-            max_wait: l.max_verification_wait,
-        },
-        cache_ttl: l.cache_ttl,
-    }
 }
 
 fn bind(addrs: &[SocketAddr]) -> Result<Vec<tokio::net::TcpListener>, AppError> {

@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use super::{Config, ConfigError};
+use super::settings;
+use crate::config::{Config, ConfigError};
 use crate::relay::smtp::{Security, parse_url};
 
 /// Problems found outside the config text.
@@ -60,7 +61,7 @@ fn check_tls(config: &Config, f: &mut Findings) {
 
 fn check_relay(config: &Config, f: &mut Findings) {
     let relay = &config.relay;
-    if let Err(e) = crate::relay::setup::from_config(relay, &config.hostname) {
+    if let Err(e) = settings::relay(relay, &config.hostname) {
         // The relay names the key first: "relay.password_file /x: cannot read it: …", or
         // "relay: …" for the relay as a whole (its TLS roots).
         let e = e.strip_prefix("relay: ").map(str::to_string).unwrap_or(e);
