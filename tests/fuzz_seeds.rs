@@ -19,6 +19,7 @@ const TARGETS: &[&str] = &[
     "message_summary",
     "rewrite",
     "trace_query",
+    "quota",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -118,6 +119,11 @@ fn every_fuzz_target_is_replayed() {
     let mut known: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     known.sort();
     assert_eq!(found, known, "fuzz/fuzz_targets/ and TARGETS in tests/fuzz_seeds.rs disagree");
+}
+
+#[test]
+fn quota_seeds() {
+    replay("quota", checks::quota);
 }
 
 #[test]

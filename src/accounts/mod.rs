@@ -12,6 +12,7 @@ pub mod changes;
 mod known;
 pub mod login;
 pub mod pool;
+pub mod quota;
 pub mod throttle;
 
 use std::cell::RefCell;

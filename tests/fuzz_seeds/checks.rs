@@ -471,3 +471,55 @@ pub fn trace_query(data: &[u8]) {
         assert_eq!(parse_ip(&ip).as_ref(), Ok(&ip), "{text:?}: canonical form is not stable");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// quota: the growing quota's rule keeps its invariants for any numbers, huge ones included.
+// Input: a scale byte (small numbers reach the interesting edges; large ones the overflow
+// paths), a writer byte, then rule and state as little-endian u64s (missing bytes are 0).
+// ---------------------------------------------------------------------------------------------
+
+pub fn quota(data: &[u8]) {
+    use gatepost::accounts::quota::{QuotaRule, Writer, decide};
+    let (scale, rest) = data.split_first().map_or((0, &[][..]), |(s, r)| (*s, r));
+    let (writer_byte, rest) = rest.split_first().map_or((0, &[][..]), |(w, r)| (*w, r));
+    let mut words = rest.chunks(8).map(|c| {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        let n = u64::from_le_bytes(b);
+        if scale % 2 == 0 { n % 1000 } else { n }
+    });
+    let mut next = || words.next().unwrap_or(0);
+    let rule = QuotaRule {
+        initial: next(),
+        grow_when_free_below: next(),
+        grow_by: next().max(1),
+        ceiling: None,
+        reserve: next(),
+    };
+    let ceiling = if writer_byte & 2 == 0 { None } else { Some(next()) };
+    let (limit, used, size) = (next(), next(), next());
+    let writer = if writer_byte & 1 == 0 { Writer::User } else { Writer::System };
+    let at = format!("{rule:?} ceiling {ceiling:?} limit {limit} used {used} size {size} {writer:?}");
+    let Ok(a) = decide(&rule, ceiling, limit, used, size, writer) else {
+        // Refused: only a ceiling or sizes past u64 can refuse.
+        assert!(ceiling.is_some() || used.checked_add(size).is_none(), "refused without a ceiling: {at}");
+        return;
+    };
+    let after = used + size; // admitted, so it did not overflow
+    assert!(a.limit >= limit, "the limit shrank: {at}");
+    assert_eq!(a.grew, (a.limit > limit).then_some((limit, a.limit)), "{at}");
+    match (writer, ceiling) {
+        (Writer::User, _) | (Writer::System, None) => assert!(after <= a.limit, "admitted over the limit: {at}"),
+        (Writer::System, Some(_)) => assert!(after <= a.limit.saturating_add(rule.reserve), "past the reserve: {at}"),
+    }
+    match ceiling {
+        Some(c) => assert!(a.limit <= c.max(limit), "past the ceiling: {at}"),
+        None if a.limit < u64::MAX => {
+            assert_eq!((a.limit - limit) % rule.grow_by, 0, "not whole steps: {at}");
+            let wanted = after.saturating_add(rule.grow_when_free_below);
+            assert!(a.limit >= wanted, "free threshold not kept: {at}");
+            assert!(a.limit == limit || a.limit - rule.grow_by < wanted, "more steps than needed: {at}");
+        }
+        None => {}
+    }
+}
