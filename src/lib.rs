@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod message;

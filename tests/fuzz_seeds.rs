@@ -20,6 +20,7 @@ const TARGETS: &[&str] = &[
     "rewrite",
     "trace_query",
     "quota",
+    "blob_decode",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -119,6 +120,11 @@ fn every_fuzz_target_is_replayed() {
     let mut known: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     known.sort();
     assert_eq!(found, known, "fuzz/fuzz_targets/ and TARGETS in tests/fuzz_seeds.rs disagree");
+}
+
+#[test]
+fn blob_decode_seeds() {
+    replay("blob_decode", checks::blob_decode);
 }
 
 #[test]

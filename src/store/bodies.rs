@@ -121,7 +121,7 @@ impl Bodies {
 }
 
 /// `O_CREAT|O_EXCL`, mode 0600.
-fn create_private(path: &Path) -> io::Result<File> {
+pub fn create_private(path: &Path) -> io::Result<File> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
-pub use bodies::{Bodies, sha256_hex, sync_dir};
+pub use bodies::{Bodies, create_private, sha256_hex, sync_dir};
 pub use event::{Event, EventKind};
 pub use id::{BadQueueId, QueueId};
 pub use integrity::{DataDirState, Integrity};

@@ -523,3 +523,22 @@ pub fn quota(data: &[u8]) {
         None => {}
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// blob_decode: stored blob bytes (damaged ones included) never panic the decoder nor make it
+// allocate more than LZ4's ratio allows, and whatever is encoded decodes to itself.
+// ---------------------------------------------------------------------------------------------
+
+pub fn blob_decode(data: &[u8]) {
+    use gatepost::blobs::BlobHash;
+    use gatepost::blobs::codec::{decode, encode};
+    // As stored: the fuzzer cannot forge SHA-256, so this is an error, but must not panic.
+    if let Ok(raw) = decode(&BlobHash([0; 32]), data) {
+        assert_eq!(BlobHash::of(&raw), BlobHash([0; 32]), "served bytes that do not match the name");
+    }
+    // As raw bytes: they come back exactly.
+    let hash = BlobHash::of(data);
+    let stored = encode(data);
+    assert!(stored.len() <= data.len() + 1, "stored larger than raw plus the marker");
+    assert_eq!(decode(&hash, &stored).expect("own encoding decodes"), data);
+}
