@@ -144,6 +144,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         trusted: sub.trusted_networks.clone(),
         quiet_logs: crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)),
         timeouts: settings::session_timeouts(config),
+        space: Arc::new(crate::store::space::FreeSpace::new(config.data_dir.clone(), config.store.min_free_disk)),
         shutdown: shutdown_rx,
     });
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();

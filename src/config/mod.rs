@@ -82,6 +82,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "schedule.timezone",
     "schedule.max_hold",
     "trace.retention",
+    "store.min_free_disk",
     "log.level",
     "log.format",
 ];
@@ -113,6 +114,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub schedule: ScheduleConfig,
     pub trace: TraceConfig,
+    pub store: StoreConfig,
     pub log: LogConfig,
     /// Things that work but should be changed (deprecated keys): `check-config` prints them
     /// and `serve` logs them.
@@ -249,6 +251,13 @@ pub struct ScheduleConfig {
     /// Schedules further away than this are rejected, so a typo in the year cannot park
     /// a message for a decade.
     pub max_hold: jiff::SignedDuration,
+}
+
+/// The data file system (`docs/configuration.md`, `[store]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Below this many free bytes no new mail is taken (SMTP 452 4.3.1); 0 turns it off.
+    pub min_free_disk: u64,
 }
 
 #[derive(Debug, Clone)]

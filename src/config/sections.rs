@@ -10,12 +10,13 @@ use toml::{Table, Value};
 use super::reader::Reader;
 use super::values::{
     Problem, SECRETS_HINT, address, boolean, count, describe, duration, duration_or_forever, env_var_name, hostname,
-    integer, listen, log_format, nonempty_string, path, relay_url, size, string, time_of_day, timezone, user_name,
+    integer, listen, log_format, nonempty_string, path, relay_url, size, size_or_zero, string, time_of_day, timezone,
+    user_name,
 };
 use super::{
     Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS,
-    LogConfig, LogFormat, LoginConfig, RelayConfig, RewriteConfig, ScheduleConfig, SubmissionConfig, TlsConfig,
-    TraceConfig, TrustedNetwork, env, units,
+    LogConfig, LogFormat, LoginConfig, RelayConfig, RewriteConfig, ScheduleConfig, StoreConfig, SubmissionConfig,
+    TlsConfig, TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -78,12 +79,27 @@ fn read_config(r: &mut Reader<'_>) -> Config {
     let delivery = read_delivery(r);
     let schedule = read_schedule(r);
     let trace = TraceConfig { retention: r.get("trace.retention", None, duration_or_forever(86_400)) };
+    let store = StoreConfig { min_free_disk: r.get("store.min_free_disk", 1 << 30, size_or_zero) };
     let log = LogConfig {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
     };
     let warnings = std::mem::take(&mut r.warnings);
-    Config { data_dir, hostname, submission, login, tls, relay, rewrite, delivery, schedule, trace, log, warnings }
+    Config {
+        data_dir,
+        hostname,
+        submission,
+        login,
+        tls,
+        relay,
+        rewrite,
+        delivery,
+        schedule,
+        trace,
+        store,
+        log,
+        warnings,
+    }
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {

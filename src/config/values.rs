@@ -146,6 +146,15 @@ pub(super) fn size(v: &Value) -> Result<u64, Problem> {
     Ok(n)
 }
 
+/// A size that may be 0 (a limit that 0 turns off).
+pub(super) fn size_or_zero(v: &Value) -> Result<u64, Problem> {
+    match v {
+        Value::Integer(0) => Ok(0),
+        Value::String(s) if parse_size(s) == Ok(0) => Ok(0),
+        other => size(other),
+    }
+}
+
 /// One `"IP:port"` string or a list of them; every bad entry is named in one message.
 pub(super) fn listen(v: &Value) -> Result<Vec<SocketAddr>, Problem> {
     let hint = "an IP address and port, e.g. \"127.0.0.1:2587\" or \"[::]:587\"; [] disables the listener";

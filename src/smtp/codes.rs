@@ -48,6 +48,8 @@ pub const TOO_MANY_ERRORS: Code = code(421, 4, 7, 0);
 pub const ACCOUNT_CHANGED: Code = code(421, 4, 7, 0);
 /// Storage trouble: the client keeps the message and retries.
 pub const STORE_FAILED: Code = code(451, 4, 3, 0);
+/// RFC 3463 4.3.1 "mail system full": free disk below `store.min_free_disk`.
+pub const INSUFFICIENT_STORAGE: Code = code(452, 4, 3, 1);
 /// RFC 5321 §4.5.3.1.10: too many recipients is a temporary 452.
 pub const TOO_MANY_RECIPIENTS: Code = code(452, 4, 5, 3);
 /// RFC 4954: temporary authentication failure (throttled).

@@ -26,6 +26,7 @@ use crate::net::limits::ConnectionLimits;
 use crate::net::quiet::Quiet;
 use crate::net::registry::{SessionRegistry, SessionTicket};
 use crate::queue::Queue;
+use crate::store::space::FreeSpace;
 use crate::store::{Store, UserRecord};
 
 /// The time limits of a session.
@@ -54,6 +55,8 @@ pub struct Shared {
     /// submit, a refusal by the connection limits): at most once a minute per key.
     pub quiet_logs: Quiet,
     pub timeouts: Timeouts,
+    /// Free space on the data file system: below the minimum, MAIL gets 452 4.3.1.
+    pub space: Arc<FreeSpace>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -244,7 +247,10 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                     Some(Ok(Ok(0))) => return Ok(Ended::Closed),
                     // A new transaction starts from an idle session: check the account first.
                     Some(Ok(Ok(_))) if idle && !account_current(shared, conn) => account_changed(session),
-                    Some(Ok(Ok(n))) => session.receive(&buf[..n]),
+                    Some(Ok(Ok(n))) => {
+                        session.set_storage_low(shared.space.low(Instant::now()));
+                        session.receive(&buf[..n])
+                    }
                     Some(Ok(Err(e))) => return Err(e),
                 }
             }

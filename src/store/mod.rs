@@ -19,6 +19,7 @@ mod id;
 pub mod integrity;
 pub mod lock;
 mod record;
+pub mod space;
 mod tables;
 mod trace;
 mod users;

@@ -162,3 +162,24 @@ async fn starttls_needs_ehlo_and_no_parameters() {
     c.login().await;
     server.stop().await;
 }
+
+/// Below `store.min_free_disk` no new mail is taken: MAIL gets 452 4.3.1 (not counted as a
+/// client error), and the same session may try again (here: still full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_mail_with_452() {
+    let server = TestServer::start_with(
+        |t| format!("{t}\n[store]\nmin_free_disk = \"1000000TB\"\n"),
+        std::sync::Arc::new(gatepost::clock::SystemClock),
+    )
+    .await;
+    let (c, _) = Client::plain(server.submission).await;
+    let mut c = c.starttls().await;
+    c.login().await;
+    for _ in 0..3 {
+        let r = c.cmd("MAIL FROM:<alice@example.com>").await;
+        assert!(r.starts_with("452 4.3.1") && r.contains("insufficient system storage"), "{r}");
+    }
+    assert!(c.cmd("NOOP").await.starts_with("250"), "the session goes on");
+    assert_eq!(server.store().message_count().unwrap(), 0);
+    server.stop().await;
+}

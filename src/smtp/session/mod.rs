@@ -138,6 +138,8 @@ pub struct Session {
     authenticated: bool,
     tx: Option<Transaction>,
     errors: u32,
+    /// The data file system is below its free-space minimum (told by the driver).
+    storage_low: bool,
     /// The time of the current step (the session never reads a clock itself).
     now: Timestamp,
 }
@@ -157,6 +159,7 @@ impl Session {
             authenticated: false,
             tx: None,
             errors: 0,
+            storage_low: false,
             now: Timestamp::UNIX_EPOCH,
         };
         let greeting = format!("{} ESMTP gatepost ready", s.settings.hostname);

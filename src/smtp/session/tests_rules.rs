@@ -258,3 +258,17 @@ fn a_message_the_rewrite_cannot_take_is_refused_at_data() {
     }
     assert!(h.delivered.is_empty());
 }
+
+#[test]
+fn low_storage_refuses_new_transactions_only() {
+    let mut h = logged_in();
+    h.s.set_storage_low(true);
+    let r = h.run(b"MAIL FROM:<alice@example.com>\r\n");
+    assert!(r.starts_with("452 4.3.1 insufficient system storage"), "{r}");
+    h.s.set_storage_low(false);
+    let r = h.run(b"MAIL FROM:<alice@example.com>\r\n");
+    assert!(r.starts_with("250 2.1.0"), "{r}");
+    // An open transaction is not cut: the message is already on its way.
+    h.s.set_storage_low(true);
+    assert!(h.run(b"RCPT TO:<bob@example.net>\r\n").starts_with("250"));
+}

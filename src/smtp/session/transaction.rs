@@ -21,6 +21,12 @@ struct MailParams {
 }
 
 impl Session {
+    /// Whether free disk space is below `store.min_free_disk`: the driver says so before
+    /// each input, the session refuses new transactions while it is.
+    pub fn set_storage_low(&mut self, low: bool) {
+        self.storage_low = low;
+    }
+
     pub(super) fn mail(&mut self, line: &[u8], now: Timestamp) {
         if self.helo.is_none() {
             return self.error(codes::BAD_SEQUENCE, "say EHLO first");
@@ -32,6 +38,10 @@ impl Session {
             let how = if self.conn.tls.is_some() { "AUTH" } else { "STARTTLS, then AUTH" };
             return self.error(codes::AUTH_REQUIRED, format!("authentication required: use {how}"));
         };
+        if self.storage_low {
+            // Not counted as a client error: nothing the client did.
+            return self.reply(codes::INSUFFICIENT_STORAGE, "insufficient system storage; please try again later");
+        }
         let cmd = match envelope::parse(line, Verb::Mail, false) {
             Ok(cmd) => cmd,
             Err(e) => return self.envelope_error(e, Verb::Mail),
