@@ -21,6 +21,7 @@ const TARGETS: &[&str] = &[
     "trace_query",
     "quota",
     "blob_decode",
+    "structure",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -120,6 +121,11 @@ fn every_fuzz_target_is_replayed() {
     let mut known: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     known.sort();
     assert_eq!(found, known, "fuzz/fuzz_targets/ and TARGETS in tests/fuzz_seeds.rs disagree");
+}
+
+#[test]
+fn structure_seeds() {
+    replay("structure", checks::structure);
 }
 
 #[test]

@@ -542,3 +542,39 @@ pub fn blob_decode(data: &[u8]) {
     assert!(stored.len() <= data.len() + 1, "stored larger than raw plus the marker");
     assert_eq!(decode(&hash, &stored).expect("own encoding decodes"), data);
 }
+
+// ---------------------------------------------------------------------------------------------
+// structure: any bytes give a stored MIME structure whose ranges lie inside the message and
+// inside their parent, nested no deeper than MAX_DEPTH, that survives its stored form, and
+// whose every section lookup answers without panicking.
+// ---------------------------------------------------------------------------------------------
+
+pub fn structure(data: &[u8]) {
+    use gatepost::mailstore::structure::{Kind, MAX_DEPTH, Part, Structure};
+    fn walk(p: &Part, within: (u32, u32), depth: usize, path: &mut Vec<u32>, s: &Structure) {
+        assert!(depth <= MAX_DEPTH + 1, "nested {depth} deep");
+        assert!(within.0 <= p.header.0 && p.header.0 <= p.header.1, "{p:?} within {within:?}");
+        assert!(p.header.1 <= p.body.0 && p.body.0 <= p.body.1 && p.body.1 <= within.1, "{p:?} within {within:?}");
+        assert!(!p.media_type.is_empty() && !p.subtype.is_empty());
+        let children: Vec<&Part> = match &p.kind {
+            Kind::Leaf => vec![],
+            Kind::Multipart(c) => c.iter().collect(),
+            Kind::Message(inner) => match &inner.kind {
+                Kind::Multipart(c) => c.iter().collect(),
+                _ => vec![&**inner],
+            },
+        };
+        for (i, c) in children.iter().enumerate() {
+            path.push(i as u32 + 1);
+            assert_eq!(s.section(path), Some(*c), "section {path:?}");
+            walk(c, p.body, depth + 1, path, s);
+            path.pop();
+        }
+    }
+    let s = Structure::of(data);
+    assert_eq!(s.size as usize, data.len());
+    walk(&s.root, (0, data.len() as u32), 0, &mut Vec::new(), &s);
+    assert_eq!(Structure::decode(&s.encode()).expect("reads back"), s);
+    let _ = s.section(&[0]);
+    let _ = s.section(&[u32::MAX, 1]);
+}

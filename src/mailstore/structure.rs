@@ -1,0 +1,171 @@
+//! A message's MIME structure, computed once when its blob is first stored and kept beside it
+//! (docs/mailstore.md), so FETCH BODYSTRUCTURE, BODY[section] and ENVELOPE read byte ranges
+//! instead of parsing the whole message again. Offsets are into the raw blob; line counts and
+//! part numbers follow IMAP (RFC 3501 §6.4.5, §7.4.2): a multipart's children are numbered
+//! from 1, and the CRLF before a boundary belongs to the boundary, not to the part.
+
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+
+/// Deeper nesting than this is stored as an opaque leaf (a hostile message cannot make the
+/// stored structure, or its rendering, recurse without bound).
+pub const MAX_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Structure {
+    pub size: u32,
+    pub root: Part,
+}
+
+/// One MIME entity: where its header and body are, and what it says it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// `[start, end)` of the header, the blank line included.
+    pub header: (u32, u32),
+    /// `[start, end)` of the body.
+    pub body: (u32, u32),
+    /// Lines of the body (CRLF-terminated, a final partial line counts).
+    pub lines: u32,
+    /// Lower case; `text`/`plain` when the part does not say (RFC 2045 §5.2).
+    pub media_type: String,
+    pub subtype: String,
+    /// Content-Type parameters as given (names lower case).
+    pub params: Vec<(String, String)>,
+    pub encoding: Option<String>,
+    pub id: Option<String>,
+    pub description: Option<String>,
+    pub disposition: Option<(String, Vec<(String, String)>)>,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    Leaf,
+    Multipart(Vec<Part>),
+    /// `message/rfc822`: the enclosed message's own top-level part.
+    Message(Box<Part>),
+}
+
+impl Structure {
+    /// Parse `raw` once. Never fails: what mail-parser cannot read is one `text/plain` leaf
+    /// over the whole message, as IMAP servers show unparseable mail.
+    pub fn of(raw: &[u8]) -> Structure {
+        let size = raw.len().min(u32::MAX as usize) as u32;
+        let root = MessageParser::default()
+            .parse(raw)
+            .and_then(|m| m.parts.first().map(|_| part(&m.parts, 0, raw, 0)))
+            .unwrap_or_else(|| opaque(raw));
+        Structure { size, root }
+    }
+
+    /// The stored form (kept beside the blob).
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a structure always serialises")
+    }
+
+    /// Read a stored structure; damage is an error, never a panic.
+    pub fn decode(stored: &[u8]) -> Result<Structure, String> {
+        serde_json::from_slice(stored).map_err(|e| format!("stored structure does not decode: {e}"))
+    }
+
+    /// The part named by an IMAP section number (`[]` is the whole message's top part;
+    /// `[1, 2]` is "1.2"). A non-multipart has itself as part 1 (RFC 3501 §6.4.5).
+    pub fn section(&self, path: &[u32]) -> Option<&Part> {
+        let mut p = &self.root;
+        for &n in path {
+            p = match &p.kind {
+                Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?)?,
+                Kind::Message(inner) => match &inner.kind {
+                    Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?)?,
+                    _ if n == 1 => inner,
+                    _ => return None,
+                },
+                Kind::Leaf if n == 1 => p,
+                Kind::Leaf => return None,
+            };
+        }
+        Some(p)
+    }
+}
+
+fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], depth: usize) -> Part {
+    let p = &parts[id];
+    let clamp = |n: u32| n.min(raw.len() as u32);
+    let (h0, b0, end) = (clamp(p.offset_header), clamp(p.offset_body), clamp(p.offset_end));
+    let (h0, b0) = (h0.min(b0), b0.min(end));
+    let ct = p.content_type();
+    let (media_type, subtype) = match ct {
+        Some(ct) => (
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().map(str::to_ascii_lowercase).unwrap_or_else(|| default_subtype(ct.ctype())),
+        ),
+        None => ("text".into(), "plain".into()),
+    };
+    let params = ct
+        .and_then(|c| c.attributes())
+        .map(|a| a.iter().map(|a| (a.name.to_ascii_lowercase(), a.value.to_string())).collect())
+        .unwrap_or_default();
+    let disposition = p.content_disposition().map(|d| {
+        let params = d
+            .attributes()
+            .map(|a| a.iter().map(|a| (a.name.to_ascii_lowercase(), a.value.to_string())).collect())
+            .unwrap_or_default();
+        (d.ctype().to_ascii_lowercase(), params)
+    });
+    let kind = match &p.body {
+        _ if depth >= MAX_DEPTH => Kind::Leaf,
+        PartType::Multipart(children) => {
+            let ids = children.iter().map(|&c| c as usize).filter(|&c| c < parts.len());
+            Kind::Multipart(ids.map(|c| part(parts, c, raw, depth + 1)).collect())
+        }
+        PartType::Message(inner) => match inner.parts.first() {
+            Some(_) => Kind::Message(Box::new(part(&inner.parts, 0, raw, depth + 1))),
+            None => Kind::Leaf,
+        },
+        _ => Kind::Leaf,
+    };
+    let body = &raw[b0 as usize..end as usize];
+    Part {
+        header: (h0, b0),
+        body: (b0, end),
+        lines: lines(body),
+        media_type,
+        subtype,
+        params,
+        encoding: p.content_transfer_encoding().map(str::to_ascii_lowercase),
+        id: p.content_id().map(str::to_string),
+        description: p.content_description().map(str::to_string),
+        disposition,
+        kind,
+    }
+}
+
+fn default_subtype(media_type: &str) -> String {
+    if media_type.eq_ignore_ascii_case("text") { "plain".into() } else { "octet-stream".into() }
+}
+
+/// The whole message as one plain-text leaf.
+fn opaque(raw: &[u8]) -> Part {
+    let end = raw.len().min(u32::MAX as usize) as u32;
+    Part {
+        header: (0, 0),
+        body: (0, end),
+        lines: lines(raw),
+        media_type: "text".into(),
+        subtype: "plain".into(),
+        params: vec![],
+        encoding: None,
+        id: None,
+        description: None,
+        disposition: None,
+        kind: Kind::Leaf,
+    }
+}
+
+fn lines(body: &[u8]) -> u32 {
+    let n = body.iter().filter(|&&b| b == b'\n').count() + usize::from(body.last().is_some_and(|&b| b != b'\n'));
+    n.min(u32::MAX as usize) as u32
+}
+
+#[cfg(test)]
+mod tests;
