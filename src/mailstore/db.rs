@@ -288,6 +288,10 @@ impl MailDb {
         new: &NewMessage<'_>,
     ) -> Result<Appended, MailError> {
         let NewMessage { raw, flags, internaldate, writer } = *new;
+        // Refuse an over-quota write before its blob costs disk; decided again below, in the
+        // transaction, against the state it commits over.
+        let state = self.user_state(user)?;
+        quota::decide(&self.rule, state.ceiling, state.limit, state.used, raw.len() as u64, writer)?;
         let hash = blobs.put(raw)?;
         let txn = self.write()?;
         let appended = {
@@ -366,10 +370,14 @@ impl MailDb {
     }
 
     pub fn quota(&self, user: u32) -> Result<QuotaState, MailError> {
+        let state = self.user_state(user)?;
+        Ok(QuotaState { limit: state.limit, used: state.used, growth: state.growth })
+    }
+
+    fn user_state(&self, user: u32) -> Result<UserState, MailError> {
         let txn = self.db.begin_read()?;
         let users = txn.open_table(USERS)?;
-        let state: UserState = read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
-        Ok(QuotaState { limit: state.limit, used: state.used, growth: state.growth })
+        read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())
     }
 }
 

@@ -35,8 +35,11 @@ impl FreeSpace {
             return low;
         }
         let low = available(&self.dir).is_some_and(|free| free < self.min_free);
-        if low {
+        let was = last.is_some_and(|(_, was)| was);
+        if low && !was {
             tracing::warn!(dir = %self.dir.display(), min_free = self.min_free, "free disk space is below store.min_free_disk: new mail is refused");
+        } else if was && !low {
+            tracing::info!(dir = %self.dir.display(), "free disk space is above store.min_free_disk again: mail is taken");
         }
         *last = Some((now, low));
         low

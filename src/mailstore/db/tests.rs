@@ -147,6 +147,7 @@ fn append_grows_the_quota_and_refuses_past_the_ceiling_changing_nothing() {
     assert!(matches!(err, MailError::OverQuota(_)), "{err}");
     assert_eq!(db.quota(alice).unwrap().used, 59 * MB, "nothing counted");
     assert_eq!(db.members(alice, inbox, 1..=u32::MAX).unwrap().len(), 2, "nothing filed");
+    assert!(!blobs.contains(&BlobHash::of(&big(3, 12 * MB))).unwrap(), "no blob written for a refused write");
     // gatepost's own filing may use the reserve above the ceiling.
     db.append(
         &blobs,
