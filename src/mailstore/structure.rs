@@ -53,7 +53,7 @@ impl Structure {
         let size = raw.len().min(u32::MAX as usize) as u32;
         let root = MessageParser::default()
             .parse(raw)
-            .and_then(|m| m.parts.first().map(|_| part(&m.parts, 0, raw, 0)))
+            .and_then(|m| m.parts.first().map(|_| part(&m.parts, 0, raw, (0, size), 0)))
             .unwrap_or_else(|| opaque(raw));
         Structure { size, root }
     }
@@ -88,9 +88,12 @@ impl Structure {
     }
 }
 
-fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], depth: usize) -> Part {
+/// `within`: the parent's body (the whole message for the top part). mail-parser can put a
+/// malformed child's end past its parent's (a part cut short by the parent's boundary):
+/// ranges are clamped into the parent, so every range nests (found by fuzzing `structure`).
+fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], within: (u32, u32), depth: usize) -> Part {
     let p = &parts[id];
-    let clamp = |n: u32| n.min(raw.len() as u32);
+    let clamp = |n: u32| n.clamp(within.0, within.1);
     let (h0, b0, end) = (clamp(p.offset_header), clamp(p.offset_body), clamp(p.offset_end));
     let (h0, b0) = (h0.min(b0), b0.min(end));
     let ct = p.content_type();
@@ -116,10 +119,10 @@ fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], depth: usize) -> Part 
         _ if depth >= MAX_DEPTH => Kind::Leaf,
         PartType::Multipart(children) => {
             let ids = children.iter().map(|&c| c as usize).filter(|&c| c < parts.len());
-            Kind::Multipart(ids.map(|c| part(parts, c, raw, depth + 1)).collect())
+            Kind::Multipart(ids.map(|c| part(parts, c, raw, (b0, end), depth + 1)).collect())
         }
         PartType::Message(inner) => match inner.parts.first() {
-            Some(_) => Kind::Message(Box::new(part(&inner.parts, 0, raw, depth + 1))),
+            Some(_) => Kind::Message(Box::new(part(&inner.parts, 0, raw, (b0, end), depth + 1))),
             None => Kind::Leaf,
         },
         _ => Kind::Leaf,
