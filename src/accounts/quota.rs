@@ -180,22 +180,44 @@ mod tests {
                 for used in 0..45 {
                     for size in 0..25 {
                         for writer in [Writer::User, Writer::System] {
-                            let at = format!("{ceiling:?} limit {limit} used {used} size {size} {writer:?}");
                             let Ok(a) = decide(&rule, ceiling, limit, used, size, writer) else {
-                                assert!(ceiling.is_some(), "only a ceiling refuses: {at}");
+                                assert!(
+                                    ceiling.is_some(),
+                                    "only a ceiling refuses: {ceiling:?} limit {limit} used {used} size {size}"
+                                );
                                 continue;
                             };
-                            assert!(a.limit >= limit, "{at}");
-                            assert_eq!(a.grew.is_some(), a.limit > limit, "{at}");
+                            assert!(a.limit >= limit, "{ceiling:?} limit {limit} used {used} size {size} {writer:?}");
+                            assert_eq!(
+                                a.grew.is_some(),
+                                a.limit > limit,
+                                "{ceiling:?} limit {limit} used {used} size {size} {writer:?}"
+                            );
                             if writer == Writer::User {
-                                assert!(used + size <= a.limit, "{at}");
+                                assert!(
+                                    used + size <= a.limit,
+                                    "{ceiling:?} limit {limit} used {used} size {size} {writer:?}"
+                                );
                             }
                             match ceiling {
-                                Some(c) => assert!(a.limit <= c.max(limit), "{at}"),
+                                Some(c) => assert!(
+                                    a.limit <= c.max(limit),
+                                    "{ceiling:?} limit {limit} used {used} size {size} {writer:?}"
+                                ),
                                 None => {
-                                    assert_eq!((a.limit - limit) % 7, 0, "{at}");
-                                    assert!(a.limit >= used + size + 3, "{at}");
-                                    assert!(a.limit == limit || a.limit - 7 < used + size + 3, "fewest steps: {at}");
+                                    assert_eq!(
+                                        (a.limit - limit) % 7,
+                                        0,
+                                        "{ceiling:?} limit {limit} used {used} size {size} {writer:?}"
+                                    );
+                                    assert!(
+                                        a.limit >= used + size + 3,
+                                        "{ceiling:?} limit {limit} used {used} size {size} {writer:?}"
+                                    );
+                                    assert!(
+                                        a.limit == limit || a.limit - 7 < used + size + 3,
+                                        "fewest steps: {ceiling:?} limit {limit} used {used} size {size}"
+                                    );
                                 }
                             }
                         }

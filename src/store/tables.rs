@@ -37,15 +37,27 @@ impl<'txn> QueueTables<'txn> {
     /// Store `rec`, new (`old` is None) or replacing `old`, with every index in step.
     pub fn put(&mut self, rec: &QueueRecord, old: Option<&QueueRecord>) -> Result<(), StoreError> {
         let key = rec.id.to_string();
-        if let Some(old) = old {
-            self.unindex(old, &key)?;
+        let (old_due, same_user) = match old {
+            Some(old) => (pending_release_times(old), old.user == rec.user),
+            None => (vec![], false),
+        };
+        let new_due = pending_release_times(rec);
+        for &at in old_due.iter().filter(|at| !new_due.contains(at)) {
+            self.due.remove(due_key(at, rec.id).as_slice())?;
         }
-        for at in pending_release_times(rec) {
+        for &at in new_due.iter().filter(|at| !old_due.contains(at)) {
             self.due.insert(due_key(at, rec.id).as_slice(), ())?;
         }
-        self.by_user.insert(by_user_key(rec, &key).as_str(), ())?;
+        if !same_user {
+            if let Some(old) = old {
+                self.by_user.remove(by_user_key(old, &key).as_str())?;
+            }
+            self.by_user.insert(by_user_key(rec, &key).as_str(), ())?;
+        }
         if rec.recipients.iter().any(|r| r.state == QueueState::Sending) {
             self.sending.insert(key.as_str(), ())?;
+        } else if old.is_some() {
+            self.sending.remove(key.as_str())?;
         }
         self.messages.insert(key.as_str(), rec.encode().as_slice())?;
         self.trace_pending.insert(key.as_str(), new_token())?;
