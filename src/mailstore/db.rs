@@ -1,9 +1,10 @@
 //! The mail store's metadata in redb (docs/mailstore.md, "Tables"): users numbered for
-//! fixed-width keys, mailboxes with UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ, messages, memberships
-//! and the modseq index, blob reference counts and stored structures. First slice: users,
-//! mailboxes and APPEND under the growing quota; flags, EXPUNGE and the expunge log come
-//! with the IMAP commands that use them. Blob bytes are written (durably) before the
-//! transaction that references them; a crash between leaves an unreferenced blob for gc.
+//! fixed-width keys, mailboxes with UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ and counters, messages
+//! (flags, origin, memberships), memberships with their own UID, MODSEQ and `\Deleted`, the
+//! modseq index and the expunge log, subscriptions, blob reference counts and stored
+//! structures. Blob bytes are written (durably) before the transaction that references them;
+//! a crash between leaves an unreferenced blob for gc. Writes are in `write.rs` (messages) and
+//! `folders.rs` (mailboxes), reads for sessions in `read.rs`.
 
 use std::path::Path;
 
@@ -13,20 +14,27 @@ use serde::{Deserialize, Serialize};
 
 use super::structure::Structure;
 use crate::accounts::quota::{self, QuotaRule, Writer};
-use crate::blobs::{BlobError, BlobHash, BlobStore};
+use crate::blobs::{BlobError, BlobHash};
 
-const USER_IDS: TableDefinition<&str, u32> = TableDefinition::new("user_ids");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-const USERS: TableDefinition<u32, &[u8]> = TableDefinition::new("users");
-const MAILBOXES: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("mailboxes");
-const MAILBOX_NAMES: TableDefinition<(u32, &str), u32> = TableDefinition::new("mailbox_names");
-const MESSAGES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("messages");
-/// (user, mailbox, uid) → (message, modseq)
-const MEMBERS: TableDefinition<(u32, u32, u32), (u64, u64)> = TableDefinition::new("members");
+pub(super) const USER_IDS: TableDefinition<&str, u32> = TableDefinition::new("user_ids");
+pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+pub(super) const USERS: TableDefinition<u32, &[u8]> = TableDefinition::new("users");
+pub(super) const MAILBOXES: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("mailboxes");
+pub(super) const MAILBOX_NAMES: TableDefinition<(u32, &str), u32> = TableDefinition::new("mailbox_names");
+pub(super) const MESSAGES: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("messages");
+/// (user, mailbox, uid) → (message, modseq, `\\Deleted`): `\\Deleted` is per membership, so
+/// COPY + STORE \\Deleted + EXPUNGE (the move of clients without MOVE) never loses the copy.
+pub(super) const MEMBERS: TableDefinition<(u32, u32, u32), (u64, u64, bool)> = TableDefinition::new("members");
 /// (user, mailbox, modseq) → uid: CONDSTORE `CHANGEDSINCE` and IDLE catch-up.
-const BY_MODSEQ: TableDefinition<(u32, u32, u64), u32> = TableDefinition::new("by_modseq");
-const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
-const STRUCTURES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("structures");
+pub(super) const BY_MODSEQ: TableDefinition<(u32, u32, u64), u32> = TableDefinition::new("by_modseq");
+/// (user, mailbox, modseq) → uid of an expunged membership: QRESYNC `VANISHED` and every
+/// session's catch-up read what left a mailbox from here.
+pub(super) const EXPUNGED: TableDefinition<(u32, u32, u64), u32> = TableDefinition::new("expunged");
+/// (user, name) → (): LSUB and LIST (SUBSCRIBED); a name may be subscribed without existing.
+pub(super) const SUBSCRIBED: TableDefinition<(u32, &str), ()> = TableDefinition::new("subscribed");
+pub(super) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
+pub(super) const STRUCTURES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("structures");
+
 
 /// The top-level folders gatepost reserves; those with a role carry it (RFC 6154).
 pub const RESERVED: [(&str, Option<&str>); 8] = [
@@ -39,6 +47,11 @@ pub const RESERVED: [(&str, Option<&str>); 8] = [
     ("Scheduled", None),
     ("Accounts", None),
 ];
+
+/// Whether `name` (canonical) is one of the reserved top-level folders.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.iter().any(|(r, _)| *r == name)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -54,6 +67,10 @@ pub enum MailError {
     MailboxExists(String),
     #[error("{0:?} is not a mailbox name: {1}")]
     BadName(String, &'static str),
+    #[error("{0:?} is reserved: {1}")]
+    Reserved(String, &'static str),
+    #[error("mailbox {0:?} has children: delete them first")]
+    HasChildren(String),
     #[error(transparent)]
     OverQuota(#[from] quota::OverQuota),
 }
@@ -67,18 +84,21 @@ db_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::
 
 /// A user's quota state and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct UserState {
-    next_mailbox: u32,
-    next_message: u64,
-    modseq: u64,
-    limit: u64,
-    used: u64,
+pub(super) struct UserState {
+    pub(super) next_mailbox: u32,
+    pub(super) next_message: u64,
+    /// One modseq counter per user (RFC 7162): every change in any of the user's mailboxes
+    /// takes the next value, so one number says how far a session has seen.
+    pub(super) modseq: u64,
+    pub(super) limit: u64,
+    pub(super) used: u64,
     /// `gatepost quota set USER --ceiling`: replaces the operator's ceiling.
-    ceiling: Option<u64>,
+    pub(super) ceiling: Option<u64>,
     /// Each growth of the limit: (time, old, new).
-    growth: Vec<(Timestamp, u64, u64)>,
+    pub(super) growth: Vec<(Timestamp, u64, u64)>,
 }
 
+/// A mailbox and its counters, kept in step by every write so SELECT and STATUS never scan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
     pub name: String,
@@ -87,6 +107,36 @@ pub struct Mailbox {
     pub uidnext: u32,
     pub highestmodseq: u64,
     pub exists: u32,
+    #[serde(default)]
+    pub unseen: u32,
+    /// Memberships with `\Deleted`, and the sum of their sizes (STATUS DELETED,
+    /// DELETED-STORAGE: RFC 9208 §4.3).
+    #[serde(default)]
+    pub deleted: u32,
+    #[serde(default)]
+    pub deleted_size: u64,
+    #[serde(default)]
+    pub size: u64,
+    /// UIDs from here on are `\Recent` for the next session that selects the mailbox
+    /// (RFC 3501 §2.3.2): that session claims them.
+    #[serde(default = "one")]
+    pub recent_from: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Where a message came from; the change feed carries it (notifications name the mailbox and
+/// say whether it is new mail or a copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Append,
+    Copy,
+    SentCopy,
+    Notice,
+    Remote { account: u32, folder: String, uidvalidity: u32, uid: u32, first_import: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +144,18 @@ pub struct Message {
     pub blob: String,
     pub size: u64,
     pub internaldate: Timestamp,
+    /// System flags and keywords, shared by every membership; never `\Deleted` (per
+    /// membership) or `\Recent` (per session).
     pub flags: Vec<String>,
+    pub origin: Origin,
+    /// (mailbox, uid) of each membership: one, or the INBOX pair.
+    pub members: Vec<(u32, u32)>,
+}
+
+impl Message {
+    pub fn seen(&self) -> bool {
+        self.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Seen"))
+    }
 }
 
 /// A message to file: its bytes, flags, INTERNALDATE and who files it (for the quota).
@@ -124,15 +185,15 @@ pub struct Appended {
 }
 
 pub struct MailDb {
-    db: Database,
-    rule: QuotaRule,
+    pub(super) db: Database,
+    pub(super) rule: QuotaRule,
 }
 
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("mail store records always serialise")
 }
 
-fn read<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
+pub(super) fn read<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
     serde_json::from_slice(bytes).map_err(|e| MailError::Damaged(format!("{what}: {e}")))
 }
 
@@ -146,6 +207,9 @@ pub fn canonical_name(name: &str) -> Result<String, MailError> {
     if name.chars().any(|c| c.is_control() || c == '*' || c == '%') {
         return Err(bad("control characters and the wildcards * and % are not allowed"));
     }
+    if name.len() > 1000 {
+        return Err(bad("longer than 1000 bytes"));
+    }
     match name.split_once('/') {
         Some((top, rest)) if top.eq_ignore_ascii_case("INBOX") => Ok(format!("INBOX/{rest}")),
         None if name.eq_ignore_ascii_case("INBOX") => Ok("INBOX".into()),
@@ -156,7 +220,7 @@ pub fn canonical_name(name: &str) -> Result<String, MailError> {
 impl MailDb {
     pub fn open(path: &Path, rule: QuotaRule) -> Result<MailDb, MailError> {
         let mut builder = redb::Builder::new();
-        builder.set_cache_size(16 << 20);
+        builder.set_cache_size(64 << 20);
         let db = builder.create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(USERS)?;
@@ -167,22 +231,29 @@ impl MailDb {
         txn.open_table(MESSAGES)?;
         txn.open_table(MEMBERS)?;
         txn.open_table(BY_MODSEQ)?;
+        txn.open_table(EXPUNGED)?;
+        txn.open_table(SUBSCRIBED)?;
         txn.open_table(BLOB_REFS)?;
         txn.open_table(STRUCTURES)?;
         txn.commit()?;
         Ok(MailDb { db, rule })
     }
 
-    fn write(&self) -> Result<redb::WriteTransaction, MailError> {
+    pub(super) fn write(&self) -> Result<redb::WriteTransaction, MailError> {
         let mut txn = self.db.begin_write()?;
         txn.set_two_phase_commit(true);
         Ok(txn)
     }
 
+    /// The user's number if the user has one yet.
+    pub fn find_user(&self, name: &str) -> Result<Option<u32>, MailError> {
+        Ok(self.db.begin_read()?.open_table(USER_IDS)?.get(name)?.map(|v| v.value()))
+    }
+
     /// The user's number, made on first use with the reserved mailboxes and a new quota.
     pub fn user(&self, name: &str, now: Timestamp) -> Result<u32, MailError> {
-        if let Some(id) = self.db.begin_read()?.open_table(USER_IDS)?.get(name)? {
-            return Ok(id.value());
+        if let Some(id) = self.find_user(name)? {
+            return Ok(id);
         }
         let txn = self.write()?;
         let id = {
@@ -206,55 +277,20 @@ impl MailDb {
             };
             let mut boxes = txn.open_table(MAILBOXES)?;
             let mut names = txn.open_table(MAILBOX_NAMES)?;
+            let mut subscribed = txn.open_table(SUBSCRIBED)?;
             for (name, role) in RESERVED {
                 let mbox = state.next_mailbox;
                 state.next_mailbox += 1;
-                let rec = Mailbox {
-                    name: name.into(),
-                    special_use: role.map(str::to_string),
-                    uidvalidity: uidvalidity(now, mbox),
-                    uidnext: 1,
-                    highestmodseq: 1,
-                    exists: 0,
-                };
+                let rec = new_mailbox(name, role.map(str::to_string), now, mbox, 1);
                 boxes.insert((id, mbox), json(&rec).as_slice())?;
                 names.insert((id, name), mbox)?;
+                subscribed.insert((id, name), ())?;
             }
             txn.open_table(USERS)?.insert(id, json(&state).as_slice())?;
             id
         };
         txn.commit()?;
         Ok(id)
-    }
-
-    pub fn create_mailbox(&self, user: u32, name: &str, now: Timestamp) -> Result<u32, MailError> {
-        let name = canonical_name(name)?;
-        let txn = self.write()?;
-        let mbox = {
-            let mut names = txn.open_table(MAILBOX_NAMES)?;
-            if names.get((user, name.as_str()))?.is_some() {
-                return Err(MailError::MailboxExists(name));
-            }
-            let mut users = txn.open_table(USERS)?;
-            let mut state: UserState =
-                read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
-            let mbox = state.next_mailbox;
-            state.next_mailbox += 1;
-            users.insert(user, json(&state).as_slice())?;
-            let rec = Mailbox {
-                name: name.clone(),
-                special_use: None,
-                uidvalidity: uidvalidity(now, mbox),
-                uidnext: 1,
-                highestmodseq: state.modseq,
-                exists: 0,
-            };
-            txn.open_table(MAILBOXES)?.insert((user, mbox), json(&rec).as_slice())?;
-            names.insert((user, name.as_str()), mbox)?;
-            mbox
-        };
-        txn.commit()?;
-        Ok(mbox)
     }
 
     /// Every mailbox of the user, by name.
@@ -277,84 +313,42 @@ impl MailDb {
         id.ok_or(MailError::NoMailbox(name))
     }
 
-    /// APPEND: the blob first (durable, outside the transaction), then in one transaction the
-    /// quota decision and its growth, the message, its membership, the modseq index, the
-    /// mailbox counters and the blob's reference count.
-    pub fn append(
-        &self,
-        blobs: &dyn BlobStore,
-        user: u32,
-        mailbox: u32,
-        new: &NewMessage<'_>,
-    ) -> Result<Appended, MailError> {
-        let NewMessage { raw, flags, internaldate, writer } = *new;
-        // Refuse an over-quota write before its blob costs disk; decided again below, in the
-        // transaction, against the state it commits over.
-        let state = self.user_state(user)?;
-        quota::decide(&self.rule, state.ceiling, state.limit, state.used, raw.len() as u64, writer)?;
-        let hash = blobs.put(raw)?;
-        let txn = self.write()?;
-        let appended = {
-            let mut users = txn.open_table(USERS)?;
-            let mut state: UserState =
-                read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
-            let mut boxes = txn.open_table(MAILBOXES)?;
-            let mut mbox: Mailbox =
-                read("mailbox", boxes.get((user, mailbox))?.ok_or(MailError::NoMailbox(mailbox.to_string()))?.value())?;
-            let size = raw.len() as u64;
-            let admitted = quota::decide(&self.rule, state.ceiling, state.limit, state.used, size, writer)?;
-            if let Some((old, new)) = admitted.grew {
-                state.growth.push((internaldate, old, new));
-            }
-            state.limit = admitted.limit;
-            state.used += size;
-            state.modseq += 1;
-            let (message, modseq) = (state.next_message, state.modseq);
-            state.next_message += 1;
-            let uid = mbox.uidnext;
-            mbox.uidnext += 1;
-            mbox.exists += 1;
-            mbox.highestmodseq = modseq;
-            let rec = Message { blob: hash.to_string(), size, internaldate, flags: flags.to_vec() };
-            txn.open_table(MESSAGES)?.insert((user, message), json(&rec).as_slice())?;
-            txn.open_table(MEMBERS)?.insert((user, mailbox, uid), (message, modseq))?;
-            txn.open_table(BY_MODSEQ)?.insert((user, mailbox, modseq), uid)?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
-            let count = refs.get(&hash.0)?.map_or(0, |v| v.value());
-            refs.insert(&hash.0, count + 1)?;
-            drop(refs);
-            let mut structures = txn.open_table(STRUCTURES)?;
-            if structures.get(&hash.0)?.is_none() {
-                structures.insert(&hash.0, Structure::of(raw).encode().as_slice())?;
-            }
-            boxes.insert((user, mailbox), json(&mbox).as_slice())?;
-            users.insert(user, json(&state).as_slice())?;
-            Appended { uidvalidity: mbox.uidvalidity, uid, modseq }
-        };
-        txn.commit()?;
-        Ok(appended)
+    pub fn mailbox(&self, user: u32, mailbox: u32) -> Result<Mailbox, MailError> {
+        let txn = self.db.begin_read()?;
+        let boxes = txn.open_table(MAILBOXES)?;
+        let v = boxes.get((user, mailbox))?.ok_or_else(|| MailError::NoMailbox(mailbox.to_string()))?;
+        read("mailbox", v.value())
     }
 
-    /// Members of a mailbox in UID order, `uids` inclusive.
-    pub fn members(
-        &self,
-        user: u32,
-        mailbox: u32,
-        uids: std::ops::RangeInclusive<u32>,
-    ) -> Result<Vec<(u32, u64, Message)>, MailError> {
+    /// Subscribed names, by name (RFC 3501 LSUB).
+    pub fn subscriptions(&self, user: u32) -> Result<Vec<String>, MailError> {
         let txn = self.db.begin_read()?;
-        let members = txn.open_table(MEMBERS)?;
-        let messages = txn.open_table(MESSAGES)?;
+        let table = txn.open_table(SUBSCRIBED)?;
         let mut out = Vec::new();
-        for entry in members.range((user, mailbox, *uids.start())..=(user, mailbox, *uids.end()))? {
-            let (k, v) = entry?;
-            let (message, modseq) = v.value();
-            let rec = messages
-                .get((user, message))?
-                .ok_or_else(|| MailError::Damaged(format!("member {:?} without its message", k.value())))?;
-            out.push((k.value().2, modseq, read::<Message>("message", rec.value())?));
+        for entry in table.range((user, "")..)? {
+            let (k, _) = entry?;
+            let (u, name) = k.value();
+            if u != user {
+                break;
+            }
+            out.push(name.to_string());
         }
         Ok(out)
+    }
+
+    pub fn subscribe(&self, user: u32, name: &str, on: bool) -> Result<(), MailError> {
+        let name = canonical_name(name)?;
+        let txn = self.write()?;
+        {
+            let mut table = txn.open_table(SUBSCRIBED)?;
+            if on {
+                table.insert((user, name.as_str()), ())?;
+            } else {
+                table.remove((user, name.as_str()))?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The stored structure of a blob.
@@ -374,10 +368,31 @@ impl MailDb {
         Ok(QuotaState { limit: state.limit, used: state.used, growth: state.growth })
     }
 
-    fn user_state(&self, user: u32) -> Result<UserState, MailError> {
+    /// The user's modseq counter: the highest modseq of any change so far.
+    pub fn modseq(&self, user: u32) -> Result<u64, MailError> {
+        Ok(self.user_state(user)?.modseq)
+    }
+
+    pub(super) fn user_state(&self, user: u32) -> Result<UserState, MailError> {
         let txn = self.db.begin_read()?;
         let users = txn.open_table(USERS)?;
         read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())
+    }
+}
+
+pub(super) fn new_mailbox(name: &str, role: Option<String>, now: Timestamp, mbox: u32, modseq: u64) -> Mailbox {
+    Mailbox {
+        name: name.into(),
+        special_use: role,
+        uidvalidity: uidvalidity(now, mbox),
+        uidnext: 1,
+        highestmodseq: modseq,
+        exists: 0,
+        unseen: 0,
+        deleted: 0,
+        deleted_size: 0,
+        size: 0,
+        recent_from: 1,
     }
 }
 
@@ -386,6 +401,13 @@ impl MailDb {
 fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
     (now.as_second() as u32).wrapping_add(mailbox).max(1)
 }
+
+mod folders;
+mod read;
+mod write;
+
+pub use read::{Changes, Member};
+pub use write::{FlagOp, Stored};
 
 #[cfg(test)]
 mod tests;

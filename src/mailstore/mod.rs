@@ -1,6 +1,56 @@
 //! The mail store (docs/mailstore.md): every user's mailboxes, messages and flags, over the
-//! blobs of `crate::blobs`. Built piece by piece: the stored MIME structure, and the
-//! metadata database (users, mailboxes, APPEND under the growing quota).
+//! blobs of `crate::blobs`. [`MailStore`] is what protocol sessions hold: the metadata
+//! database, the blob store, and the per-user change signal.
+//!
+//! Change signalling (docs/imap.md, "Locking and broadcast"): a write commits first, then
+//! publishes the user's new modseq on that user's watch channel, in commit order (a value
+//! only ever rises). A session that wakes reads its own changes since the modseq it last saw
+//! from the database; nothing is queued per session, so a slow or idle client holds no memory
+//! and can never miss a change. No lock is held while a session writes to its client.
 
 pub mod db;
+pub mod signal;
 pub mod structure;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::accounts::quota::QuotaRule;
+use crate::blobs::BlobStore;
+
+pub use db::{MailDb, MailError};
+pub use signal::Signals;
+
+pub struct MailStore {
+    pub db: MailDb,
+    pub blobs: Arc<dyn BlobStore>,
+    pub signals: Signals,
+}
+
+impl MailStore {
+    /// The embedded default: `mailstore.redb` and the blob files under `dir` (decision D37).
+    pub fn open(dir: &Path, rule: QuotaRule) -> Result<MailStore, MailError> {
+        let db = MailDb::open(&dir.join("mailstore.redb"), rule)?;
+        let blobs = crate::blobs::files::FileBlobs::new(dir.join("blobs"));
+        // Only the process holding the server lock opens the store this way (serve).
+        match blobs.sweep_temporary() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed temporary blob files left by a crash"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep temporary blob files"),
+        }
+        Ok(MailStore { db, blobs: Arc::new(blobs), signals: Signals::default() })
+    }
+
+    /// A store in memory blobs over a database file (tests).
+    pub fn with_blobs(db: MailDb, blobs: Arc<dyn BlobStore>) -> MailStore {
+        MailStore { db, blobs, signals: Signals::default() }
+    }
+
+    /// After a commit: tell the user's sessions (commit order is kept by the rising value).
+    pub fn changed(&self, user: u32) {
+        match self.db.modseq(user) {
+            Ok(modseq) => self.signals.publish(user, modseq),
+            Err(e) => tracing::warn!(error = %e, user, "could not read the modseq to signal a change"),
+        }
+    }
+}

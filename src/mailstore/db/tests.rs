@@ -1,4 +1,5 @@
 use super::*;
+use crate::blobs::BlobStore;
 use crate::blobs::memory::MemoryBlobs;
 
 /// The quota's unit in these tests: a tenth of SPEC's megabyte keeps the messages small.
@@ -98,9 +99,9 @@ fn append_allocates_uids_modseqs_and_shares_blobs_between_users() {
     assert_eq!((s.root.media_type.as_str(), s.root.subtype.as_str()), ("multipart", "mixed"));
 
     let members = db.members(alice, a_inbox, 1..=u32::MAX).unwrap();
-    assert_eq!(members.iter().map(|m| m.0).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(members[0].2.flags, ["\\Seen"]);
-    assert_eq!(members[0].2.blob, hash.to_string());
+    assert_eq!(members.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(members[0].message.flags, ["\\Seen"]);
+    assert_eq!(members[0].message.blob, hash.to_string());
     assert_eq!(db.members(bob, b_inbox, 1..=u32::MAX).unwrap().len(), 1);
     let (_, inbox) = db.mailboxes(alice).unwrap().into_iter().find(|(id, _)| *id == a_inbox).unwrap();
     assert_eq!((inbox.uidnext, inbox.exists, inbox.highestmodseq), (3, 2, second.modseq));
@@ -159,3 +160,5 @@ fn append_grows_the_quota_and_refuses_past_the_ceiling_changing_nothing() {
     .unwrap();
     assert_eq!(db.quota(alice).unwrap().used, 71 * MB);
 }
+
+mod ops;

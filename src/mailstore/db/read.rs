@@ -1,0 +1,106 @@
+//! Reads for sessions: memberships with their messages, and what changed in a mailbox since a
+//! modseq (the catch-up every session does after a change signal, and CONDSTORE/QRESYNC).
+//! A session keeps only its UID list and its modseq; it never holds a queue of events, so a
+//! slow client costs nothing here.
+
+use std::ops::RangeInclusive;
+
+use redb::ReadableDatabase;
+
+use super::*;
+
+/// One membership and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub uid: u32,
+    pub modseq: u64,
+    pub deleted: bool,
+    pub id: u64,
+    pub message: Message,
+}
+
+impl Member {
+    /// Flags as IMAP shows them: the message's, plus `\Deleted` when this membership has it.
+    pub fn flags(&self) -> impl Iterator<Item = &str> {
+        self.message.flags.iter().map(String::as_str).chain(self.deleted.then_some("\\Deleted"))
+    }
+}
+
+/// What changed in a mailbox after a modseq: memberships added or with new flags (by UID),
+/// and UIDs expunged, each ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub changed: Vec<u32>,
+    pub expunged: Vec<u32>,
+    /// The mailbox's HIGHESTMODSEQ at the time of reading.
+    pub highest: u64,
+}
+
+impl MailDb {
+    /// Members of a mailbox in UID order, `uids` inclusive.
+    pub fn members(&self, user: u32, mailbox: u32, uids: RangeInclusive<u32>) -> Result<Vec<Member>, MailError> {
+        let txn = self.db.begin_read()?;
+        let members = txn.open_table(MEMBERS)?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::new();
+        for entry in members.range((user, mailbox, *uids.start())..=(user, mailbox, *uids.end()))? {
+            let (k, v) = entry?;
+            let (id, modseq, deleted) = v.value();
+            let rec = messages
+                .get((user, id))?
+                .ok_or_else(|| MailError::Damaged(format!("member {:?} without its message", k.value())))?;
+            out.push(Member { uid: k.value().2, modseq, deleted, id, message: read("message", rec.value())? });
+        }
+        Ok(out)
+    }
+
+    /// The listed UIDs' members (those still there), in the order given.
+    pub fn members_of(&self, user: u32, mailbox: u32, uids: &[u32]) -> Result<Vec<Member>, MailError> {
+        let txn = self.db.begin_read()?;
+        let members = txn.open_table(MEMBERS)?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            let Some(v) = members.get((user, mailbox, uid))? else { continue };
+            let (id, modseq, deleted) = v.value();
+            let rec = messages
+                .get((user, id))?
+                .ok_or_else(|| MailError::Damaged(format!("member {uid} without its message")))?;
+            out.push(Member { uid, modseq, deleted, id, message: read("message", rec.value())? });
+        }
+        Ok(out)
+    }
+
+    /// Every UID in the mailbox, ascending: a session's sequence-number map.
+    pub fn uids(&self, user: u32, mailbox: u32) -> Result<Vec<u32>, MailError> {
+        let txn = self.db.begin_read()?;
+        let members = txn.open_table(MEMBERS)?;
+        let mut out = Vec::new();
+        for entry in members.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
+            out.push(entry?.0.value().2);
+        }
+        Ok(out)
+    }
+
+    /// Changes to a mailbox after `since` (one read transaction, so both lists agree).
+    pub fn changes_since(&self, user: u32, mailbox: u32, since: u64) -> Result<Changes, MailError> {
+        let txn = self.db.begin_read()?;
+        let boxes = txn.open_table(MAILBOXES)?;
+        let Some(rec) = boxes.get((user, mailbox))? else { return Err(MailError::NoMailbox(mailbox.to_string())) };
+        let highest = read::<Mailbox>("mailbox", rec.value())?.highestmodseq;
+        let mut out = Changes { highest, ..Changes::default() };
+        if since >= highest {
+            return Ok(out);
+        }
+        let after = since.saturating_add(1);
+        for entry in txn.open_table(BY_MODSEQ)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
+            out.changed.push(entry?.1.value());
+        }
+        for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
+            out.expunged.push(entry?.1.value());
+        }
+        out.changed.sort_unstable();
+        out.expunged.sort_unstable();
+        Ok(out)
+    }
+}

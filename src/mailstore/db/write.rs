@@ -1,0 +1,462 @@
+//! Every write to messages and memberships goes through [`Work`]: one transaction, the user's
+//! state and the touched mailboxes loaded once and written back at the end, each change taking
+//! the next modseq of the user's one counter. Keeping counters (EXISTS, UNSEEN, DELETED, size)
+//! in the same place as the changes is what lets SELECT and STATUS answer without a scan.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::*;
+use crate::accounts::quota::{self, Writer};
+use crate::blobs::{BlobHash, BlobStore};
+
+/// STORE's three forms (RFC 3501 §6.4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// What STORE did: the memberships whose flags changed (uid, new modseq), and those refused
+/// by `UNCHANGEDSINCE` (RFC 7162 §3.1.3, the `MODIFIED` response code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub changed: Vec<(u32, u64)>,
+    pub modified: Vec<u32>,
+}
+
+type Bytes = &'static [u8];
+
+pub(super) struct Work<'t> {
+    user: u32,
+    state: UserState,
+    boxes: BTreeMap<u32, Mailbox>,
+    users: Table<'t, u32, Bytes>,
+    mailboxes: Table<'t, (u32, u32), Bytes>,
+    messages: Table<'t, (u32, u64), Bytes>,
+    members: Table<'t, (u32, u32, u32), (u64, u64, bool)>,
+    by_modseq: Table<'t, (u32, u32, u64), u32>,
+    expunged: Table<'t, (u32, u32, u64), u32>,
+    refs: Table<'t, &'static [u8; 32], u64>,
+}
+
+fn has_flag(flags: &[String], flag: &str) -> bool {
+    flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+impl<'t> Work<'t> {
+    pub(super) fn open(txn: &'t WriteTransaction, user: u32) -> Result<Work<'t>, MailError> {
+        let users = txn.open_table(USERS)?;
+        let state: UserState =
+            read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
+        Ok(Work {
+            user,
+            state,
+            boxes: BTreeMap::new(),
+            users,
+            mailboxes: txn.open_table(MAILBOXES)?,
+            messages: txn.open_table(MESSAGES)?,
+            members: txn.open_table(MEMBERS)?,
+            by_modseq: txn.open_table(BY_MODSEQ)?,
+            expunged: txn.open_table(EXPUNGED)?,
+            refs: txn.open_table(BLOB_REFS)?,
+        })
+    }
+
+    pub(super) fn mailbox(&mut self, id: u32) -> Result<&mut Mailbox, MailError> {
+        if !self.boxes.contains_key(&id) {
+            let v = self.mailboxes.get((self.user, id))?.ok_or_else(|| MailError::NoMailbox(id.to_string()))?;
+            let rec: Mailbox = read("mailbox", v.value())?;
+            self.boxes.insert(id, rec);
+        }
+        Ok(self.boxes.get_mut(&id).expect("just loaded"))
+    }
+
+    fn next_modseq(&mut self) -> u64 {
+        self.state.modseq += 1;
+        self.state.modseq
+    }
+
+    pub(super) fn message(&self, id: u64) -> Result<Message, MailError> {
+        let v = self
+            .messages
+            .get((self.user, id))?
+            .ok_or_else(|| MailError::Damaged(format!("message {id} of user {} missing", self.user)))?;
+        read("message", v.value())
+    }
+
+    fn put_message(&mut self, id: u64, msg: &Message) -> Result<(), MailError> {
+        self.messages.insert((self.user, id), json(msg).as_slice())?;
+        Ok(())
+    }
+
+    /// (message, modseq, deleted) of a membership.
+    pub(super) fn member(&self, mailbox: u32, uid: u32) -> Result<Option<(u64, u64, bool)>, MailError> {
+        Ok(self.members.get((self.user, mailbox, uid))?.map(|v| v.value()))
+    }
+
+    /// Charge `size` bytes to the quota (deciding growth) or refuse.
+    fn charge(&mut self, rule: &QuotaRule, size: u64, writer: Writer, now: Timestamp) -> Result<(), MailError> {
+        let s = &mut self.state;
+        let admitted = quota::decide(rule, s.ceiling, s.limit, s.used, size, writer)?;
+        if let Some((old, new)) = admitted.grew {
+            s.growth.push((now, old, new));
+        }
+        s.limit = admitted.limit;
+        s.used += size;
+        Ok(())
+    }
+
+    /// A new message with one membership; its blob is referenced once more.
+    pub(super) fn new_message(
+        &mut self,
+        mailbox: u32,
+        blob: &BlobHash,
+        size: u64,
+        internaldate: Timestamp,
+        flags: Vec<String>,
+        origin: Origin,
+    ) -> Result<(u32, u64), MailError> {
+        let id = self.state.next_message;
+        self.state.next_message += 1;
+        let count = self.refs.get(&blob.0)?.map_or(0, |v| v.value());
+        self.refs.insert(&blob.0, count + 1)?;
+        let mut msg = Message { blob: blob.to_string(), size, internaldate, flags, origin, members: vec![] };
+        let (uid, modseq) = self.add_member(mailbox, id, &mut msg, false)?;
+        self.put_message(id, &msg)?;
+        Ok((uid, modseq))
+    }
+
+    /// A membership for `msg` in `mailbox` (the caller writes `msg` back).
+    fn add_member(&mut self, mailbox: u32, id: u64, msg: &mut Message, deleted: bool) -> Result<(u32, u64), MailError> {
+        let modseq = self.next_modseq();
+        let (user, seen, size) = (self.user, msg.seen(), msg.size);
+        let mbox = self.mailbox(mailbox)?;
+        let uid = mbox.uidnext;
+        mbox.uidnext += 1;
+        mbox.exists += 1;
+        mbox.size += size;
+        mbox.unseen += u32::from(!seen);
+        if deleted {
+            mbox.deleted += 1;
+            mbox.deleted_size += size;
+        }
+        mbox.highestmodseq = modseq;
+        self.members.insert((user, mailbox, uid), (id, modseq, deleted))?;
+        self.by_modseq.insert((user, mailbox, modseq), uid)?;
+        msg.members.push((mailbox, uid));
+        Ok((uid, modseq))
+    }
+
+    /// Remove one membership, logged for the sessions and QRESYNC; the message record is the
+    /// caller's to write back or drop.
+    fn remove_member(&mut self, mailbox: u32, uid: u32, msg: &mut Message) -> Result<(), MailError> {
+        let Some((_, old_modseq, deleted)) = self.member(mailbox, uid)? else { return Ok(()) };
+        let modseq = self.next_modseq();
+        let (user, seen, size) = (self.user, msg.seen(), msg.size);
+        self.members.remove((user, mailbox, uid))?;
+        self.by_modseq.remove((user, mailbox, old_modseq))?;
+        self.expunged.insert((user, mailbox, modseq), uid)?;
+        let mbox = self.mailbox(mailbox)?;
+        mbox.exists -= 1;
+        mbox.size -= size;
+        mbox.unseen -= u32::from(!seen);
+        if deleted {
+            mbox.deleted -= 1;
+            mbox.deleted_size -= size;
+        }
+        mbox.highestmodseq = modseq;
+        msg.members.retain(|m| *m != (mailbox, uid));
+        Ok(())
+    }
+
+    /// EXPUNGE of a membership: the message leaves every mailbox it is in (the INBOX pair goes
+    /// together), its quota is freed and its blob loses a reference.
+    pub(super) fn expunge_message(&mut self, id: u64) -> Result<(), MailError> {
+        let mut msg = self.message(id)?;
+        for (mailbox, uid) in msg.members.clone() {
+            self.remove_member(mailbox, uid, &mut msg)?;
+        }
+        self.messages.remove((self.user, id))?;
+        self.state.used = self.state.used.saturating_sub(msg.size);
+        let hash: BlobHash = msg.blob.parse().map_err(|e| MailError::Damaged(format!("message {id}: {e}")))?;
+        let count = self.refs.get(&hash.0)?.map_or(0, |v| v.value());
+        // Zero stays as a row: the collector finds unreferenced blobs there (docs/mailstore.md).
+        self.refs.insert(&hash.0, count.saturating_sub(1))?;
+        Ok(())
+    }
+
+    /// New flags for a message: a new modseq in every mailbox it is in (RFC 7162 §3.1).
+    fn set_flags(&mut self, id: u64, msg: &mut Message, flags: Vec<String>) -> Result<u64, MailError> {
+        let modseq = self.next_modseq();
+        let (was_seen, user) = (msg.seen(), self.user);
+        msg.flags = flags;
+        let now_seen = msg.seen();
+        for (mailbox, uid) in msg.members.clone() {
+            let Some((_, old, deleted)) = self.member(mailbox, uid)? else { continue };
+            self.members.insert((user, mailbox, uid), (id, modseq, deleted))?;
+            self.by_modseq.remove((user, mailbox, old))?;
+            self.by_modseq.insert((user, mailbox, modseq), uid)?;
+            let mbox = self.mailbox(mailbox)?;
+            mbox.highestmodseq = modseq;
+            match (was_seen, now_seen) {
+                (false, true) => mbox.unseen -= 1,
+                (true, false) => mbox.unseen += 1,
+                _ => {}
+            }
+        }
+        self.put_message(id, msg)?;
+        Ok(modseq)
+    }
+
+    /// `\Deleted` on one membership.
+    fn set_deleted(&mut self, mailbox: u32, uid: u32, id: u64, size: u64, on: bool) -> Result<u64, MailError> {
+        let Some((_, old, _)) = self.member(mailbox, uid)? else { return Ok(0) };
+        let modseq = self.next_modseq();
+        let user = self.user;
+        self.members.insert((user, mailbox, uid), (id, modseq, on))?;
+        self.by_modseq.remove((user, mailbox, old))?;
+        self.by_modseq.insert((user, mailbox, modseq), uid)?;
+        let mbox = self.mailbox(mailbox)?;
+        mbox.highestmodseq = modseq;
+        if on {
+            mbox.deleted += 1;
+            mbox.deleted_size += size;
+        } else {
+            mbox.deleted -= 1;
+            mbox.deleted_size -= size;
+        }
+        Ok(modseq)
+    }
+
+    pub(super) fn finish(mut self) -> Result<u64, MailError> {
+        for (id, rec) in &self.boxes {
+            self.mailboxes.insert((self.user, *id), json(rec).as_slice())?;
+        }
+        self.users.insert(self.user, json(&self.state).as_slice())?;
+        Ok(self.state.modseq)
+    }
+}
+
+/// Split STORE's flag list into the shared flags and the per-membership `\Deleted`; `\Recent`
+/// cannot be stored (RFC 3501 §2.3.2) and is dropped.
+fn split_flags(flags: &[String]) -> (Vec<String>, bool) {
+    let mut shared: Vec<String> = Vec::new();
+    let mut deleted = false;
+    for f in flags {
+        if f.eq_ignore_ascii_case("\\Deleted") {
+            deleted = true;
+        } else if !f.eq_ignore_ascii_case("\\Recent") && !has_flag(&shared, f) {
+            shared.push(f.clone());
+        }
+    }
+    (shared, deleted)
+}
+
+impl MailDb {
+    /// APPEND: the blob first (durable, outside the transaction), then in one transaction the
+    /// quota decision and its growth, the message, its membership, the modseq index, the
+    /// mailbox counters and the blob's reference count.
+    pub fn append(
+        &self,
+        blobs: &dyn BlobStore,
+        user: u32,
+        mailbox: u32,
+        new: &NewMessage<'_>,
+    ) -> Result<Appended, MailError> {
+        let NewMessage { raw, flags, internaldate, writer } = *new;
+        // Refuse an over-quota write before its blob costs disk; decided again below, in the
+        // transaction, against the state it commits over.
+        let state = self.user_state(user)?;
+        quota::decide(&self.rule, state.ceiling, state.limit, state.used, raw.len() as u64, writer)?;
+        let hash = blobs.put(raw)?;
+        let txn = self.write()?;
+        let appended = {
+            let mut work = Work::open(&txn, user)?;
+            let size = raw.len() as u64;
+            work.charge(&self.rule, size, writer, internaldate)?;
+            let (shared, deleted) = split_flags(flags);
+            let (uid, modseq) = work.new_message(mailbox, &hash, size, internaldate, shared, Origin::Append)?;
+            let modseq = if deleted {
+                let id = work.member(mailbox, uid)?.map(|m| m.0).unwrap_or_default();
+                work.set_deleted(mailbox, uid, id, size, true)?
+            } else {
+                modseq
+            };
+            let uidvalidity = work.mailbox(mailbox)?.uidvalidity;
+            work.finish()?;
+            let mut structures = txn.open_table(STRUCTURES)?;
+            if structures.get(&hash.0)?.is_none() {
+                structures.insert(&hash.0, Structure::of(raw).encode().as_slice())?;
+            }
+            Appended { uidvalidity, uid, modseq }
+        };
+        txn.commit()?;
+        Ok(appended)
+    }
+
+    /// STORE on memberships of one mailbox. `unchangedsince`: memberships whose modseq is
+    /// higher are left alone and reported (RFC 7162 §3.1.3).
+    pub fn store_flags(
+        &self,
+        user: u32,
+        mailbox: u32,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+        unchangedsince: Option<u64>,
+    ) -> Result<Stored, MailError> {
+        let (want, want_deleted) = split_flags(flags);
+        let txn = self.write()?;
+        let mut out = Stored::default();
+        {
+            let mut work = Work::open(&txn, user)?;
+            for &uid in uids {
+                let Some((id, modseq, deleted)) = work.member(mailbox, uid)? else { continue };
+                if unchangedsince.is_some_and(|u| modseq > u) {
+                    out.modified.push(uid);
+                    continue;
+                }
+                let mut msg = work.message(id)?;
+                let new_flags: Vec<String> = match op {
+                    FlagOp::Replace => want.clone(),
+                    FlagOp::Add => {
+                        let mut f = msg.flags.clone();
+                        f.extend(want.iter().filter(|w| !has_flag(&msg.flags, w)).cloned());
+                        f
+                    }
+                    FlagOp::Remove => msg.flags.iter().filter(|f| !has_flag(&want, f)).cloned().collect(),
+                };
+                let new_deleted = match op {
+                    FlagOp::Replace => want_deleted,
+                    FlagOp::Add => deleted || want_deleted,
+                    FlagOp::Remove => deleted && !want_deleted,
+                };
+                let mut changed = None;
+                let same = new_flags.len() == msg.flags.len() && new_flags.iter().all(|f| has_flag(&msg.flags, f));
+                if !same {
+                    changed = Some(work.set_flags(id, &mut msg, new_flags)?);
+                }
+                if new_deleted != deleted {
+                    changed = Some(work.set_deleted(mailbox, uid, id, msg.size, new_deleted)?);
+                }
+                if let Some(modseq) = changed {
+                    out.changed.push((uid, modseq));
+                }
+            }
+            work.finish()?;
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// EXPUNGE (all `\Deleted` memberships) or UID EXPUNGE (those among `only`). Returns the
+    /// UIDs expunged, ascending.
+    pub fn expunge(&self, user: u32, mailbox: u32, only: Option<&[u32]>) -> Result<Vec<u32>, MailError> {
+        let txn = self.write()?;
+        let mut gone = Vec::new();
+        {
+            let doomed: Vec<(u32, u64)> = {
+                let members = txn.open_table(MEMBERS)?;
+                let mut out = Vec::new();
+                for entry in members.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
+                    let (k, v) = entry?;
+                    let (id, _, deleted) = v.value();
+                    let uid = k.value().2;
+                    if deleted && only.is_none_or(|o| o.binary_search(&uid).is_ok()) {
+                        out.push((uid, id));
+                    }
+                }
+                out
+            };
+            let mut work = Work::open(&txn, user)?;
+            for (uid, id) in doomed {
+                work.expunge_message(id)?;
+                gone.push(uid);
+            }
+            work.finish()?;
+        }
+        txn.commit()?;
+        Ok(gone)
+    }
+
+    /// COPY: a new message per source membership (flags copied, `\Deleted` not; the quota
+    /// counts the copy again). Returns the (source, target) UID pairs (RFC 4315 COPYUID) and
+    /// the target's UIDVALIDITY; all or nothing.
+    pub fn copy(
+        &self,
+        user: u32,
+        from: u32,
+        uids: &[u32],
+        to: u32,
+        now: Timestamp,
+    ) -> Result<(u32, Vec<(u32, u32)>), MailError> {
+        let txn = self.write()?;
+        let mut pairs = Vec::new();
+        let uidvalidity;
+        {
+            let mut work = Work::open(&txn, user)?;
+            uidvalidity = work.mailbox(to)?.uidvalidity;
+            for &uid in uids {
+                let Some((id, _, _)) = work.member(from, uid)? else { continue };
+                let msg = work.message(id)?;
+                work.charge(&self.rule, msg.size, Writer::User, now)?;
+                let hash: BlobHash = msg.blob.parse().map_err(|e| MailError::Damaged(format!("message {id}: {e}")))?;
+                let (new_uid, _) =
+                    work.new_message(to, &hash, msg.size, msg.internaldate, msg.flags.clone(), Origin::Copy)?;
+                pairs.push((uid, new_uid));
+            }
+            work.finish()?;
+        }
+        txn.commit()?;
+        Ok((uidvalidity, pairs))
+    }
+
+    /// MOVE (RFC 6851): the same message leaves every mailbox it is in for the target, keeping
+    /// its flags (the target membership has no `\Deleted`); no quota change.
+    pub fn move_messages(&self, user: u32, from: u32, uids: &[u32], to: u32) -> Result<(u32, Vec<(u32, u32)>), MailError> {
+        let txn = self.write()?;
+        let mut pairs = Vec::new();
+        let uidvalidity;
+        {
+            let mut work = Work::open(&txn, user)?;
+            uidvalidity = work.mailbox(to)?.uidvalidity;
+            for &uid in uids {
+                let Some((id, _, _)) = work.member(from, uid)? else { continue };
+                let mut msg = work.message(id)?;
+                for (mailbox, m_uid) in msg.members.clone() {
+                    work.remove_member(mailbox, m_uid, &mut msg)?;
+                }
+                let (new_uid, _) = work.add_member(to, id, &mut msg, false)?;
+                work.put_message(id, &msg)?;
+                pairs.push((uid, new_uid));
+            }
+            work.finish()?;
+        }
+        txn.commit()?;
+        Ok((uidvalidity, pairs))
+    }
+
+    /// A selecting session claims the mailbox's `\Recent` messages: those from the returned
+    /// UID on are recent for it, and for no later session.
+    pub fn claim_recent(&self, user: u32, mailbox: u32) -> Result<u32, MailError> {
+        let txn = self.write()?;
+        let from = {
+            let mut boxes = txn.open_table(MAILBOXES)?;
+            let mut rec: Mailbox =
+                read("mailbox", boxes.get((user, mailbox))?.ok_or_else(|| MailError::NoMailbox(mailbox.to_string()))?.value())?;
+            let from = rec.recent_from;
+            if from == rec.uidnext {
+                return Ok(from);
+            }
+            rec.recent_from = rec.uidnext;
+            boxes.insert((user, mailbox), json(&rec).as_slice())?;
+            from
+        };
+        txn.commit()?;
+        Ok(from)
+    }
+}
