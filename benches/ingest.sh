@@ -166,6 +166,9 @@ gp_config() {
 data_dir = "$1"
 hostname = "gatepost-bench.test"
 
+[imap]
+starttls_listen = []
+tls_listen = []
 [submission]
 starttls_listen = "127.0.0.1:$gp_port"
 tls_listen = "127.0.0.1:$gps_port"

@@ -58,6 +58,9 @@ cat > "$work/gatepost.toml" <<EOF
 data_dir = "$work/data"
 hostname = "gatepost-bench.test"
 
+[imap]
+starttls_listen = []
+tls_listen = []
 [submission]
 starttls_listen = "127.0.0.1:$((port + 1))"
 tls_listen = "127.0.0.1:$port"

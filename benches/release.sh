@@ -213,6 +213,9 @@ gp_config() { # DATA_DIR
 data_dir = "$1"
 hostname = "gatepost-bench.test"
 
+[imap]
+starttls_listen = []
+tls_listen = []
 [submission]
 starttls_listen = "127.0.0.1:$gp_port"
 tls_listen = "127.0.0.1:$gps_port"

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod blobs;
 pub mod clock;
 pub mod config;
+pub mod imap;
 pub mod mailstore;
 pub mod message;
 pub mod net;

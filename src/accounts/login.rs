@@ -116,7 +116,7 @@ impl Login {
             tracing::warn!(%ip, user = ?name, "login refused: address is locked out");
             return LoginOutcome::Throttled;
         };
-        let user = match self.store.get_user(name) {
+        let user = match self.store.find_user(name) {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(error = %e, "login could not read the account store");

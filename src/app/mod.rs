@@ -41,12 +41,19 @@ pub enum AppError {
     Trace(#[from] crate::audit::IndexError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Mail(#[from] crate::mailstore::MailError),
 }
 
 /// A running gatepost.
 pub struct Running {
     pub submission_addrs: Vec<SocketAddr>,
     pub submissions_addrs: Vec<SocketAddr>,
+    /// IMAP with STARTTLS, and IMAP over implicit TLS.
+    pub imap_addrs: Vec<SocketAddr>,
+    pub imaps_addrs: Vec<SocketAddr>,
+    /// Every user's mailboxes (`mailstore.redb` and the blobs).
+    pub mail: Arc<crate::mailstore::MailStore>,
     pub store: Arc<Store>,
     /// Wakes the dispatcher (as a submit does); tests that move a manual clock use it.
     pub dispatcher_wake: Arc<tokio::sync::Notify>,
@@ -101,11 +108,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tracing::warn!(cert = %tls.cert.display(), key = %tls.key.display(), "generated a self-signed development certificate");
     }
     let relay = settings::relay(&config.relay, &config.hostname).map_err(AppError::Relay)?;
+    // The mail store before the listeners: its opening (a commit, fsync) must not sit between
+    // a bound port and recovery, where clients already wait in the backlog.
+    let mail = Arc::new(crate::mailstore::MailStore::open(&config.data_dir, settings::quota_rule(config))?);
     // Bound now, so a busy port stops the start before recovery moves anything; accepted only
     // once recovery is done (clients wait in the backlog meanwhile).
     let sub = &config.submission;
     let plain = bind(&sub.starttls_listen)?;
     let implicit = bind(&sub.tls_listen)?;
+    let imap_plain = bind(&config.imap.starttls_listen)?;
+    let imap_implicit = bind(&config.imap.tls_listen)?;
     recover(&store, state, clock.now())?;
     let trace = Arc::new(crate::audit::TraceIndex::open(&config.data_dir, &store)?);
     let session_settings = Arc::new(settings::session(config));
@@ -132,19 +144,33 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let sessions = SessionRegistry::new();
     let follower = ChangeFollower::new(store.clone(), sessions.clone(), login.clone())?;
     tasks.push(tokio::spawn(follower.run(shutdown_rx.clone())));
+    let space = Arc::new(crate::store::space::FreeSpace::new(config.data_dir.clone(), config.store.min_free_disk));
+    let acceptor = TlsAcceptor::from(server_config);
+    let imap_shared = Arc::new(crate::imap::driver::Shared {
+        env: Arc::new(crate::imap::session::Env {
+            store: mail.clone(),
+            settings: Arc::new(settings::imap(config)),
+            space: space.clone(),
+            clock: clock.clone(),
+        }),
+        tls: acceptor.clone(),
+        login: login.clone(),
+        sessions: sessions.clone(),
+        shutdown: shutdown_rx.clone(),
+    });
     let shared = Arc::new(Shared {
         settings: session_settings,
         queue,
         store: store.clone(),
         clock,
-        tls: Some(TlsAcceptor::from(server_config)),
+        tls: Some(acceptor),
         limits: ConnectionLimits::new(sub.max_connections, sub.max_connections_per_ip),
         login: login.clone(),
         sessions: sessions.clone(),
         trusted: sub.trusted_networks.clone(),
         quiet_logs: crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)),
         timeouts: settings::session_timeouts(config),
-        space: Arc::new(crate::store::space::FreeSpace::new(config.data_dir.clone(), config.store.min_free_disk)),
+        space,
         shutdown: shutdown_rx,
     });
     let addrs = |ls: &[tokio::net::TcpListener]| ls.iter().filter_map(|l| l.local_addr().ok()).collect::<Vec<_>>();
@@ -153,10 +179,26 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     {
         tasks.push(tokio::spawn(run_listener(shared.clone(), listener, implicit_tls, sub.shutdown_grace)));
     }
-    tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, data_dir = %config.data_dir.display(), "gatepost listening");
+    let (imap_addrs, imaps_addrs) = (addrs(&imap_plain), addrs(&imap_implicit));
+    let imap_limits = ConnectionLimits::new(config.imap.max_connections, config.imap.max_connections_per_ip);
+    for (listener, implicit_tls) in
+        imap_plain.into_iter().map(|l| (l, false)).chain(imap_implicit.into_iter().map(|l| (l, true)))
+    {
+        tasks.push(tokio::spawn(crate::imap::listener::run_listener(
+            imap_shared.clone(),
+            imap_limits.clone(),
+            listener,
+            implicit_tls,
+            sub.shutdown_grace,
+        )));
+    }
+    tracing::info!(submission = ?submission_addrs, submissions = ?submissions_addrs, imap = ?imap_addrs, imaps = ?imaps_addrs, data_dir = %config.data_dir.display(), "gatepost listening");
     Ok(Running {
         submission_addrs,
         submissions_addrs,
+        imap_addrs,
+        imaps_addrs,
+        mail,
         store,
         dispatcher_wake,
         trace,

@@ -133,6 +133,30 @@ fn read_password(cfg: &RelayConfig) -> Result<String, String> {
     Err("relay.username is set but no password source is".into())
 }
 
+/// `[quota]` as the mail store's rule.
+pub fn quota_rule(config: &Config) -> crate::accounts::quota::QuotaRule {
+    let q = &config.quota;
+    crate::accounts::quota::QuotaRule {
+        initial: q.initial,
+        grow_when_free_below: q.grow_when_free_below,
+        grow_by: q.grow_by.max(1),
+        ceiling: q.ceiling,
+        reserve: q.reserve,
+    }
+}
+
+/// `[imap]` as the sessions' settings.
+pub fn imap(config: &Config) -> crate::imap::ImapSettings {
+    let i = &config.imap;
+    crate::imap::ImapSettings {
+        max_append_size: u32::try_from(i.max_append_size).unwrap_or(u32::MAX),
+        max_connections_per_user: i.max_connections_per_user,
+        preauth_timeout: i.preauth_timeout,
+        idle_timeout: i.idle_timeout,
+        command_timeout: i.idle_timeout,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -83,6 +83,19 @@ pub const KNOWN_KEYS: &[&str] = &[
     "schedule.max_hold",
     "trace.retention",
     "store.min_free_disk",
+    "imap.starttls_listen",
+    "imap.tls_listen",
+    "imap.max_connections",
+    "imap.max_connections_per_ip",
+    "imap.max_connections_per_user",
+    "imap.preauth_timeout",
+    "imap.idle_timeout",
+    "imap.max_append_size",
+    "quota.initial",
+    "quota.grow_when_free_below",
+    "quota.grow_by",
+    "quota.ceiling",
+    "quota.reserve",
     "log.level",
     "log.format",
 ];
@@ -115,6 +128,8 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub trace: TraceConfig,
     pub store: StoreConfig,
+    pub imap: ImapConfig,
+    pub quota: QuotaConfig,
     pub log: LogConfig,
     /// Things that work but should be changed (deprecated keys): `check-config` prints them
     /// and `serve` logs them.
@@ -251,6 +266,35 @@ pub struct ScheduleConfig {
     /// Schedules further away than this are rejected, so a typo in the year cannot park
     /// a message for a decade.
     pub max_hold: jiff::SignedDuration,
+}
+
+/// The IMAP server (`docs/imap.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapConfig {
+    /// Port 143 style: plain connect, then STARTTLS. Empty disables it.
+    pub starttls_listen: Vec<SocketAddr>,
+    /// Port 993 style: TLS from the first byte. Empty disables it.
+    pub tls_listen: Vec<SocketAddr>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_connections_per_user: usize,
+    /// From connecting to a successful login.
+    pub preauth_timeout: Duration,
+    /// IDLE (and the wait for a command once logged in) ends after this; at least 30
+    /// minutes (RFC 3501 §5.4).
+    pub idle_timeout: Duration,
+    /// Largest APPEND literal, advertised as APPENDLIMIT (RFC 7889).
+    pub max_append_size: u64,
+}
+
+/// The quota that grows (SPEC §7, `accounts::quota`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaConfig {
+    pub initial: u64,
+    pub grow_when_free_below: u64,
+    pub grow_by: u64,
+    pub ceiling: Option<u64>,
+    pub reserve: u64,
 }
 
 /// The data file system (`docs/configuration.md`, `[store]`).

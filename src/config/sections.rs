@@ -14,9 +14,9 @@ use super::values::{
     user_name,
 };
 use super::{
-    Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, IpNetwork, KNOWN_KEYS,
-    LogConfig, LogFormat, LoginConfig, RelayConfig, RewriteConfig, ScheduleConfig, StoreConfig, SubmissionConfig,
-    TlsConfig, TraceConfig, TrustedNetwork, env, units,
+    Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, ImapConfig, IpNetwork,
+    KNOWN_KEYS, LogConfig, LogFormat, LoginConfig, QuotaConfig, RelayConfig, RewriteConfig, ScheduleConfig,
+    StoreConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -80,6 +80,14 @@ fn read_config(r: &mut Reader<'_>) -> Config {
     let schedule = read_schedule(r);
     let trace = TraceConfig { retention: r.get("trace.retention", None, duration_or_forever(86_400)) };
     let store = StoreConfig { min_free_disk: r.get("store.min_free_disk", 1 << 30, size_or_zero) };
+    let imap = read_imap(r, &submission);
+    let quota = QuotaConfig {
+        initial: r.get("quota.initial", 30_000_000, size),
+        grow_when_free_below: r.get("quota.grow_when_free_below", 2_000_000, size_or_zero),
+        grow_by: r.get("quota.grow_by", 30_000_000, size),
+        ceiling: r.get("quota.ceiling", None, size_or_none),
+        reserve: r.get("quota.reserve", 5_000_000, size_or_zero),
+    };
     let log = LogConfig {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
@@ -97,9 +105,64 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         schedule,
         trace,
         store,
+        imap,
+        quota,
         log,
         warnings,
     }
+}
+
+fn read_imap(r: &mut Reader<'_>, sub: &SubmissionConfig) -> ImapConfig {
+    let before = r.errors.len();
+    let starttls_listen = r.get("imap.starttls_listen", vec![addr("127.0.0.1:2143")], listen);
+    let tls_listen = r.get("imap.tls_listen", vec![addr("127.0.0.1:2993")], listen);
+    if r.errors.len() == before {
+        let taken: Vec<&SocketAddr> = sub.starttls_listen.iter().chain(&sub.tls_listen).collect();
+        for a in starttls_listen.iter().chain(&tls_listen) {
+            if a.port() != 0 && taken.contains(&a) {
+                r.error(
+                    "imap",
+                    format!("{a} is also a submission listener"),
+                    "give IMAP its own ports (143/993 style)",
+                );
+            }
+        }
+        if !starttls_listen.is_empty() && starttls_listen.iter().any(|a| tls_listen.contains(a) && a.port() != 0) {
+            r.error("imap.tls_listen", "an address is in both IMAP listener lists", "one address, one listener");
+        }
+    }
+    let before = r.errors.len();
+    let max_connections = r.get("imap.max_connections", 1000, count(1));
+    let max_connections_per_ip = r.get("imap.max_connections_per_ip", 50, count(1));
+    if r.errors.len() == before && max_connections_per_ip > max_connections {
+        r.error(
+            "imap.max_connections_per_ip",
+            format!("{max_connections_per_ip} is more than imap.max_connections ({max_connections})"),
+            "one client cannot hold more connections than the server accepts in total",
+        );
+    }
+    let max_append_size = r.get("imap.max_append_size", 100 << 20, size);
+    if max_append_size > u64::from(u32::MAX - (1 << 20)) {
+        r.error("imap.max_append_size", "is larger than an IMAP literal gatepost accepts", "at most 4000MiB");
+    }
+    ImapConfig {
+        starttls_listen,
+        tls_listen,
+        max_connections,
+        max_connections_per_ip,
+        max_connections_per_user: r.get("imap.max_connections_per_user", 20, count(1)),
+        preauth_timeout: r.get("imap.preauth_timeout", Duration::from_secs(60), duration(1)),
+        idle_timeout: r.get("imap.idle_timeout", Duration::from_secs(1800), duration(1800)),
+        max_append_size,
+    }
+}
+
+/// A size or `"none"`.
+fn size_or_none(v: &Value) -> Result<Option<u64>, Problem> {
+    if v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("none")) {
+        return Ok(None);
+    }
+    size(v).map(Some)
 }
 
 fn read_submission(r: &mut Reader<'_>) -> SubmissionConfig {

@@ -35,7 +35,6 @@ pub(super) const SUBSCRIBED: TableDefinition<(u32, &str), ()> = TableDefinition:
 pub(super) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
 pub(super) const STRUCTURES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("structures");
 
-
 /// The top-level folders gatepost reserves; those with a role carry it (RFC 6154).
 pub const RESERVED: [(&str, Option<&str>); 8] = [
     ("INBOX", None),
@@ -121,7 +120,13 @@ pub struct Mailbox {
     /// (RFC 3501 §2.3.2): that session claims them.
     #[serde(default = "one")]
     pub recent_from: u32,
+    /// Keywords ever used in the mailbox (SELECT's FLAGS), at most [`MAX_KEYWORDS`].
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
+
+/// Keywords a mailbox lists; more are still stored on messages, just not announced.
+pub const MAX_KEYWORDS: usize = 200;
 
 fn one() -> u32 {
     1
@@ -393,6 +398,7 @@ pub(super) fn new_mailbox(name: &str, role: Option<String>, now: Timestamp, mbox
         deleted_size: 0,
         size: 0,
         recent_from: 1,
+        keywords: vec![],
     }
 }
 

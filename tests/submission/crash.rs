@@ -20,7 +20,7 @@ fn write_config(dir: &Path, port: u16, tls_port: u16) -> std::path::PathBuf {
     let text = format!(
         "data_dir = {data:?}\n[submission]\nstarttls_listen = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\nmax_connections_per_ip = 100\n\
          [[submission.trusted_networks]]\nnetwork = \"127.0.0.1/32\"\nuser = \"crash\"\n\
-         [tls]\ncert = {cert:?}\nkey = {key:?}\n[log]\nlevel = \"warn\"\n",
+         [imap]\nstarttls_listen = []\ntls_listen = []\n[tls]\ncert = {cert:?}\nkey = {key:?}\n[log]\nlevel = \"warn\"\n",
         data = dir.join("data").display().to_string(),
         cert = certs.join("localhost-cert.pem").display().to_string(),
         key = certs.join("localhost-key.pem").display().to_string(),

@@ -11,6 +11,7 @@ use gatepost::config::Config;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+#[allow(unused_imports)]
 pub use crate::ports::free_port;
 
 pub const USER: &str = "alice";
@@ -29,7 +30,7 @@ pub fn cert_path() -> PathBuf {
 pub fn config_text(dir: &Path, extra: &str) -> String {
     let certs = repo().join("certs");
     format!(
-        "data_dir = {dir:?}\n{extra}\n[submission]\nstarttls_listen = \"127.0.0.1:0\"\ntls_listen = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n[tls]\ncert = {cert:?}\nkey = {key:?}\n",
+        "data_dir = {dir:?}\n{extra}\n[submission]\nstarttls_listen = \"127.0.0.1:0\"\ntls_listen = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n[imap]\nstarttls_listen = [\"127.0.0.1:0\"]\ntls_listen = [\"127.0.0.1:0\"]\n[tls]\ncert = {cert:?}\nkey = {key:?}\n",
         dir = dir.display().to_string(),
         cert = certs.join("localhost-cert.pem").display().to_string(),
         key = certs.join("localhost-key.pem").display().to_string(),

@@ -42,7 +42,8 @@ impl MailDb {
         let txn = self.write()?;
         {
             let mut names = txn.open_table(MAILBOX_NAMES)?;
-            let mbox = names.get((user, name.as_str()))?.map(|v| v.value()).ok_or(MailError::NoMailbox(name.clone()))?;
+            let mbox =
+                names.get((user, name.as_str()))?.map(|v| v.value()).ok_or(MailError::NoMailbox(name.clone()))?;
             let prefix = format!("{name}/");
             if let Some(child) = names.range((user, prefix.as_str())..)?.next() {
                 let (k, _) = child?;

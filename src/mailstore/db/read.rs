@@ -30,7 +30,8 @@ impl Member {
 /// and UIDs expunged, each ascending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    pub changed: Vec<u32>,
+    /// (uid, modseq), by UID.
+    pub changed: Vec<(u32, u64)>,
     pub expunged: Vec<u32>,
     /// The mailbox's HIGHESTMODSEQ at the time of reading.
     pub highest: u64,
@@ -94,7 +95,8 @@ impl MailDb {
         }
         let after = since.saturating_add(1);
         for entry in txn.open_table(BY_MODSEQ)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
-            out.changed.push(entry?.1.value());
+            let (k, v) = entry?;
+            out.changed.push((v.value(), k.value().2));
         }
         for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
             out.expunged.push(entry?.1.value());

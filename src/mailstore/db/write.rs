@@ -50,8 +50,7 @@ fn has_flag(flags: &[String], flag: &str) -> bool {
 impl<'t> Work<'t> {
     pub(super) fn open(txn: &'t WriteTransaction, user: u32) -> Result<Work<'t>, MailError> {
         let users = txn.open_table(USERS)?;
-        let state: UserState =
-            read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
+        let state: UserState = read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
         Ok(Work {
             user,
             state,
@@ -145,6 +144,7 @@ impl<'t> Work<'t> {
             mbox.deleted_size += size;
         }
         mbox.highestmodseq = modseq;
+        note_keywords(mbox, &msg.flags);
         self.members.insert((user, mailbox, uid), (id, modseq, deleted))?;
         self.by_modseq.insert((user, mailbox, modseq), uid)?;
         msg.members.push((mailbox, uid));
@@ -202,6 +202,7 @@ impl<'t> Work<'t> {
             self.by_modseq.insert((user, mailbox, modseq), uid)?;
             let mbox = self.mailbox(mailbox)?;
             mbox.highestmodseq = modseq;
+            note_keywords(mbox, &msg.flags);
             match (was_seen, now_seen) {
                 (false, true) => mbox.unseen -= 1,
                 (true, false) => mbox.unseen += 1,
@@ -238,6 +239,14 @@ impl<'t> Work<'t> {
         }
         self.users.insert(self.user, json(&self.state).as_slice())?;
         Ok(self.state.modseq)
+    }
+}
+
+fn note_keywords(mbox: &mut Mailbox, flags: &[String]) {
+    for f in flags.iter().filter(|f| !f.starts_with('\\')) {
+        if mbox.keywords.len() < MAX_KEYWORDS && !has_flag(&mbox.keywords, f) {
+            mbox.keywords.push(f.clone());
+        }
     }
 }
 
@@ -417,7 +426,13 @@ impl MailDb {
 
     /// MOVE (RFC 6851): the same message leaves every mailbox it is in for the target, keeping
     /// its flags (the target membership has no `\Deleted`); no quota change.
-    pub fn move_messages(&self, user: u32, from: u32, uids: &[u32], to: u32) -> Result<(u32, Vec<(u32, u32)>), MailError> {
+    pub fn move_messages(
+        &self,
+        user: u32,
+        from: u32,
+        uids: &[u32],
+        to: u32,
+    ) -> Result<(u32, Vec<(u32, u32)>), MailError> {
         let txn = self.write()?;
         let mut pairs = Vec::new();
         let uidvalidity;
@@ -446,8 +461,10 @@ impl MailDb {
         let txn = self.write()?;
         let from = {
             let mut boxes = txn.open_table(MAILBOXES)?;
-            let mut rec: Mailbox =
-                read("mailbox", boxes.get((user, mailbox))?.ok_or_else(|| MailError::NoMailbox(mailbox.to_string()))?.value())?;
+            let mut rec: Mailbox = read(
+                "mailbox",
+                boxes.get((user, mailbox))?.ok_or_else(|| MailError::NoMailbox(mailbox.to_string()))?.value(),
+            )?;
             let from = rec.recent_from;
             if from == rec.uidnext {
                 return Ok(from);

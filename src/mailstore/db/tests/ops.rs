@@ -147,9 +147,11 @@ fn a_flag_change_is_seen_since_the_modseq_before_it() {
     assert_eq!(f.db.changes_since(f.user, inbox, since).unwrap(), Changes { highest: since, ..Changes::default() });
     f.db.store_flags(f.user, inbox, &[1], FlagOp::Add, &strings(&["\\Answered"]), None).unwrap();
     let c = f.db.changes_since(f.user, inbox, since).unwrap();
-    assert_eq!(c.changed, [1]);
+    assert_eq!(c.changed.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
+    assert_eq!(c.changed[0].1, c.highest);
     assert_eq!(c.highest, f.db.modseq(f.user).unwrap());
-    assert_eq!(f.db.changes_since(f.user, inbox, 0).unwrap().changed, [1, 2], "from zero, everything");
+    let all: Vec<u32> = f.db.changes_since(f.user, inbox, 0).unwrap().changed.iter().map(|c| c.0).collect();
+    assert_eq!(all, [1, 2], "from zero, everything");
 }
 
 #[test]

@@ -1,0 +1,325 @@
+//! SELECT/EXAMINE, the session's view of its mailbox, and the catch-up that announces what
+//! others changed (EXISTS, RECENT, EXPUNGE or VANISHED, FETCH FLAGS, FLAGS). The view is a
+//! UID list (sequence number = index + 1) and the highest modseq shown; see the rules at the
+//! top of `imap/mod.rs`.
+
+use imap_types::command::SelectParameter;
+use imap_types::mailbox::Mailbox as WireMailbox;
+use imap_types::sequence::SequenceSet;
+
+use super::{Session, Step, mailbox_name};
+use crate::imap::sequence::{compact, resolve};
+use crate::imap::utf7;
+use crate::imap::wire::{Out, code};
+use crate::mailstore::db::Member;
+
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+
+#[derive(Debug)]
+pub struct Selected {
+    pub mailbox: u32,
+    pub name: String,
+    pub read_only: bool,
+    pub uidvalidity: u32,
+    /// Sequence number n is `uids[n - 1]`.
+    pub uids: Vec<u32>,
+    /// Expunged in the store, not yet announced (sorted).
+    pub gone: Vec<u32>,
+    /// UIDs below this were known when last looked; above are new.
+    pub uidnext_seen: u32,
+    pub modseq: u64,
+    /// `\Recent` for this session (sorted).
+    pub recent: Vec<u32>,
+    /// Keywords announced in FLAGS.
+    pub keywords: Vec<String>,
+    /// This session's own STORE results, already reported: (uid, modseq).
+    pub reported: Vec<(u32, u64)>,
+}
+
+impl Selected {
+    pub fn msn(&self, uid: u32) -> Option<usize> {
+        self.uids.binary_search(&uid).ok().map(|i| i + 1)
+    }
+
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.binary_search(&uid).is_ok()
+    }
+}
+
+/// `* n FETCH (FLAGS (...) UID u MODSEQ (m))` for a flag change.
+pub(super) fn flags_line(out: &mut Out, msn: usize, m: &Member, recent: bool, uid: bool, modseq: bool) {
+    out.raw("* ").num(msn).raw(" FETCH (");
+    flag_list(out, m, recent);
+    if uid {
+        out.raw(" UID ").num(m.uid);
+    }
+    if modseq {
+        out.raw(" MODSEQ (").num(m.modseq).raw(")");
+    }
+    out.raw(")").crlf();
+}
+
+pub fn flag_list(out: &mut Out, m: &Member, recent: bool) {
+    out.raw("FLAGS (");
+    let mut first = true;
+    for f in m.flags().chain(recent.then_some("\\Recent")) {
+        if !first {
+            out.raw(" ");
+        }
+        first = false;
+        out.raw(f);
+    }
+    out.raw(")");
+}
+
+impl Session {
+    pub(super) fn select(
+        &mut self,
+        tag: &str,
+        mailbox: &WireMailbox<'_>,
+        read_only: bool,
+        params: &[SelectParameter],
+    ) -> Step {
+        // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+        if self.selected.take().is_some() && self.qresync {
+            self.out.untagged("OK", Some("CLOSED"), "Previous mailbox closed");
+        }
+        let user = self.user_id().expect("authenticated");
+        let name = match mailbox_name(mailbox) {
+            Ok(n) => n,
+            Err(why) => return self.no(tag, Some(code::CANNOT), why),
+        };
+        let db = &self.env.store.db;
+        let id = match db.mailbox_id(user, &name) {
+            Ok(id) => id,
+            Err(e) => return self.store_error(tag, e),
+        };
+        let (rec, uids) = match db.mailbox(user, id).and_then(|rec| Ok((rec, db.uids(user, id)?))) {
+            Ok(r) => r,
+            Err(e) => return self.store_error(tag, e),
+        };
+        let recent_from = if read_only {
+            rec.recent_from
+        } else {
+            match db.claim_recent(user, id) {
+                Ok(from) => from,
+                Err(e) => return self.store_error(tag, e),
+            }
+        };
+        let recent: Vec<u32> = uids.iter().copied().filter(|&u| u >= recent_from).collect();
+        let mut qresync = None;
+        for p in params {
+            match p {
+                SelectParameter::CondStore => self.condstore = true,
+                SelectParameter::QResync { uid_validity, mod_sequence_value, known_uids, .. } => {
+                    if !self.qresync {
+                        return self.bad(tag, "QRESYNC must be enabled first");
+                    }
+                    qresync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids.clone()));
+                }
+            }
+        }
+        let sel = Selected {
+            mailbox: id,
+            name: rec.name.clone(),
+            read_only,
+            uidvalidity: rec.uidvalidity,
+            uidnext_seen: uids.last().map_or(1, |u| u + 1).max(rec.uidnext),
+            uids,
+            gone: vec![],
+            modseq: rec.highestmodseq,
+            recent,
+            keywords: rec.keywords.clone(),
+            reported: vec![],
+        };
+        let o = &mut self.out;
+        o.raw("* FLAGS (").raw(SYSTEM_FLAGS);
+        for k in &sel.keywords {
+            o.raw(" ").raw(k);
+        }
+        o.raw(")").crlf();
+        if read_only {
+            o.untagged("OK", Some("PERMANENTFLAGS ()"), "Read-only mailbox");
+        } else {
+            let mut perm = format!("PERMANENTFLAGS ({SYSTEM_FLAGS}");
+            for k in &sel.keywords {
+                perm.push(' ');
+                perm.push_str(k);
+            }
+            perm.push_str(" \\*)");
+            o.untagged("OK", Some(&perm), "Flags permitted");
+        }
+        o.raw("* ").num(sel.uids.len()).raw(" EXISTS").crlf();
+        o.raw("* ").num(sel.recent.len()).raw(" RECENT").crlf();
+        if rec.unseen > 0
+            && let Some(first) = first_unseen(self, user, &sel)
+        {
+            self.out.untagged("OK", Some(&format!("UNSEEN {first}")), "First unseen");
+        }
+        let o = &mut self.out;
+        o.untagged("OK", Some(&format!("UIDVALIDITY {}", sel.uidvalidity)), "UIDs valid");
+        o.untagged("OK", Some(&format!("UIDNEXT {}", rec.uidnext)), "Predicted next UID");
+        o.untagged("OK", Some(&format!("HIGHESTMODSEQ {}", sel.modseq)), "Highest");
+        if let Some((validity, since, known)) = qresync
+            && validity == sel.uidvalidity
+        {
+            self.resync(user, &sel, since, known.as_ref());
+        }
+        self.selected = Some(sel);
+        let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        self.ok(tag, Some(code), if read_only { "EXAMINE completed" } else { "SELECT completed" })
+    }
+
+    /// QRESYNC's SELECT: what vanished and what changed since the client's modseq.
+    fn resync(&mut self, user: u32, sel: &Selected, since: u64, known: Option<&SequenceSet>) {
+        let Ok(changes) = self.env.store.db.changes_since(user, sel.mailbox, since) else { return };
+        let mut vanished = changes.expunged;
+        if let Some(known) = known {
+            let all: Vec<u32> = vanished.clone();
+            let keep = resolve(known, &all, true).unwrap_or_default();
+            vanished.retain(|u| keep.binary_search(u).is_ok());
+        }
+        if !vanished.is_empty() {
+            self.out.raw("* VANISHED (EARLIER) ").raw(&compact(&vanished)).crlf();
+        }
+        let uids: Vec<u32> = changes.changed.iter().map(|c| c.0).collect();
+        if let Ok(members) = self.env.store.db.members_of(user, sel.mailbox, &uids) {
+            for m in &members {
+                if let Some(msn) = sel.msn(m.uid) {
+                    flags_line(&mut self.out, msn, m, sel.is_recent(m.uid), true, true);
+                }
+            }
+        }
+    }
+
+    pub(super) fn close(&mut self, tag: &str) -> Step {
+        let user = self.user_id().expect("authenticated");
+        if let Some(sel) = self.selected.take()
+            && !sel.read_only
+            && let Err(e) = self.env.store.db.expunge(user, sel.mailbox, None)
+        {
+            return self.store_error(tag, e);
+        }
+        self.env.store.changed(user);
+        self.ok(tag, None, "CLOSE completed")
+    }
+
+    /// Untagged updates go before the tagged reply already rendered in `out`.
+    pub(super) fn catch_up_before_tagged(&mut self, expunge_ok: bool) {
+        if self.selected.is_none() {
+            return;
+        }
+        let buf = &self.out.buf;
+        let start = match buf.len().checked_sub(2).and_then(|end| buf[..end].windows(2).rposition(|w| w == b"\r\n")) {
+            Some(i) => i + 2,
+            None => 0,
+        };
+        let tail = self.out.buf.split_off(start);
+        self.catch_up(expunge_ok);
+        self.out.buf.extend_from_slice(&tail);
+    }
+
+    /// Announce what changed in the selected mailbox since this session last looked.
+    pub fn catch_up(&mut self, expunge_ok: bool) {
+        let Some(user) = self.user_id() else { return };
+        let Some(sel) = self.selected.as_mut() else { return };
+        let db = &self.env.store.db;
+        let changes = match db.changes_since(user, sel.mailbox, sel.modseq) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(session = %self.id, error = %e, "catch-up failed");
+                return;
+            }
+        };
+        let out = &mut self.out;
+        for uid in &changes.expunged {
+            if sel.uids.binary_search(uid).is_ok()
+                && let Err(i) = sel.gone.binary_search(uid)
+            {
+                sel.gone.insert(i, *uid);
+            }
+        }
+        if expunge_ok && !sel.gone.is_empty() {
+            if self.qresync {
+                out.raw("* VANISHED ").raw(&compact(&sel.gone)).crlf();
+                sel.uids.retain(|u| sel.gone.binary_search(u).is_err());
+            } else {
+                for uid in sel.gone.iter().rev() {
+                    if let Ok(i) = sel.uids.binary_search(uid) {
+                        out.raw("* ").num(i + 1).raw(" EXPUNGE").crlf();
+                        sel.uids.remove(i);
+                    }
+                }
+            }
+            sel.recent.retain(|u| sel.gone.binary_search(u).is_err());
+            sel.gone.clear();
+        }
+        let new: Vec<u32> = changes.changed.iter().map(|c| c.0).filter(|&u| u >= sel.uidnext_seen).collect();
+        let changed: Vec<u32> = changes
+            .changed
+            .iter()
+            .filter(|c| c.0 < sel.uidnext_seen && !sel.reported.contains(c))
+            .map(|c| c.0)
+            .filter(|u| sel.uids.binary_search(u).is_ok() && sel.gone.binary_search(u).is_err())
+            .collect();
+        let members = db.members_of(user, sel.mailbox, &changed).unwrap_or_default();
+        let mut keywords_grew = false;
+        for m in &members {
+            for f in m.message.flags.iter().filter(|f| !f.starts_with('\\')) {
+                if !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) && sel.keywords.len() < 200 {
+                    sel.keywords.push(f.clone());
+                    keywords_grew = true;
+                }
+            }
+        }
+        if !new.is_empty() {
+            let mut added = new.clone();
+            added.sort_unstable();
+            sel.uidnext_seen = added.last().map_or(sel.uidnext_seen, |u| u + 1);
+            sel.uids.extend(added.iter().copied());
+            if !sel.read_only
+                && let Ok(from) = db.claim_recent(user, sel.mailbox)
+            {
+                sel.recent.extend(added.iter().copied().filter(|&u| u >= from));
+            }
+            if let Ok(rec) = db.mailbox(user, sel.mailbox) {
+                for k in rec.keywords {
+                    if !sel.keywords.iter().any(|s| s.eq_ignore_ascii_case(&k)) {
+                        sel.keywords.push(k);
+                        keywords_grew = true;
+                    }
+                }
+            }
+        }
+        if keywords_grew {
+            out.raw("* FLAGS (").raw(SYSTEM_FLAGS);
+            for k in &sel.keywords {
+                out.raw(" ").raw(k);
+            }
+            out.raw(")").crlf();
+        }
+        if !new.is_empty() {
+            out.raw("* ").num(sel.uids.len()).raw(" EXISTS").crlf();
+            out.raw("* ").num(sel.recent.len()).raw(" RECENT").crlf();
+        }
+        for m in &members {
+            if let Some(msn) = sel.msn(m.uid) {
+                flags_line(out, msn, m, sel.is_recent(m.uid), self.condstore, self.condstore);
+            }
+        }
+        sel.modseq = sel.modseq.max(changes.highest);
+        sel.reported.clear();
+    }
+}
+
+/// The sequence number of the first unseen message (SELECT's `[UNSEEN n]`).
+fn first_unseen(session: &Session, user: u32, sel: &Selected) -> Option<usize> {
+    let members = session.env.store.db.members(user, sel.mailbox, 1..=u32::MAX).ok()?;
+    let first = members.iter().find(|m| !m.message.seen())?;
+    sel.msn(first.uid)
+}
+
+/// A mailbox name on the wire (modified UTF-7).
+pub(super) fn wire_name(name: &str) -> String {
+    utf7::encode(name)
+}

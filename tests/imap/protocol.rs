@@ -1,0 +1,121 @@
+//! Byte-level IMAP behaviour: login rules, errors, IDLE, and what one session sees of
+//! another's changes.
+
+use std::time::Duration;
+
+use crate::client::{Imap, tagged};
+use crate::support::{PASSWORD, TestServer, USER};
+
+const MSG: &[u8] = b"From: bob@example.com\r\nSubject: hi\r\n\r\nbody\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_refused_before_tls_and_works_after_starttls() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imap_addrs[0];
+    let (mut c, greeting) = Imap::plain(addr).await;
+    assert!(greeting.starts_with("* OK [CAPABILITY ") && greeting.contains("LOGINDISABLED"), "{greeting}");
+    assert!(greeting.contains("(session "), "the session id is in the greeting: {greeting}");
+    assert!(!greeting.contains("AUTH=PLAIN"), "{greeting}");
+    let r = c.cmd(&format!("LOGIN {USER} \"{PASSWORD}\"")).await;
+    assert!(tagged(&r).starts_with("t1 NO [PRIVACYREQUIRED]"), "{r:?}");
+    let r = c.cmd("STARTTLS").await;
+    assert!(tagged(&r).starts_with("t2 OK"), "{r:?}");
+    let mut c = c.into_tls().await;
+    let r = c.cmd("CAPABILITY").await;
+    assert!(r[0].contains("AUTH=PLAIN") && !r[0].contains("STARTTLS"), "{r:?}");
+    let r = c.cmd(&format!("LOGIN {USER} \"wrong\"")).await;
+    assert!(tagged(&r).starts_with("t4 NO [AUTHENTICATIONFAILED]") && tagged(&r).contains("(session "), "{r:?}");
+    let r = c.cmd(&format!("LOGIN alice@example.com \"{PASSWORD}\"")).await;
+    assert!(tagged(&r).starts_with("t5 OK [CAPABILITY IMAP4rev1"), "login by email address: {r:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticate_plain_with_and_without_initial_response() {
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
+    let (mut c, _) = Imap::tls(addr).await;
+    let r = c.cmd(&format!("AUTHENTICATE PLAIN {token}")).await;
+    assert!(tagged(&r).starts_with("t1 OK"), "{r:?}");
+    let (mut c, _) = Imap::tls(addr).await;
+    c.send(b"a AUTHENTICATE PLAIN\r\n").await;
+    let cont = c.line().await;
+    assert!(cont.starts_with('+'), "{cont}");
+    c.send(format!("{token}\r\n").as_bytes()).await;
+    let r = c.until("a").await;
+    assert!(tagged(&r).starts_with("a OK"), "{r:?}");
+    let r = c.cmd("SELECT INBOX").await;
+    assert!(tagged(&r).contains("OK [READ-WRITE]"), "{r:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_commands_get_bad_and_the_session_goes_on() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let (mut c, _) = Imap::tls(addr).await;
+    c.send(b"x1 FROBNICATE now\r\n").await;
+    let l = c.line().await;
+    assert!(l.starts_with("x1 BAD") && l.contains("(session "), "{l}");
+    let r = c.cmd("SELECT INBOX").await;
+    assert!(tagged(&r).starts_with("t1 BAD"), "select before login: {r:?}");
+    let r = c.cmd("NOOP").await;
+    assert!(tagged(&r).starts_with("t2 OK"), "{r:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sees_another_sessions_append_and_expunge() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut watcher = Imap::login(addr).await;
+    let r = watcher.cmd("SELECT INBOX").await;
+    assert!(r.iter().any(|l| l == "* 0 EXISTS\r\n"), "{r:?}");
+    watcher.send(b"i1 IDLE\r\n").await;
+    let cont = watcher.line().await;
+    assert!(cont.starts_with("+ "), "{cont}");
+    let mut writer = Imap::login(addr).await;
+    let r = writer.append("INBOX", "", MSG).await;
+    assert!(tagged(&r).contains("OK [APPENDUID "), "{r:?}");
+    let seen = tokio::time::timeout(Duration::from_secs(5), watcher.line()).await.expect("EXISTS within 5 s");
+    assert_eq!(seen, "* 1 EXISTS\r\n");
+    let recent = watcher.line().await;
+    assert_eq!(recent, "* 1 RECENT\r\n");
+    writer.cmd("SELECT INBOX").await;
+    writer.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    let flags = tokio::time::timeout(Duration::from_secs(5), watcher.line()).await.unwrap();
+    assert!(flags.starts_with("* 1 FETCH (FLAGS (\\Deleted\\") || flags.contains("\\Deleted"), "{flags}");
+    writer.cmd("EXPUNGE").await;
+    let gone = tokio::time::timeout(Duration::from_secs(5), watcher.line()).await.unwrap();
+    assert_eq!(gone, "* 1 EXPUNGE\r\n");
+    watcher.send(b"DONE\r\n").await;
+    let r = watcher.until("i1").await;
+    assert!(tagged(&r).starts_with("i1 OK"), "{r:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_is_held_back_from_expunge_until_allowed() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut a = Imap::login(addr).await;
+    for _ in 0..2 {
+        a.append("INBOX", "", MSG).await;
+    }
+    a.cmd("SELECT INBOX").await;
+    let mut b = Imap::login(addr).await;
+    b.cmd("SELECT INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    b.cmd("EXPUNGE").await;
+    // RFC 3501 §7.4.1: no EXPUNGE during FETCH; the message numbers stay as they were.
+    let r = a.cmd("FETCH 2 (UID)").await;
+    assert!(!r.iter().any(|l| l.contains("EXPUNGE")), "{r:?}");
+    assert!(r.iter().any(|l| l.starts_with("* 2 FETCH (UID 2)")), "{r:?}");
+    let r = a.cmd("NOOP").await;
+    assert!(r.iter().any(|l| l == "* 1 EXPUNGE\r\n"), "{r:?}");
+    let r = a.cmd("FETCH 1 (UID)").await;
+    assert!(r.iter().any(|l| l.starts_with("* 1 FETCH (UID 2)")), "{r:?}");
+    server.stop().await;
+}
