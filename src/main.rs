@@ -36,6 +36,12 @@ enum Command {
     /// Check the store.
     #[command(subcommand)]
     Store(cli::store::StoreCommand),
+    /// A user's mailboxes.
+    #[command(subcommand)]
+    Mailbox(cli::mail::MailboxCommand),
+    /// A user's quota (it grows by itself, up to a ceiling).
+    #[command(subcommand)]
+    Quota(cli::mail::QuotaCommand),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Queue(cmd) => cli::queue::run(&args.config, cmd),
         Command::Trace(cmd) => cli::trace::run(&args.config, *cmd),
         Command::Store(cmd) => cli::store::run(&args.config, cmd),
+        Command::Mailbox(cmd) => cli::mail::mailbox(&args.config, cmd),
+        Command::Quota(cmd) => cli::mail::quota(&args.config, cmd),
     }
 }
 

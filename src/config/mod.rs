@@ -8,7 +8,7 @@ mod env;
 mod reader;
 mod sections;
 mod suggest;
-mod units;
+pub mod units;
 mod values;
 
 #[cfg(test)]

@@ -225,7 +225,9 @@ pub fn canonical_name(name: &str) -> Result<String, MailError> {
 impl MailDb {
     pub fn open(path: &Path, rule: QuotaRule) -> Result<MailDb, MailError> {
         let mut builder = redb::Builder::new();
-        builder.set_cache_size(64 << 20);
+        // MultiWriter, as the queue's store (decision D4): `gatepost quota set` and
+        // `mailbox list` work beside a running server.
+        builder.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter).set_cache_size(64 << 20);
         let db = builder.create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(USERS)?;

@@ -7,6 +7,7 @@ mod ports;
 #[allow(dead_code)]
 mod support;
 
+mod cli;
 mod client;
 mod interop;
 mod protocol;

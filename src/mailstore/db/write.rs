@@ -455,6 +455,21 @@ impl MailDb {
         Ok((uidvalidity, pairs))
     }
 
+    /// `gatepost quota set USER --ceiling`: the user's own ceiling (`None`: the operator's).
+    /// The limit never shrinks, so a ceiling below it only stops further growth.
+    pub fn set_ceiling(&self, user: u32, ceiling: Option<u64>) -> Result<(), MailError> {
+        let txn = self.write()?;
+        {
+            let mut users = txn.open_table(USERS)?;
+            let mut state: UserState =
+                read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
+            state.ceiling = ceiling.or(self.rule.ceiling);
+            users.insert(user, json(&state).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// A selecting session claims the mailbox's `\Recent` messages: those from the returned
     /// UID on are recent for it, and for no later session.
     pub fn claim_recent(&self, user: u32, mailbox: u32) -> Result<u32, MailError> {

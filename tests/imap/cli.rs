@@ -1,0 +1,64 @@
+//! `gatepost mailbox list` and `gatepost quota show|set`, run as real processes beside a
+//! running server: what they print follows what IMAP clients did, and a ceiling set from the
+//! command line stops the next APPEND.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::client::{Imap, tagged};
+use crate::support::TestServer;
+
+fn gatepost(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gatepost")).arg("--config").arg(config).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_list_and_quota_beside_the_server() {
+    let server = TestServer::start_with(
+        |t| t + "[quota]\ninitial = \"1000\"\ngrow_when_free_below = \"100\"\ngrow_by = \"1000\"\n",
+        std::sync::Arc::new(gatepost::clock::SystemClock),
+    )
+    .await;
+    let config = server.dir.path().join("g.toml");
+    std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut c = Imap::login(addr).await;
+    let r = c.cmd("CREATE \"B&APw-ro/2026\"").await;
+    assert!(tagged(&r).contains("OK"), "{r:?}");
+    let msg = vec![b'x'; 950];
+    let r = c.append("INBOX", "\\Seen", &[b"Subject: q\r\n\r\n".as_slice(), &msg].concat()).await;
+    assert!(tagged(&r).contains("OK [APPENDUID"), "{r:?}");
+
+    let o = gatepost(&config, &["mailbox", "list", "alice"]);
+    let list = text(&o);
+    assert!(o.status.success(), "{list}");
+    let inbox = list.lines().find(|l| l.starts_with("INBOX ")).unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(inbox.split_whitespace().nth(1), Some("1"), "one message: {inbox}");
+    assert!(list.lines().any(|l| l.starts_with("Büro/2026 ")), "names in UTF-8: {list}");
+    assert!(list.lines().any(|l| l.starts_with("Sent ") && l.contains("\\Sent")), "{list}");
+
+    let o = gatepost(&config, &["quota", "show", "alice", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(v["used"], 964);
+    assert_eq!(v["limit"], 2000, "grew one step: {v}");
+    assert_eq!(v["growth"].as_array().unwrap().len(), 1);
+
+    let o = gatepost(&config, &["quota", "set", "alice", "--ceiling", "2000"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = [b"Subject: q\r\n\r\n".as_slice(), &msg].concat();
+    let r = c.append("INBOX", "", &m).await;
+    assert!(tagged(&r).contains("OK [APPENDUID"), "1928 of 2000: fits under the ceiling: {r:?}");
+    let r = c.append("INBOX", "", &m).await;
+    assert!(tagged(&r).contains("NO [OVERQUOTA]"), "the CLI's ceiling holds at once: {r:?}");
+    let o = gatepost(&config, &["quota", "show", "alice"]);
+    assert!(text(&o).contains("(2000 bytes)") && text(&o).contains("(1928 bytes)"), "{}", text(&o));
+    let o = gatepost(&config, &["quota", "set", "alice", "--ceiling", "lots"]);
+    assert!(!o.status.success() && text(&o).contains("--ceiling"), "{}", text(&o));
+    let o = gatepost(&config, &["quota", "show", "nobody"]);
+    assert!(!o.status.success() && text(&o).contains("no user"), "{}", text(&o));
+    server.stop().await;
+}
