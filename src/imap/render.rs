@@ -90,6 +90,11 @@ fn addresses(out: &mut Out, list: Option<&Address<'_>>) {
 
 fn address(out: &mut Out, name: Option<&str>, addr: Option<&str>) -> bool {
     let Some(addr) = addr.filter(|a| !a.is_empty()) else { return false };
+    // An obsolete source route (`<@route:user@domain>`) goes in its own field.
+    let (route, addr) = match addr.strip_prefix('@').and_then(|_| addr.split_once(':')) {
+        Some((route, rest)) => (Some(route), rest),
+        None => (None, addr),
+    };
     let (mailbox, host) = match addr.rsplit_once('@') {
         Some((m, h)) => (m, Some(h)),
         None => (addr, None),
@@ -100,7 +105,13 @@ fn address(out: &mut Out, name: Option<&str>, addr: Option<&str>) -> bool {
         Some(n) => out.string(encoded_word(n).as_bytes()),
         None => out.raw("NIL"),
     };
-    out.raw(" NIL ").string(mailbox.as_bytes()).raw(" ").nstring(host.map(str::as_bytes)).raw(")");
+    out.raw(" ")
+        .nstring(route.map(str::as_bytes))
+        .raw(" ")
+        .string(mailbox.as_bytes())
+        .raw(" ")
+        .nstring(host.map(str::as_bytes))
+        .raw(")");
     true
 }
 

@@ -54,6 +54,7 @@ impl Structure {
         let root = MessageParser::default()
             .parse(raw)
             .and_then(|m| m.parts.first().map(|_| part(&m.parts, 0, raw, (0, size), 0)))
+            .map(|root| to_the_end(root, raw, size))
             .unwrap_or_else(|| opaque(raw));
         Structure { size, root }
     }
@@ -69,22 +70,30 @@ impl Structure {
     }
 
     /// The part named by an IMAP section number (`[]` is the whole message's top part;
-    /// `[1, 2]` is "1.2"). A non-multipart has itself as part 1 (RFC 3501 §6.4.5).
+    /// `[1, 2]` is "1.2"). RFC 3501 §6.4.5: numbers index a multipart's children; a message
+    /// that is not multipart has only part 1, itself (even when it is a message/rfc822: its
+    /// part 1 is the whole encapsulated message); after a message/rfc822 part, numbers go on
+    /// into the encapsulated message by the same rule.
     pub fn section(&self, path: &[u32]) -> Option<&Part> {
-        let mut p = &self.root;
-        for &n in path {
+        let Some((&first, rest)) = path.split_first() else { return Some(&self.root) };
+        let mut p = top_level(&self.root, first)?;
+        for &n in rest {
             p = match &p.kind {
                 Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?)?,
-                Kind::Message(inner) => match &inner.kind {
-                    Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?)?,
-                    _ if n == 1 => inner,
-                    _ => return None,
-                },
-                Kind::Leaf if n == 1 => p,
+                Kind::Message(inner) => top_level(inner, n)?,
                 Kind::Leaf => return None,
             };
         }
         Some(p)
+    }
+}
+
+/// Part `n` of a message whose top part is `root`.
+fn top_level(root: &Part, n: u32) -> Option<&Part> {
+    match &root.kind {
+        Kind::Multipart(children) => children.get((n as usize).checked_sub(1)?),
+        _ if n == 1 => Some(root),
+        _ => None,
     }
 }
 
@@ -122,7 +131,7 @@ fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], within: (u32, u32), de
             Kind::Multipart(ids.map(|c| part(parts, c, raw, (b0, end), depth + 1)).collect())
         }
         PartType::Message(inner) => match inner.parts.first() {
-            Some(_) => Kind::Message(Box::new(part(&inner.parts, 0, raw, (b0, end), depth + 1))),
+            Some(_) => Kind::Message(Box::new(to_the_end(part(&inner.parts, 0, raw, (b0, end), depth + 1), raw, end))),
             None => Kind::Leaf,
         },
         _ => Kind::Leaf,
@@ -141,6 +150,17 @@ fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], within: (u32, u32), de
         disposition,
         kind,
     }
+}
+
+/// A message's text runs to the end of the message: mail-parser ends a multipart at its
+/// closing boundary, but the epilogue after it is still the message's body (RFC 3501
+/// BODY[TEXT], as Dovecot serves it).
+fn to_the_end(mut root: Part, raw: &[u8], end: u32) -> Part {
+    if end > root.body.1 {
+        root.body.1 = end;
+        root.lines = lines(&raw[root.body.0 as usize..end as usize]);
+    }
+    root
 }
 
 fn default_subtype(media_type: &str) -> String {

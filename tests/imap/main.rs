@@ -9,5 +9,6 @@ mod support;
 
 mod cli;
 mod client;
+mod compliance;
 mod interop;
 mod protocol;

@@ -90,10 +90,29 @@ impl Session {
                 Ok(s) => s,
                 Err(e) => return self.store_error(tag, e),
             };
+            let mut shown: Vec<(String, &str)> = Vec::new();
             for name in subs.iter().filter(|n| matches(&full, n)) {
                 let exists = boxes.iter().any(|(_, m)| &m.name == name);
-                let attrs = if exists { "" } else { "\\Noselect" };
-                self.out.raw("* LSUB (").raw(attrs).raw(") \"/\" ").astring(&wire_name(name)).crlf();
+                shown.push((name.clone(), if exists { "" } else { "\\Noselect" }));
+            }
+            // RFC 3501 §6.3.9: with `%`, a level holding only subscribed inferiors is shown
+            // as `\Noselect` (it is not itself subscribed).
+            if full.contains('%') && !full.contains('*') {
+                for name in &subs {
+                    let mut prefix = String::new();
+                    for level in name.split('/').take(name.split('/').count() - 1) {
+                        if !prefix.is_empty() {
+                            prefix.push('/');
+                        }
+                        prefix.push_str(level);
+                        if matches(&full, &prefix) && !subs.contains(&prefix) && !shown.iter().any(|s| s.0 == prefix) {
+                            shown.push((prefix.clone(), "\\Noselect"));
+                        }
+                    }
+                }
+            }
+            for (name, attrs) in shown {
+                self.out.raw("* LSUB (").raw(attrs).raw(") \"/\" ").astring(&wire_name(&name)).crlf();
             }
             return self.ok(tag, None, "LSUB completed");
         }

@@ -202,6 +202,8 @@ impl Session {
             uids.iter().copied().filter(|u| !stored.modified.contains(u)).collect()
         };
         let members: Vec<Member> = self.env.store.db.members_of(user, sel.mailbox, &report).unwrap_or_default();
+        self.announce_keywords(&members);
+        let sel = self.selected.as_mut().expect("selected");
         for m in &members {
             if let Some(msn) = sel.msn(m.uid) {
                 if silent {

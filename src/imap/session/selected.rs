@@ -312,6 +312,30 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Keywords in `members` the client has not been told of: `* FLAGS` (and the permanent
+    /// flags) first, so no FETCH shows a keyword missing from FLAGS (RFC 3501 §7.2.6).
+    pub(super) fn announce_keywords(&mut self, members: &[Member]) {
+        let Some(sel) = self.selected.as_mut() else { return };
+        let mut grew = false;
+        for m in members {
+            for f in m.message.flags.iter().filter(|f| !f.starts_with('\\')) {
+                if !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) && sel.keywords.len() < 200 {
+                    sel.keywords.push(f.clone());
+                    grew = true;
+                }
+            }
+        }
+        if grew {
+            let list = format!("{SYSTEM_FLAGS} {}", sel.keywords.join(" "));
+            self.out.raw("* FLAGS (").raw(&list).raw(")").crlf();
+            if !sel.read_only {
+                self.out.untagged("OK", Some(&format!("PERMANENTFLAGS ({list} \\*)")), "Flags permitted");
+            }
+        }
+    }
+}
+
 /// The sequence number of the first unseen message (SELECT's `[UNSEEN n]`).
 fn first_unseen(session: &Session, user: u32, sel: &Selected) -> Option<usize> {
     let members = session.env.store.db.members(user, sel.mailbox, 1..=u32::MAX).ok()?;
