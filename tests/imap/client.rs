@@ -51,6 +51,12 @@ impl Imap {
         w.flush().await.unwrap();
     }
 
+    /// Write without panicking; false when the server has closed the connection.
+    pub async fn try_send(&mut self, raw: &[u8]) -> bool {
+        let w = self.io.get_mut();
+        w.write_all(raw).await.is_ok() && w.flush().await.is_ok()
+    }
+
     /// One response line, literals inlined as their bytes (lossy); empty on EOF.
     pub async fn line(&mut self) -> String {
         let mut out = Vec::new();
@@ -70,7 +76,9 @@ impl Imap {
                 break;
             };
             let mut lit = vec![0; n];
-            self.io.read_exact(&mut lit).await.unwrap();
+            if self.io.read_exact(&mut lit).await.is_err() {
+                break;
+            }
             out.extend_from_slice(&lit);
         }
         String::from_utf8_lossy(&out).into_owned()

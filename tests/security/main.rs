@@ -12,6 +12,7 @@ mod ports;
 mod support;
 
 mod connections;
+mod imap;
 mod login;
 mod open_relay;
 mod operator;
