@@ -22,6 +22,7 @@ const TARGETS: &[&str] = &[
     "quota",
     "blob_decode",
     "structure",
+    "imap_session",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -121,6 +122,11 @@ fn every_fuzz_target_is_replayed() {
     let mut known: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     known.sort();
     assert_eq!(found, known, "fuzz/fuzz_targets/ and TARGETS in tests/fuzz_seeds.rs disagree");
+}
+
+#[test]
+fn imap_session_seeds() {
+    replay("imap_session", checks::imap_session);
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod driver;
 pub mod fetch;
 pub mod listener;
 pub mod render;
+pub mod script;
 pub mod search;
 pub mod sequence;
 pub mod session;

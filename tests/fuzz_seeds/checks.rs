@@ -578,3 +578,32 @@ pub fn structure(data: &[u8]) {
     let _ = s.section(&[0]);
     let _ = s.section(&[u32::MAX, 1]);
 }
+
+/// `imap_session`: any bytes a logged-in client sends get answers, never a panic; every
+/// response ends with CRLF; a mail store shared across inputs (made once, with a small
+/// ceiling so it cannot grow without bound) stays readable.
+pub fn imap_session(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    static STORE: OnceLock<(Arc<gatepost::mailstore::MailStore>, std::path::PathBuf)> = OnceLock::new();
+    let (store, _) = STORE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("gatepost-fuzz-imap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let rule = gatepost::accounts::quota::QuotaRule {
+            initial: 1 << 20,
+            grow_when_free_below: 0,
+            grow_by: 1 << 20,
+            ceiling: Some(4 << 20),
+            reserve: 0,
+        };
+        let db = gatepost::mailstore::MailDb::open(&dir.join("mailstore.redb"), rule).expect("mail store");
+        let blobs = Arc::new(gatepost::blobs::memory::MemoryBlobs::default());
+        (Arc::new(gatepost::mailstore::MailStore::with_blobs(db, blobs)), dir)
+    });
+    let out = gatepost::imap::script::run(store.clone(), "fuzz", data);
+    if !out.is_empty() {
+        assert!(out.ends_with(b"\r\n"), "a response ends without CRLF: {:?}", String::from_utf8_lossy(&out));
+    }
+    let user = store.db.find_user("fuzz").expect("readable").expect("made at login");
+    store.db.mailboxes(user).expect("mailboxes readable");
+}
