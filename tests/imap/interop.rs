@@ -67,16 +67,16 @@ async fn curl_appends_searches_and_reads_back() {
         std::process::Command::new("curl").args(args).output().unwrap()
     };
     let base = format!("imaps://localhost:{port}");
-    let (c, b, f) = (curl.clone(), base.clone(), file.display().to_string());
+    let (c, b, f) = (curl, base.clone(), file.display().to_string());
     let o = tokio::task::spawn_blocking(move || c(vec!["-T".into(), f], format!("{b}/INBOX"))).await.unwrap();
     assert!(o.status.success(), "APPEND: {}", String::from_utf8_lossy(&o.stderr));
-    let (c, b) = (curl.clone(), base.clone());
+    let (c, b) = (curl, base.clone());
     let o = tokio::task::spawn_blocking(move || c(vec![], format!("{b}/INBOX?SUBJECT%20curl"))).await.unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "* SEARCH 1");
-    let (c, b) = (curl.clone(), base.clone());
+    let (c, b) = (curl, base.clone());
     let o = tokio::task::spawn_blocking(move || c(vec![], format!("{b}/INBOX;UID=1"))).await.unwrap();
     assert_eq!(o.stdout, msg, "the bytes curl appended are the bytes it reads");
-    let (c, b) = (curl.clone(), base.clone());
+    let (c, b) = (curl, base.clone());
     let o = tokio::task::spawn_blocking(move || c(vec![], format!("{b}/"))).await.unwrap();
     let list = String::from_utf8_lossy(&o.stdout);
     assert!(list.contains("\\Sent) \"/\" Sent") && list.contains("Scheduled"), "{list}");

@@ -8,6 +8,7 @@ mod ports;
 mod support;
 
 mod cli;
+#[allow(dead_code)]
 mod client;
 mod compliance;
 mod interop;
