@@ -22,13 +22,61 @@ pub enum StoreCommand {
         #[arg(long)]
         bodies: bool,
     },
+    /// Everything `check --bodies` does, then the mail store: every blob re-hashed, reference
+    /// counts, memberships, mailbox counters and quota usage recounted. Runs beside `serve`.
+    Verify,
 }
 
 /// Problems listed one by one up to this many; beyond, counted.
 const SHOWN: usize = 20;
 
 pub fn run(config: &Path, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
-    let StoreCommand::Check { bodies } = cmd;
+    match cmd {
+        StoreCommand::Check { bodies } => check(config, bodies),
+        StoreCommand::Verify => {
+            let queue = check(config, true)?;
+            let mail = verify_mail(config)?;
+            Ok(if queue == ExitCode::SUCCESS { mail } else { queue })
+        }
+    }
+}
+
+/// The mail store half of `store verify`.
+fn verify_mail(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(config)?;
+    let path = config.data_dir.join("mailstore.redb");
+    if !path.exists() {
+        output::println("mail store: none yet (made at the first IMAP login)")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let db = gatepost::mailstore::MailDb::open(&path, gatepost::app::settings::quota_rule(&config))
+        .with_context(|| format!("opening {}", path.display()))?;
+    let blobs = gatepost::blobs::files::FileBlobs::new(config.data_dir.join("blobs"));
+    let bar = progress(db.message_count()?);
+    bar.set_message("messages");
+    let report = db.verify(&blobs, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let mut text = format!(
+        "mail store: {} users, {} messages, {} blobs ({} bytes) re-hashed\n",
+        report.users, report.messages, report.blobs, report.bytes
+    );
+    for p in report.problems.iter().take(SHOWN) {
+        text += &format!("problem: {}\n", value(p));
+    }
+    if report.problems.len() > SHOWN {
+        text += &format!("… and {} more problem(s)\n", report.problems.len() - SHOWN);
+    }
+    output::print(&text)?;
+    if report.problems.is_empty() {
+        output::println("mail store verify: OK")?;
+        Ok(ExitCode::SUCCESS)
+    } else {
+        output::println(&format!("mail store verify: {} problem(s)", report.problems.len()))?;
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn check(config: &Path, bodies: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
     let dir = &config.data_dir;
     let started = std::time::Instant::now();

@@ -412,9 +412,11 @@ fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
 
 mod folders;
 mod read;
+mod verify;
 mod write;
 
 pub use read::{Changes, Member};
+pub use verify::VerifyReport;
 pub use write::{FlagOp, Stored};
 
 #[cfg(test)]

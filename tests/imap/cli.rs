@@ -62,3 +62,37 @@ async fn mailbox_list_and_quota_beside_the_server() {
     assert!(!o.status.success() && text(&o).contains("no user"), "{}", text(&o));
     server.stop().await;
 }
+
+/// `store verify` beside the server: clean after real IMAP work, then a damaged blob is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_verify_rehashes_blobs_and_recounts() {
+    let server = TestServer::start().await;
+    let config = server.dir.path().join("g.toml");
+    std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut c = Imap::login(addr).await;
+    for n in 0..3 {
+        c.append("INBOX", "", format!("Subject: {n}\r\n\r\nbody {n}\r\n").as_bytes()).await;
+    }
+    c.cmd("SELECT INBOX").await;
+    c.cmd("COPY 1:2 Archive").await;
+    c.cmd("STORE 1 +FLAGS (\\Deleted \\Seen)").await;
+    c.cmd("EXPUNGE").await;
+    c.cmd("MOVE 1 Trash").await;
+    let o = gatepost(&config, &["store", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("4 messages, 3 blobs") && text(&o).contains("mail store verify: OK"), "{}", text(&o));
+
+    let blobs = server.dir.path().join("blobs");
+    let shard = std::fs::read_dir(&blobs).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(&shard).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    let o = gatepost(&config, &["store", "verify"]);
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("blob {name}")), "the damaged blob is named: {}", text(&o));
+    server.stop().await;
+}
