@@ -11,5 +11,6 @@ mod cli;
 #[allow(dead_code)]
 mod client;
 mod compliance;
+mod crash;
 mod interop;
 mod protocol;
