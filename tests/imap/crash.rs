@@ -138,7 +138,7 @@ async fn contents(imap: &mut Imap, mailbox: &str) -> HashMap<u32, Vec<u8>> {
     for l in r.iter().filter(|l| l.starts_with("* ")) {
         let uid: u32 = l.split("UID ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
         let start = l.find("}\r\n").unwrap() + 3;
-        let body = l[start..l.len() - 3].as_bytes().to_vec(); // ")\r\n"
+        let body = l.as_bytes()[start..l.len() - 3].to_vec(); // ")\r\n"
         assert!(out.insert(uid, body).is_none(), "UID {uid} twice in {mailbox}");
     }
     out
