@@ -82,3 +82,76 @@ async fn curl_appends_searches_and_reads_back() {
     assert!(list.contains("\\Sent) \"/\" Sent") && list.contains("Scheduled"), "{list}");
     server.stop().await;
 }
+
+/// mbsync (isync) syncs the user's mailboxes both ways with a local Maildir: the bytes on
+/// each side are the bytes on the other, up to what mbsync itself does to a Maildir file
+/// (native LF line ends, its own `X-TUID` tracking header).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mbsync_syncs_both_ways_with_the_same_bytes() {
+    if !peer("mbsync") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut c = crate::client::Imap::login(addr).await;
+    let first =
+        b"From: bob@example.com\r\nSubject: from the server\r\nMessage-ID: <s1@example.com>\r\n\r\nserver side\r\n";
+    c.append("INBOX", "\\Seen", first).await;
+    c.cmd("CREATE Projects").await;
+    c.append("Projects", "", b"Subject: project\r\n\r\nplan\r\n").await;
+    let dir = server.dir.path();
+    let maildir = dir.join("maildir");
+    std::fs::create_dir_all(&maildir).unwrap();
+    let rc = dir.join("mbsyncrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "IMAPAccount gp\nHost localhost\nPort {port}\nUser {USER}\nPass \"{PASSWORD}\"\nSSLType IMAPS\n\
+             CertificateFile {cert}\n\nIMAPStore gp-remote\nAccount gp\n\n\
+             MaildirStore local\nPath {md}/\nInbox {md}/INBOX\nSubFolders Verbatim\n\n\
+             Channel gp\nFar :gp-remote:\nNear :local:\nPatterns *\nCreate Both\nSync All\nExpunge Both\nSyncState *\n",
+            port = addr.port(),
+            cert = cert_path().display(),
+            md = maildir.display(),
+        ),
+    )
+    .unwrap();
+    let sync = {
+        let rc = rc.clone();
+        move || std::process::Command::new("mbsync").arg("-c").arg(&rc).arg("-a").output().unwrap()
+    };
+    let o = tokio::task::spawn_blocking(sync.clone()).await.unwrap();
+    assert!(o.status.success(), "mbsync: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let files = |sub: &str| -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for d in ["cur", "new"] {
+            if let Ok(entries) = std::fs::read_dir(maildir.join(sub).join(d)) {
+                for e in entries {
+                    out.push(std::fs::read(e.unwrap().path()).unwrap());
+                }
+            }
+        }
+        out
+    };
+    // mbsync's Maildir form of a message: LF line ends, without its X-TUID line.
+    let maildir_form = |b: &[u8]| -> Vec<u8> {
+        let text = String::from_utf8_lossy(b).replace("\r\n", "\n");
+        text.lines().filter(|l| !l.starts_with("X-TUID: ")).map(|l| format!("{l}\n")).collect::<String>().into_bytes()
+    };
+    let inbox: Vec<Vec<u8>> = files("INBOX").iter().map(|f| maildir_form(f)).collect();
+    assert_eq!(inbox, vec![maildir_form(first)], "the server's INBOX, byte for byte");
+    assert_eq!(files("Projects").len(), 1, "folders come along");
+    // A message written into the local Maildir goes up to the server unchanged.
+    let local = b"From: alice@example.com\r\nSubject: from the laptop\r\n\r\nlocal side\r\n";
+    std::fs::write(maildir.join("Projects/new/1700000000.1.laptop"), maildir_form(local)).unwrap();
+    let o = tokio::task::spawn_blocking(sync).await.unwrap();
+    assert!(o.status.success(), "mbsync: {}", String::from_utf8_lossy(&o.stderr));
+    c.cmd("SELECT Projects").await;
+    let r = c.cmd("UID FETCH 1:* (BODY.PEEK[])").await;
+    assert!(r.iter().any(|l| l.contains("local side")), "{r:?}");
+    let fetched = r.iter().find(|l| l.contains("from the laptop")).unwrap();
+    let body = &fetched[fetched.find("}\r\n").unwrap() + 3..fetched.len() - 3];
+    let without_tuid: String = body.split_inclusive("\r\n").filter(|l| !l.starts_with("X-TUID: ")).collect();
+    assert_eq!(without_tuid.as_bytes(), local, "the laptop's bytes on the server (mbsync adds its X-TUID)");
+    server.stop().await;
+}
