@@ -139,9 +139,18 @@ fn one() -> u32 {
 pub enum Origin {
     Append,
     Copy,
-    SentCopy,
+    /// Filed by the Sent filer for the queued message `queue`.
+    SentCopy {
+        queue: String,
+    },
     Notice,
-    Remote { account: u32, folder: String, uidvalidity: u32, uid: u32, first_import: bool },
+    Remote {
+        account: u32,
+        folder: String,
+        uidvalidity: u32,
+        uid: u32,
+        first_import: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +164,9 @@ pub struct Message {
     pub origin: Origin,
     /// (mailbox, uid) of each membership: one, or the INBOX pair.
     pub members: Vec<(u32, u32)>,
+    /// The Message-ID field's value, as written (the Sent filer's duplicate check).
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 impl Message {
@@ -417,7 +429,7 @@ mod write;
 
 pub use read::{Changes, Member};
 pub use verify::VerifyReport;
-pub use write::{FlagOp, Stored};
+pub use write::{FlagOp, Stored, message_id_of};
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ mod id;
 pub mod integrity;
 pub mod lock;
 mod record;
+mod sent;
 pub mod space;
 mod tables;
 mod trace;
@@ -395,6 +396,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             USERS.name(),
             SENDING.name(),
             tables::TRACE_PENDING.name(),
+            tables::SENT_PENDING.name(),
             trace::TRACE_META.name(),
         ]
         .iter()
@@ -411,6 +413,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(USERS)?;
         txn.open_table(SENDING)?;
         txn.open_table(tables::TRACE_PENDING)?;
+        txn.open_table(tables::SENT_PENDING)?;
         txn.open_table(trace::TRACE_META)?;
     }
     txn.commit()?;

@@ -4,11 +4,15 @@
 
 use redb::{Table, TableDefinition, WriteTransaction};
 
-use super::{BY_USER, DUE, MESSAGES, QueueId, QueueRecord, QueueState, SENDING, StoreError, due_key};
+use super::{BY_USER, DUE, MESSAGES, Origin, QueueId, QueueRecord, QueueState, SENDING, StoreError, due_key};
 
 /// The trace feed: a record's id with a token that changes at every change of the record
 /// (the indexer clears an entry only if the token is still the one it indexed).
 pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
+
+/// The Sent filer's feed: a client's message whose first recipient was just delivered, written
+/// in the transaction that records that delivery (docs/imap.md, "Sent").
+pub(super) const SENT_PENDING: TableDefinition<&str, ()> = TableDefinition::new("sent_pending");
 
 pub(super) fn new_token() -> u64 {
     // 64 of the 80 random bits of a ULID: tokens only have to differ from the one before.
@@ -21,6 +25,7 @@ pub(super) struct QueueTables<'txn> {
     by_user: Table<'txn, &'static str, ()>,
     sending: Table<'txn, &'static str, ()>,
     trace_pending: Table<'txn, &'static str, u64>,
+    sent_pending: Table<'txn, &'static str, ()>,
 }
 
 impl<'txn> QueueTables<'txn> {
@@ -31,6 +36,7 @@ impl<'txn> QueueTables<'txn> {
             by_user: txn.open_table(BY_USER)?,
             sending: txn.open_table(SENDING)?,
             trace_pending: txn.open_table(TRACE_PENDING)?,
+            sent_pending: txn.open_table(SENT_PENDING)?,
         })
     }
 
@@ -61,6 +67,10 @@ impl<'txn> QueueTables<'txn> {
         }
         self.messages.insert(key.as_str(), rec.encode().as_slice())?;
         self.trace_pending.insert(key.as_str(), new_token())?;
+        let delivered = |r: &QueueRecord| r.recipients.iter().any(|r| r.state == QueueState::Sent);
+        if rec.origin == Origin::Client && delivered(rec) && !old.is_some_and(delivered) {
+            self.sent_pending.insert(key.as_str(), ())?;
+        }
         Ok(())
     }
 

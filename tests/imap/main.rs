@@ -12,5 +12,6 @@ mod cli;
 mod client;
 mod compliance;
 mod crash;
+mod filing;
 mod interop;
 mod protocol;

@@ -110,6 +110,7 @@ impl<'t> Work<'t> {
     }
 
     /// A new message with one membership; its blob is referenced once more.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new_message(
         &mut self,
         mailbox: u32,
@@ -118,12 +119,15 @@ impl<'t> Work<'t> {
         internaldate: Timestamp,
         flags: Vec<String>,
         origin: Origin,
+        message_id: Option<String>,
     ) -> Result<(u32, u64), MailError> {
         let id = self.state.next_message;
         self.state.next_message += 1;
         let count = self.refs.get(&blob.0)?.map_or(0, |v| v.value());
         self.refs.insert(&blob.0, count + 1)?;
-        let mut msg = Message { blob: blob.to_string(), size, internaldate, flags, origin, members: vec![] };
+        let mut msg =
+            Message { blob: blob.to_string(), size, internaldate, flags, origin, members: vec![], message_id: None };
+        msg.message_id = message_id;
         let (uid, modseq) = self.add_member(mailbox, id, &mut msg, false)?;
         self.put_message(id, &msg)?;
         Ok((uid, modseq))
@@ -242,6 +246,14 @@ impl<'t> Work<'t> {
     }
 }
 
+/// The Message-ID field's value (trimmed), if the header has one.
+pub fn message_id_of(raw: &[u8]) -> Option<String> {
+    let block = crate::message::header::parse_block(raw, 0, raw.len());
+    let f = block.fields.iter().find(|f| f.is(raw, "Message-ID"))?;
+    let v = String::from_utf8_lossy(&raw[f.value(raw)]).split_whitespace().collect::<Vec<_>>().join("");
+    (!v.is_empty()).then_some(v)
+}
+
 fn note_keywords(mbox: &mut Mailbox, flags: &[String]) {
     for f in flags.iter().filter(|f| !f.starts_with('\\')) {
         if mbox.keywords.len() < MAX_KEYWORDS && !has_flag(&mbox.keywords, f) {
@@ -276,6 +288,18 @@ impl MailDb {
         mailbox: u32,
         new: &NewMessage<'_>,
     ) -> Result<Appended, MailError> {
+        self.file(blobs, user, mailbox, new, Origin::Append)
+    }
+
+    /// APPEND with the origin recorded (the Sent filer, notices).
+    pub fn file(
+        &self,
+        blobs: &dyn BlobStore,
+        user: u32,
+        mailbox: u32,
+        new: &NewMessage<'_>,
+        origin: Origin,
+    ) -> Result<Appended, MailError> {
         let NewMessage { raw, flags, internaldate, writer } = *new;
         // Refuse an over-quota write before its blob costs disk; decided again below, in the
         // transaction, against the state it commits over.
@@ -288,7 +312,8 @@ impl MailDb {
             let size = raw.len() as u64;
             work.charge(&self.rule, size, writer, internaldate)?;
             let (shared, deleted) = split_flags(flags);
-            let (uid, modseq) = work.new_message(mailbox, &hash, size, internaldate, shared, Origin::Append)?;
+            let message_id = message_id_of(raw);
+            let (uid, modseq) = work.new_message(mailbox, &hash, size, internaldate, shared, origin, message_id)?;
             let modseq = if deleted {
                 let id = work.member(mailbox, uid)?.map(|m| m.0).unwrap_or_default();
                 work.set_deleted(mailbox, uid, id, size, true)?
@@ -414,8 +439,15 @@ impl MailDb {
                 let msg = work.message(id)?;
                 work.charge(&self.rule, msg.size, Writer::User, now)?;
                 let hash: BlobHash = msg.blob.parse().map_err(|e| MailError::Damaged(format!("message {id}: {e}")))?;
-                let (new_uid, _) =
-                    work.new_message(to, &hash, msg.size, msg.internaldate, msg.flags.clone(), Origin::Copy)?;
+                let (new_uid, _) = work.new_message(
+                    to,
+                    &hash,
+                    msg.size,
+                    msg.internaldate,
+                    msg.flags.clone(),
+                    Origin::Copy,
+                    msg.message_id.clone(),
+                )?;
                 pairs.push((uid, new_uid));
             }
             work.finish()?;
