@@ -140,8 +140,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         retention: config.trace.retention,
     };
     tasks.push(tokio::spawn(indexer.run(shutdown_rx.clone())));
-    let sent_filer = crate::filing::sent::SentFiler { store: store.clone(), mail: mail.clone(), clock: clock.clone() };
-    tasks.push(tokio::spawn(sent_filer.run(shutdown_rx.clone())));
+    let filer = crate::filing::filer::Filer { store: store.clone(), mail: mail.clone(), clock: clock.clone() };
+    tasks.push(tokio::spawn(filer.run(shutdown_rx.clone())));
     let login = Arc::new(Login::new(store.clone(), clock.clone(), settings::login(config))?);
     let sessions = SessionRegistry::new();
     let follower = ChangeFollower::new(store.clone(), sessions.clone(), login.clone())?;

@@ -143,7 +143,10 @@ pub enum Origin {
     SentCopy {
         queue: String,
     },
-    Notice,
+    /// A DSN or notice gatepost queued as `queue` and filed for the user.
+    Notice {
+        queue: String,
+    },
     Remote {
         account: u32,
         folder: String,

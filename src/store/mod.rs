@@ -15,11 +15,11 @@
 
 mod bodies;
 mod event;
+mod filing;
 mod id;
 pub mod integrity;
 pub mod lock;
 mod record;
-mod sent;
 pub mod space;
 mod tables;
 mod trace;
@@ -37,6 +37,7 @@ pub use integrity::{DataDirState, Integrity};
 pub use lock::{LockError, ServerLock};
 pub use record::{Attempt, INTERNAL_CLIENT, Origin, QueueRecord, QueueState, RECORD_VERSION, RecipientRecord};
 use tables::QueueTables;
+pub use tables::{FILE_INBOX, FILE_SENT};
 pub use trace::TraceChange;
 use users::USERS;
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
@@ -396,7 +397,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             USERS.name(),
             SENDING.name(),
             tables::TRACE_PENDING.name(),
-            tables::SENT_PENDING.name(),
+            tables::FILING_PENDING.name(),
             trace::TRACE_META.name(),
         ]
         .iter()
@@ -413,7 +414,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(USERS)?;
         txn.open_table(SENDING)?;
         txn.open_table(tables::TRACE_PENDING)?;
-        txn.open_table(tables::SENT_PENDING)?;
+        txn.open_table(tables::FILING_PENDING)?;
         txn.open_table(trace::TRACE_META)?;
     }
     txn.commit()?;

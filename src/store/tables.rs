@@ -10,9 +10,12 @@ use super::{BY_USER, DUE, MESSAGES, Origin, QueueId, QueueRecord, QueueState, SE
 /// (the indexer clears an entry only if the token is still the one it indexed).
 pub(super) const TRACE_PENDING: TableDefinition<&str, u64> = TableDefinition::new("trace_pending");
 
-/// The Sent filer's feed: a client's message whose first recipient was just delivered, written
-/// in the transaction that records that delivery (docs/imap.md, "Sent").
-pub(super) const SENT_PENDING: TableDefinition<&str, ()> = TableDefinition::new("sent_pending");
+/// The filers' feed (`filing/`): queue id → what to file, written in the transaction that
+/// makes it due: [`FILE_SENT`] when a client's message has its first recipient delivered
+/// (docs/imap.md, "Sent"), [`FILE_INBOX`] when gatepost queues a DSN for a user.
+pub(super) const FILING_PENDING: TableDefinition<&str, u8> = TableDefinition::new("filing_pending");
+pub const FILE_SENT: u8 = 1;
+pub const FILE_INBOX: u8 = 2;
 
 pub(super) fn new_token() -> u64 {
     // 64 of the 80 random bits of a ULID: tokens only have to differ from the one before.
@@ -25,7 +28,7 @@ pub(super) struct QueueTables<'txn> {
     by_user: Table<'txn, &'static str, ()>,
     sending: Table<'txn, &'static str, ()>,
     trace_pending: Table<'txn, &'static str, u64>,
-    sent_pending: Table<'txn, &'static str, ()>,
+    filing_pending: Table<'txn, &'static str, u8>,
 }
 
 impl<'txn> QueueTables<'txn> {
@@ -36,7 +39,7 @@ impl<'txn> QueueTables<'txn> {
             by_user: txn.open_table(BY_USER)?,
             sending: txn.open_table(SENDING)?,
             trace_pending: txn.open_table(TRACE_PENDING)?,
-            sent_pending: txn.open_table(SENT_PENDING)?,
+            filing_pending: txn.open_table(FILING_PENDING)?,
         })
     }
 
@@ -69,7 +72,10 @@ impl<'txn> QueueTables<'txn> {
         self.trace_pending.insert(key.as_str(), new_token())?;
         let delivered = |r: &QueueRecord| r.recipients.iter().any(|r| r.state == QueueState::Sent);
         if rec.origin == Origin::Client && delivered(rec) && !old.is_some_and(delivered) {
-            self.sent_pending.insert(key.as_str(), ())?;
+            self.filing_pending.insert(key.as_str(), FILE_SENT)?;
+        }
+        if old.is_none() && rec.origin == Origin::Internal && rec.notice_of.is_some() {
+            self.filing_pending.insert(key.as_str(), FILE_INBOX)?;
         }
         Ok(())
     }

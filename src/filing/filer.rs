@@ -1,0 +1,130 @@
+//! The filer (docs/imap.md, "Sent" and "DSNs"). Sent: when the first recipient of a message a
+//! user sent through gatepost is delivered, the message as submitted is filed in the user's
+//! `Sent` with `\Seen` — unless `Sent` already holds it (the client's own APPEND wins: most
+//! desktop and phone clients append their own copy, matched by Message-ID). DSNs: a delivery
+//! status notification gatepost queues for a user is relayed to the user's address as before
+//! and also filed in the user's `INBOX`, the same bytes (so the same Message-ID).
+//!
+//! Exactly once across crashes: the feed entry is written with the delivery (or the DSN); it
+//! is cleared only after the filing committed; a filing repeated after a crash between the
+//! two finds its earlier copy (its origin names the queued message) and files nothing. Over
+//! the quota even with the reserve, the entry stays and is retried: never dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::accounts::quota::Writer;
+use crate::clock::Clock;
+use crate::mailstore::db::{NewMessage, Origin};
+use crate::mailstore::{MailError, MailStore};
+use crate::store::{FILE_INBOX, FILE_SENT, QueueRecord, Store};
+
+/// How often the feed is looked at (a delivery is filed within about this long).
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: usize = 64;
+
+pub struct Filer {
+    pub store: Arc<Store>,
+    pub mail: Arc<MailStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What became of one pending entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Filed {
+    Filed,
+    /// Sent already holds it (the client's copy, or ours from before a crash).
+    AlreadyThere,
+    /// Nothing to file (the record or its body is gone).
+    Gone,
+}
+
+impl Filer {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> bool {
+        let me = Arc::new(self);
+        loop {
+            let work = me.clone();
+            match tokio::task::spawn_blocking(move || work.once()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "filer: will retry"),
+                Err(e) => tracing::error!(error = %e, "filer task failed"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return true,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// One pass over the feed; returns how many entries were cleared.
+    pub fn once(&self) -> anyhow::Result<usize> {
+        let pending = self.store.filing_pending(BATCH)?;
+        let mut done = Vec::new();
+        for (id, kind, rec) in pending {
+            let filed = match kind {
+                FILE_SENT => rec.map(|r| self.file_sent(&r)),
+                FILE_INBOX => rec.map(|r| self.file_notice(&r)),
+                other => {
+                    tracing::warn!(queue_id = %id, kind = other, "filer: unknown kind of filing; dropped");
+                    None
+                }
+            };
+            match filed {
+                None => done.push(id),
+                Some(Ok(_)) => done.push(id),
+                Some(Err(MailError::OverQuota(q))) => {
+                    tracing::warn!(queue_id = %id, used = q.used, limit = q.limit, "filing waits: over the quota and its reserve");
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+        let n = done.len();
+        if n > 0 {
+            self.store.filing_done(&done)?;
+        }
+        Ok(n)
+    }
+
+    pub fn file_sent(&self, rec: &QueueRecord) -> Result<Filed, MailError> {
+        let Ok(raw) = self.store.bodies().read(rec.id) else { return Ok(Filed::Gone) };
+        let db = &self.mail.db;
+        let user = db.user(&rec.user, self.clock.now())?;
+        let sent = db.mailbox_id(user, "Sent")?;
+        let queue = rec.id.to_string();
+        let message_id = crate::mailstore::db::message_id_of(&raw);
+        let already = db.members(user, sent, 1..=u32::MAX)?.into_iter().any(|m| {
+            m.message.origin == (Origin::SentCopy { queue: queue.clone() })
+                || (message_id.is_some() && m.message.message_id == message_id)
+        });
+        if already {
+            return Ok(Filed::AlreadyThere);
+        }
+        let flags = ["\\Seen".to_string()];
+        let new = NewMessage { raw: &raw, flags: &flags, internaldate: rec.submitted_at, writer: Writer::System };
+        db.file(self.mail.blobs.as_ref(), user, sent, &new, Origin::SentCopy { queue })?;
+        self.mail.changed(user);
+        tracing::info!(queue_id = %rec.id, user = %rec.user, "filed in Sent");
+        Ok(Filed::Filed)
+    }
+}
+
+impl Filer {
+    /// A DSN gatepost queued for the user, into the user's INBOX (unseen).
+    pub fn file_notice(&self, rec: &QueueRecord) -> Result<Filed, MailError> {
+        let Ok(raw) = self.store.bodies().read(rec.id) else { return Ok(Filed::Gone) };
+        let db = &self.mail.db;
+        let user = db.user(&rec.user, self.clock.now())?;
+        let inbox = db.mailbox_id(user, "INBOX")?;
+        let origin = Origin::Notice { queue: rec.id.to_string() };
+        if db.members(user, inbox, 1..=u32::MAX)?.into_iter().any(|m| m.message.origin == origin) {
+            return Ok(Filed::AlreadyThere);
+        }
+        let new = NewMessage { raw: &raw, flags: &[], internaldate: rec.submitted_at, writer: Writer::System };
+        db.file(self.mail.blobs.as_ref(), user, inbox, &new, origin)?;
+        self.mail.changed(user);
+        tracing::info!(queue_id = %rec.id, user = %rec.user, "DSN filed in INBOX");
+        Ok(Filed::Filed)
+    }
+}
