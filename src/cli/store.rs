@@ -25,6 +25,9 @@ pub enum StoreCommand {
     /// Everything `check --bodies` does, then the mail store: every blob re-hashed, reference
     /// counts, memberships, mailbox counters and quota usage recounted. Runs beside `serve`.
     Verify,
+    /// Delete blobs no message uses any more. With `serve` running it asks the server (the
+    /// only process that writes blobs) and waits for it; otherwise it collects itself.
+    Gc,
 }
 
 /// Problems listed one by one up to this many; beyond, counted.
@@ -33,11 +36,45 @@ const SHOWN: usize = 20;
 pub fn run(config: &Path, cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         StoreCommand::Check { bodies } => check(config, bodies),
+        StoreCommand::Gc => gc(config),
         StoreCommand::Verify => {
             let queue = check(config, true)?;
             let mail = verify_mail(config)?;
             Ok(if queue == ExitCode::SUCCESS { mail } else { queue })
         }
+    }
+}
+
+fn gc(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(config)?;
+    let path = config.data_dir.join("mailstore.redb");
+    if !path.exists() {
+        output::println("mail store: none yet")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let db = gatepost::mailstore::MailDb::open(&path, gatepost::app::settings::quota_rule(&config))?;
+    match gatepost::store::ServerLock::acquire(&config.data_dir) {
+        Ok(_lock) => {
+            let blobs = gatepost::blobs::files::FileBlobs::new(config.data_dir.join("blobs"));
+            let c = db.collect(&blobs)?;
+            output::println(&format!("collected {} unreferenced blob(s)", c.blobs))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(gatepost::store::LockError::Held { .. }) => {
+            db.request_collection()?;
+            output::println("asked the running server to collect")?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let (requested, last) = db.collection_state()?;
+                if !requested {
+                    output::println(&format!("collected {last} unreferenced blob(s)"))?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            anyhow::bail!("the server did not collect within 60 s; it will when it can (see its log)")
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

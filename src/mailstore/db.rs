@@ -207,6 +207,10 @@ pub struct Appended {
 pub struct MailDb {
     pub(super) db: Database,
     pub(super) rule: QuotaRule,
+    /// Held (shared) by a write from its blob `put` to its commit, and (exclusively) by the
+    /// collector while it deletes: the collector never sees a blob written but not yet
+    /// referenced (docs/mailstore.md, "Garbage collection").
+    pub(super) blob_writes: std::sync::RwLock<()>,
 }
 
 pub(super) fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -258,7 +262,7 @@ impl MailDb {
         txn.open_table(BLOB_REFS)?;
         txn.open_table(STRUCTURES)?;
         txn.commit()?;
-        Ok(MailDb { db, rule })
+        Ok(MailDb { db, rule, blob_writes: std::sync::RwLock::new(()) })
     }
 
     pub(super) fn write(&self) -> Result<redb::WriteTransaction, MailError> {
@@ -426,10 +430,12 @@ fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
 }
 
 mod folders;
+mod gc;
 mod read;
 mod verify;
 mod write;
 
+pub use gc::Collected;
 pub use read::{Changes, Member};
 pub use verify::VerifyReport;
 pub use write::{FlagOp, Stored, message_id_of};

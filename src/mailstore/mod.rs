@@ -54,3 +54,31 @@ impl MailStore {
         }
     }
 }
+
+/// How often `serve` collects unreferenced blobs by itself, and looks for a request from
+/// `gatepost store gc`.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+const LOOK_FOR_REQUESTS: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The collector task of `serve` (the process holding the server lock).
+pub async fn collector(store: Arc<MailStore>, mut shutdown: tokio::sync::watch::Receiver<bool>) -> bool {
+    let mut last = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return true,
+            _ = tokio::time::sleep(LOOK_FOR_REQUESTS) => {}
+        }
+        let requested = store.db.collection_state().map(|(r, _)| r).unwrap_or(false);
+        if !requested && last.elapsed() < COLLECT_EVERY {
+            continue;
+        }
+        last = std::time::Instant::now();
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.db.collect(s.blobs.as_ref())).await {
+            Ok(Ok(c)) if c.blobs > 0 => tracing::info!(blobs = c.blobs, "collected unreferenced blobs"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "blob collection failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "blob collection task failed"),
+        }
+    }
+}

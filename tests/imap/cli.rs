@@ -96,3 +96,35 @@ async fn store_verify_rehashes_blobs_and_recounts() {
     assert!(text(&o).contains(&format!("blob {name}")), "the damaged blob is named: {}", text(&o));
     server.stop().await;
 }
+
+/// `store gc` beside the server asks it to collect; the expunged message's blob goes, the
+/// kept one stays readable, and `store verify` is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_gc_beside_the_server_collects_what_no_message_uses() {
+    let server = TestServer::start().await;
+    let config = server.dir.path().join("g.toml");
+    std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut c = Imap::login(addr).await;
+    c.append("INBOX", "", b"Subject: gone\r\n\r\ngone\r\n").await;
+    c.append("INBOX", "", b"Subject: kept\r\n\r\nkept\r\n").await;
+    c.cmd("SELECT INBOX").await;
+    c.cmd("STORE 1 +FLAGS (\\Deleted)").await;
+    c.cmd("EXPUNGE").await;
+    let blob_files = || walk(&server.dir.path().join("blobs"));
+    assert_eq!(blob_files(), 2);
+    let o = gatepost(&config, &["store", "gc"]);
+    assert!(o.status.success() && text(&o).contains("collected 1 unreferenced blob"), "{}", text(&o));
+    assert_eq!(blob_files(), 1);
+    let r = c.cmd("FETCH 1 (BODY.PEEK[TEXT])").await;
+    assert!(r[0].contains("kept"), "{r:?}");
+    let o = gatepost(&config, &["store", "verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    server.stop().await;
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}

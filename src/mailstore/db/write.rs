@@ -305,6 +305,8 @@ impl MailDb {
         // transaction, against the state it commits over.
         let state = self.user_state(user)?;
         quota::decide(&self.rule, state.ceiling, state.limit, state.used, raw.len() as u64, writer)?;
+        // From the blob's write to the commit that references it, the collector waits.
+        let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
         let hash = blobs.put(raw)?;
         let txn = self.write()?;
         let appended = {

@@ -191,3 +191,23 @@ fn folders_delete_rename_and_reserved_names() {
     f.db.subscribe(f.user, "Old", true).unwrap();
     assert!(f.db.subscriptions(f.user).unwrap().contains(&"Old".to_string()));
 }
+
+#[test]
+fn collection_deletes_only_unreferenced_blobs_and_a_later_append_writes_again() {
+    let f = fixture();
+    let inbox = f.mbox("INBOX");
+    f.append(inbox, "gone", &[]);
+    f.append(inbox, "kept", &[]);
+    let gone = BlobHash::of(b"Subject: gone\r\n\r\ngone\r\n");
+    let kept = BlobHash::of(b"Subject: kept\r\n\r\nkept\r\n");
+    f.db.store_flags(f.user, inbox, &[1], FlagOp::Add, &strings(&["\\Deleted"]), None).unwrap();
+    f.db.expunge(f.user, inbox, None).unwrap();
+    assert_eq!(f.db.collect(&f.blobs).unwrap().blobs, 1);
+    assert!(!f.blobs.contains(&gone).unwrap() && f.blobs.contains(&kept).unwrap());
+    assert!(f.db.structure(&gone).unwrap().is_none(), "its structure goes with it");
+    assert_eq!(f.db.collect(&f.blobs).unwrap().blobs, 0, "nothing twice");
+    f.append(inbox, "gone", &[]);
+    assert!(f.blobs.contains(&gone).unwrap(), "the same bytes appended again are written again");
+    let report = f.db.verify(&f.blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
