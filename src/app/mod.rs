@@ -110,7 +110,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let relay = settings::relay(&config.relay, &config.hostname).map_err(AppError::Relay)?;
     // The mail store before the listeners: its opening (a commit, fsync) must not sit between
     // a bound port and recovery, where clients already wait in the backlog.
-    let mail = Arc::new(crate::mailstore::MailStore::open(&config.data_dir, settings::quota_rule(config))?);
+    let unclean = state == DataDirState::UncleanStop;
+    let mail = Arc::new(crate::mailstore::MailStore::open(&config.data_dir, settings::quota_rule(config), unclean)?);
     // Bound now, so a busy port stops the start before recovery moves anything; accepted only
     // once recovery is done (clients wait in the backlog meanwhile).
     let sub = &config.submission;

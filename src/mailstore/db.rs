@@ -243,11 +243,34 @@ pub fn canonical_name(name: &str) -> Result<String, MailError> {
 
 impl MailDb {
     pub fn open(path: &Path, rule: QuotaRule) -> Result<MailDb, MailError> {
+        MailDb::open_checked(path, rule, false)
+    }
+
+    /// Open, verifying every page checksum first when `verify` (after an unclean stop, as the
+    /// queue's store is). A file redb cannot read (it may panic on damage made outside it) is
+    /// damage naming the file, never a new empty store.
+    pub fn open_checked(path: &Path, rule: QuotaRule, verify: bool) -> Result<MailDb, MailError> {
         let mut builder = redb::Builder::new();
         // MultiWriter, as the queue's store (decision D4): `gatepost quota set` and
         // `mailbox list` work beside a running server.
-        builder.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter).set_cache_size(64 << 20);
-        let db = builder.create(path)?;
+        builder
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .set_cache_size(64 << 20)
+            .set_check_integrity_on_open(verify);
+        let exists = path.exists();
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if exists { builder.open(path) } else { builder.create(path) }
+        }));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(MailError::Damaged(format!("{}: {e}", path.display()))),
+            Err(_) => {
+                return Err(MailError::Damaged(format!(
+                    "{}: redb could not open it; restore it from a backup with gatepost stopped",
+                    path.display()
+                )));
+            }
+        };
         let txn = db.begin_write()?;
         txn.open_table(USERS)?;
         txn.open_table(USER_IDS)?;

@@ -29,8 +29,9 @@ pub struct MailStore {
 
 impl MailStore {
     /// The embedded default: `mailstore.redb` and the blob files under `dir` (decision D37).
-    pub fn open(dir: &Path, rule: QuotaRule) -> Result<MailStore, MailError> {
-        let db = MailDb::open(&dir.join("mailstore.redb"), rule)?;
+    /// `verify`: check every page first (after an unclean stop).
+    pub fn open(dir: &Path, rule: QuotaRule, verify: bool) -> Result<MailStore, MailError> {
+        let db = MailDb::open_checked(&dir.join("mailstore.redb"), rule, verify)?;
         let blobs = crate::blobs::files::FileBlobs::new(dir.join("blobs"));
         // Only the process holding the server lock opens the store this way (serve).
         match blobs.sweep_temporary() {

@@ -155,3 +155,28 @@ async fn append_over_the_ceiling_and_on_a_full_disk_store_nothing() {
     assert!(tagged(&r).contains("NO [UNAVAILABLE]"), "{r:?}");
     server.stop().await;
 }
+
+/// A damaged mail store stops the start with an error naming the file; it is never taken for
+/// a new, empty one (the users' mail would look gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_mail_store_stops_the_start_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), "");
+    let config = gatepost::config::Config::from_toml(&text, &[]).unwrap();
+    {
+        let store = gatepost::store::Store::open(&config.data_dir).unwrap();
+        gatepost::accounts::add_user(&store, USER, EMAIL, PASSWORD, jiff::Timestamp::now()).unwrap();
+    }
+    let mut junk = vec![0u8; 64 * 1024];
+    for (i, b) in junk.iter_mut().enumerate() {
+        *b = (i * 131 % 251) as u8;
+    }
+    std::fs::write(config.data_dir.join("mailstore.redb"), &junk).unwrap();
+    let err = match gatepost::app::start(&config, Arc::new(SystemClock)).await {
+        Ok(_) => panic!("a server started on a damaged mail store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("mailstore.redb"), "{err}");
+    let after = std::fs::read(config.data_dir.join("mailstore.redb")).unwrap();
+    assert_eq!(after, junk, "the damaged file is left as it was, for the operator");
+}
