@@ -83,9 +83,25 @@ impl std::io::Write for LogWriter {
 
 /// Run until SIGTERM/SIGINT, or until the store shows damage (a panic inside redb in any
 /// task): then stop as cleanly as possible, without marking the stop clean, and fail.
+/// Every IMAP IDLE session holds a socket: raise the open-files limit to the hard limit
+/// (Dovecot and Postfix do the same), and say what it is.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::info!(open_files = ?limit.maximum, was = ?limit.current, "open-files limit"),
+            Err(e) => tracing::warn!(error = %e, current = ?limit.current, "could not raise the open-files limit"),
+        }
+    }
+}
+
 pub fn serve(path: &Path) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
     init_logging(&config);
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         // Listening before start returns: a SIGTERM from then on must already be ours.
