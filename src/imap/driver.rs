@@ -140,7 +140,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         out.untagged("OK", Some(&format!("CAPABILITY {caps}")), &format!("gatepost ready (session {})", session.id));
         write(&mut stream, &out.buf, write_limit).await?;
     }
-    let mut buf = vec![0u8; 16 * 1024];
+    // One read buffer per connection, shared with IDLE: 10,000 idle sessions are the case to
+    // size for (docs/benchmarks.md, IDLE fan-out).
+    let mut buf = vec![0u8; 8 * 1024];
     let mut pending_bytes = 0usize;
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -297,7 +299,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 let cont = CommandContinuationRequest::basic(None, "idling").expect("valid");
                 let _ = server.idle_accept(cont);
                 let ended;
-                (session, ended) = idle(shared, &mut server, session, conn, &mut stream, &tag).await?;
+                (session, ended) = idle(shared, &mut server, session, conn, &mut stream, &tag, &mut buf).await?;
                 if ended {
                     return Ok((Ended::Closed, session));
                 }
@@ -446,11 +448,11 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn,
     stream: &mut S,
     tag: &str,
+    buf: &mut [u8],
 ) -> std::io::Result<(Box<Session>, bool)> {
     let settings = shared.env.settings.clone();
     let limit = settings.command_timeout;
     let deadline = Instant::now() + settings.idle_timeout;
-    let mut buf = vec![0u8; 4096];
     let mut shutdown = shared.shutdown.clone();
     // Anything committed between the last command and now.
     let (s, ()) = blocking(session, |s| s.idle_changes()).await;
@@ -479,7 +481,7 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         tokio::select! {
-            r = stream.read(&mut buf) => {
+            r = stream.read(buf) => {
                 let n = r?;
                 if n == 0 {
                     return Ok((session, true));
