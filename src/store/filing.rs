@@ -1,7 +1,7 @@
 //! What the filers need from the queue's store: their feed (`filing_pending`, written with
 //! the first delivery of a client's message, or with a DSN) and a way to clear what they filed.
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::tables::FILING_PENDING;
 use super::{MESSAGES, QueueRecord, Store, StoreError};
@@ -13,6 +13,11 @@ impl Store {
     pub fn filing_pending(&self, limit: usize) -> Result<Vec<(String, u8, Option<QueueRecord>)>, StoreError> {
         let txn = self.db.begin_read()?;
         let pending = txn.open_table(FILING_PENDING)?;
+        if pending.is_empty()? {
+            // The records are not touched when there is nothing to file (the filer looks
+            // twice a second; it should not keep the records' pages hot for nothing).
+            return Ok(Vec::new());
+        }
         let messages = txn.open_table(MESSAGES)?;
         let mut out = Vec::new();
         for entry in pending.iter()?.take(limit) {

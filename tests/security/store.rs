@@ -52,10 +52,19 @@ fn serve_child(config: &Path, stdout: Stdio) -> Child {
 pub fn spawn_serve(config: &Path, port: u16) -> Child {
     let mut child = serve_child(config, Stdio::null());
     let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(err).lines() {});
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "gatepost serve exited early");
+        if child.try_wait().unwrap().is_some() {
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("gatepost serve exited early:\n{}", lines.lock().unwrap().join("\n"));
+        }
         assert!(Instant::now() < deadline, "gatepost serve did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
