@@ -129,6 +129,20 @@ pub fn items(wanted: MacroOrMessageDataItemNames<'_>) -> Result<Vec<Item>, &'sta
     Ok(out)
 }
 
+/// `FLAGS (...)` of a membership, `\Recent` when it is recent for this session.
+pub fn flag_list(out: &mut Out, m: &Member, recent: bool) {
+    out.raw("FLAGS (");
+    let mut first = true;
+    for f in m.flags().chain(recent.then_some("\\Recent")) {
+        if !first {
+            out.raw(" ");
+        }
+        first = false;
+        out.raw(f);
+    }
+    out.raw(")");
+}
+
 /// INTERNALDATE as `"01-Dec-2026 10:00:00 +0000"`.
 pub fn internaldate(t: jiff::Timestamp) -> String {
     t.to_zoned(jiff::tz::TimeZone::UTC).strftime("%d-%b-%Y %H:%M:%S +0000").to_string()
@@ -155,7 +169,7 @@ pub fn render(out: &mut Out, m: &Message<'_>, items: &[Item]) {
             Item::Uid => {
                 out.raw("UID ").num(m.member.uid);
             }
-            Item::Flags => crate::imap::session::flag_list(out, m.member, m.recent),
+            Item::Flags => flag_list(out, m.member, m.recent),
             Item::InternalDate => {
                 out.raw("INTERNALDATE \"").raw(&internaldate(m.member.message.internaldate)).raw("\"");
             }

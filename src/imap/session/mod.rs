@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::mailstore::{MailError, MailStore};
 use crate::store::space::FreeSpace;
 
-pub use selected::{Selected, flag_list};
+pub use selected::Selected;
 
 /// What sessions share.
 pub struct Env {

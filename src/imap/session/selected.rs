@@ -8,6 +8,7 @@ use imap_types::mailbox::Mailbox as WireMailbox;
 use imap_types::sequence::SequenceSet;
 
 use super::{Session, Step, mailbox_name};
+use crate::imap::fetch::flag_list;
 use crate::imap::sequence::{compact, resolve};
 use crate::imap::utf7;
 use crate::imap::wire::{Out, code};
@@ -57,19 +58,6 @@ pub(super) fn flags_line(out: &mut Out, msn: usize, m: &Member, recent: bool, ui
         out.raw(" MODSEQ (").num(m.modseq).raw(")");
     }
     out.raw(")").crlf();
-}
-
-pub fn flag_list(out: &mut Out, m: &Member, recent: bool) {
-    out.raw("FLAGS (");
-    let mut first = true;
-    for f in m.flags().chain(recent.then_some("\\Recent")) {
-        if !first {
-            out.raw(" ");
-        }
-        first = false;
-        out.raw(f);
-    }
-    out.raw(")");
 }
 
 impl Session {
