@@ -224,7 +224,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 let out = session.out.take();
                 write(&mut stream, &out, write_limit).await?;
                 match step {
-                    Step::Next | Step::Idle => {}
+                    Step::Next => {}
                     Step::More => loop {
                         let (s, step) = blocking(session, |s| s.resume()).await;
                         session = s;

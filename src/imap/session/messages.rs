@@ -80,8 +80,7 @@ impl Session {
         if let (true, Some(since)) = (vanished, changed_since)
             && let Ok(changes) = self.env.store.db.changes_since(user, sel.mailbox, since)
         {
-            let gone: Vec<u32> =
-                changes.expunged.into_iter().filter(|u| set_contains_uid(set, &sel.uids, *u)).collect();
+            let gone: Vec<u32> = changes.expunged.into_iter().filter(|u| set_contains_uid(set, *u)).collect();
             if !gone.is_empty() {
                 self.out.raw("* VANISHED (EARLIER) ").raw(&compact(&gone)).crlf();
             }
@@ -383,7 +382,7 @@ impl Session {
     }
 }
 
-fn set_contains_uid(set: &SequenceSet, _view: &[u32], uid: u32) -> bool {
+fn set_contains_uid(set: &SequenceSet, uid: u32) -> bool {
     // Expunged UIDs are no longer in the view: test the set against the UID alone.
     let probe = [uid];
     resolve(set, &probe, true).is_ok_and(|u| !u.is_empty())

@@ -51,8 +51,6 @@ pub enum Step {
     Login { tag: String, login: String, password: String },
     /// Write `out` (the OK), then the TLS handshake.
     StartTls,
-    /// Accept IDLE (the session is in a state that allows it).
-    Idle,
     /// Write `out` (BYE and the tagged OK), then close.
     Logout,
 }
@@ -220,7 +218,8 @@ impl Session {
             C::GetQuota { root } => self.get_quota(tag, root.as_ref()),
             C::GetQuotaRoot { mailbox } => self.get_quota_root(tag, &mailbox),
             C::SetQuota { .. } => self.no(tag, Some(code::CANNOT), "The quota grows by itself and cannot be set"),
-            C::Idle => Step::Idle,
+            // imap-next hands IDLE to the driver as its own event; it never arrives here.
+            C::Idle => self.bad(tag, "IDLE is handled by the driver"),
             body => {
                 if self.selected.is_none() {
                     return self.bad(tag, "Select a mailbox first");
