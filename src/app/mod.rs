@@ -156,6 +156,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
             settings: Arc::new(settings::imap(config)),
             space: space.clone(),
             clock: clock.clone(),
+            held: Some(Arc::new(crate::imap::held::HoldQueue {
+                store: store.clone(),
+                queue: queue.clone(),
+                rules: session_settings.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            })),
         }),
         tls: acceptor.clone(),
         login: login.clone(),

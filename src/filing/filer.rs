@@ -46,7 +46,9 @@ impl Filer {
         let me = Arc::new(self);
         loop {
             let work = me.clone();
-            match tokio::task::spawn_blocking(move || work.once()).await {
+            match tokio::task::spawn_blocking(move || Ok::<_, anyhow::Error>(work.once()? + work.once_scheduled()?))
+                .await
+            {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "filer: will retry"),
                 Err(e) => tracing::error!(error = %e, "filer task failed"),

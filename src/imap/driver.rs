@@ -51,7 +51,8 @@ struct Conn {
 
 pub async fn serve_connection(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool, id: String) {
     let mut conn = Conn { peer, accepted: Instant::now(), ticket: None, changes: None };
-    let session = Box::new(Session::new(shared.env.clone(), id, implicit_tls));
+    let mut session = Box::new(Session::new(shared.env.clone(), id, implicit_tls));
+    session.peer = Some(peer);
     let result = if implicit_tls {
         let Some(tls) = handshake(&shared, &conn, tcp).await else { return };
         drive(&shared, session, &mut conn, tls, true).await.map(|_| ())

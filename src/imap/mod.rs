@@ -24,6 +24,7 @@
 
 pub mod driver;
 pub mod fetch;
+pub mod held;
 pub mod listener;
 pub mod render;
 pub mod script;

@@ -16,14 +16,27 @@ use crate::mailstore::MailStore;
 /// A logged-in session of `user` over `store` (TLS assumed), fed `input` in one piece.
 /// Returns everything the server wrote after the greeting.
 pub fn run(store: Arc<MailStore>, user: &str, input: &[u8]) -> Vec<u8> {
+    run_in(env(store), user, input)
+}
+
+/// The environment `run` uses: no hold queue behind `Scheduled`.
+pub fn env(store: Arc<MailStore>) -> Arc<Env> {
     let settings = ImapSettings { max_append_size: 1 << 20, ..ImapSettings::default() };
-    let env = Arc::new(Env {
+    Arc::new(Env {
         store,
-        settings: Arc::new(settings.clone()),
+        settings: Arc::new(settings),
         space: Arc::new(crate::store::space::FreeSpace::new(std::env::temp_dir(), 0)),
         clock: Arc::new(crate::clock::SystemClock),
-    });
+        held: None,
+    })
+}
+
+/// `run` in a given environment (a test's, with a hold queue), as a client on 127.0.0.1.
+/// Call it off the async runtime (a hold queue waits for the queue's commits).
+pub fn run_in(env: Arc<Env>, user: &str, input: &[u8]) -> Vec<u8> {
+    let settings = env.settings.as_ref().clone();
     let mut session = Session::new(env, "script".into(), true);
+    session.peer = Some(([127, 0, 0, 1], 0).into());
     let mut out = Vec::new();
     if !session.login_done("pre", user) {
         return session.out.take();

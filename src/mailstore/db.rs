@@ -34,6 +34,9 @@ pub(super) const EXPUNGED: TableDefinition<(u32, u32, u64), u32> = TableDefiniti
 pub(super) const SUBSCRIBED: TableDefinition<(u32, &str), ()> = TableDefinition::new("subscribed");
 pub(super) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
 pub(super) const STRUCTURES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("structures");
+/// (user, queue id) → UID of the held message's entry in the user's `Scheduled` view
+/// (`held.rs`). An entry the user expunged or moved away leaves a stale key, checked on read.
+pub(super) const HELD: TableDefinition<(u32, &str), u32> = TableDefinition::new("held");
 
 /// The top-level folders gatepost reserves; those with a role carry it (RFC 6154).
 pub const RESERVED: [(&str, Option<&str>); 8] = [
@@ -145,6 +148,10 @@ pub enum Origin {
     },
     /// A DSN or notice gatepost queued as `queue` and filed for the user.
     Notice {
+        queue: String,
+    },
+    /// The entry of the held message `queue` in the `Scheduled` view (its bytes as submitted).
+    Held {
         queue: String,
     },
     Remote {
@@ -284,6 +291,7 @@ impl MailDb {
         txn.open_table(SUBSCRIBED)?;
         txn.open_table(BLOB_REFS)?;
         txn.open_table(STRUCTURES)?;
+        txn.open_table(HELD)?;
         txn.commit()?;
         Ok(MailDb { db, rule, blob_writes: std::sync::RwLock::new(()) })
     }
@@ -417,6 +425,13 @@ impl MailDb {
         Ok(QuotaState { limit: state.limit, used: state.used, growth: state.growth })
     }
 
+    /// Whether `size` more bytes would be admitted for the user now (the write decides again).
+    pub fn admit(&self, user: u32, size: u64, writer: Writer) -> Result<(), MailError> {
+        let s = self.user_state(user)?;
+        quota::decide(&self.rule, s.ceiling, s.limit, s.used, size, writer)?;
+        Ok(())
+    }
+
     /// The user's modseq counter: the highest modseq of any change so far.
     pub fn modseq(&self, user: u32) -> Result<u64, MailError> {
         Ok(self.user_state(user)?.modseq)
@@ -454,11 +469,13 @@ fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
 
 mod folders;
 mod gc;
+mod held;
 mod read;
 mod verify;
 mod write;
 
 pub use gc::Collected;
+pub use held::{HeldSource, HeldWant};
 pub use read::{Changes, Member};
 pub use verify::VerifyReport;
 pub use write::{FlagOp, Stored, message_id_of};

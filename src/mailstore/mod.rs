@@ -25,6 +25,9 @@ pub struct MailStore {
     pub db: MailDb,
     pub blobs: Arc<dyn BlobStore>,
     pub signals: Signals,
+    /// Held while a `Scheduled` entry's queue message and the entry change together (a cancel
+    /// and the entry's EXPUNGE or MOVE; the filer's sync), so neither sees the other half-done.
+    pub held_lock: std::sync::Mutex<()>,
 }
 
 impl MailStore {
@@ -39,12 +42,12 @@ impl MailStore {
             Ok(n) => tracing::info!(removed = n, "removed temporary blob files left by a crash"),
             Err(e) => tracing::warn!(error = %e, "could not sweep temporary blob files"),
         }
-        Ok(MailStore { db, blobs: Arc::new(blobs), signals: Signals::default() })
+        Ok(MailStore { db, blobs: Arc::new(blobs), signals: Signals::default(), held_lock: Default::default() })
     }
 
     /// A store in memory blobs over a database file (tests).
     pub fn with_blobs(db: MailDb, blobs: Arc<dyn BlobStore>) -> MailStore {
-        MailStore { db, blobs, signals: Signals::default() }
+        MailStore { db, blobs, signals: Signals::default(), held_lock: Default::default() }
     }
 
     /// After a commit: tell the user's sessions (commit order is kept by the rising value).

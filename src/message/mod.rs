@@ -70,6 +70,26 @@ pub fn summarize(raw: &[u8]) -> HeaderSummary {
     out
 }
 
+/// Every address in the To, Cc and Bcc fields, as written (a dated plus-address keeps its
+/// tag and case), each once: the recipients of a message dropped into the IMAP `Scheduled`
+/// view, which has no envelope of its own.
+pub fn recipients_of(raw: &[u8]) -> Vec<String> {
+    let block = header::parse_block(raw, 0, raw.len());
+    let mut out: Vec<String> = Vec::new();
+    for field in block.fields.iter().filter(|f| ["to", "cc", "bcc"].iter().any(|n| f.is(raw, n))) {
+        let HeaderValue::Address(list) = MessageStream::new(&raw[field.value_start..field.end]).parse_address() else {
+            continue;
+        };
+        for a in list.iter().filter_map(|a| a.address()) {
+            let a = a.trim().to_string();
+            if !a.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(&a)) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
 /// The (display name, lower-cased address) pairs of an address-list field value, groups
 /// included; mail-parser reads the RFC 5322 syntax and decodes encoded words.
 fn parse_addresses(value: &[u8]) -> Vec<(Option<String>, String)> {

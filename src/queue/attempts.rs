@@ -58,6 +58,10 @@ fn signed(d: Duration) -> SignedDuration {
 /// Mark every pending recipient due at `now` as sending and record the attempt. `None` when
 /// nothing is due (another worker took it, or it was cancelled).
 pub fn claim(rec: &mut QueueRecord, now: Timestamp) -> Option<Claim> {
+    if rec.paused {
+        // Its due entries went with the pause; one read just before it is not acted on.
+        return None;
+    }
     let due: Vec<usize> = (0..rec.recipients.len())
         .filter(|&i| rec.recipients[i].state.is_pending() && rec.recipients[i].next_attempt() <= now)
         .collect();

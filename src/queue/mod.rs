@@ -136,6 +136,31 @@ pub fn cancel(store: &Store, id: QueueId, by: &str, now: Timestamp) -> Result<Qu
     }
 }
 
+/// Stop (`on`) or restart the release of a message still held: the user's `\\Deleted` on its
+/// entry in the IMAP `Scheduled` view. A paused message keeps its recipients' states and
+/// release times but has no due entry (`store::tables`), so the dispatcher never takes it;
+/// restarted after its time, it goes at once. Recorded as an event, as a cancel is.
+pub fn pause(store: &Store, id: QueueId, on: bool, by: &str, now: Timestamp) -> Result<QueueRecord, QueueError> {
+    let mut not_held = None;
+    let paused = store.update_message(id, |rec| {
+        if rec.scheduled_view().is_none() {
+            not_held = Some(rec.state);
+            return Err(StoreError::Refused(format!("message {id} is {}", rec.state.as_str())));
+        }
+        if rec.paused != on {
+            rec.paused = on;
+            let (kind, what) =
+                if on { (EventKind::Paused, "release stopped") } else { (EventKind::Resumed, "release restarted") };
+            rec.push_event(now, kind, format!("{what} by {by}"));
+        }
+        Ok(())
+    });
+    match (paused, not_held) {
+        (Err(_), Some(state)) => Err(QueueError::NotCancellable { id, state }),
+        (paused, _) => Ok(paused?),
+    }
+}
+
 fn build_record(id: QueueId, sub: &Submission) -> QueueRecord {
     // gatepost's own notices are the only internal messages today; no client wrote them.
     let internal = sub.notice_of.is_some();
@@ -174,6 +199,7 @@ fn build_record(id: QueueId, sub: &Submission) -> QueueRecord {
         timezone: sub.timezone.clone(),
         state: QueueState::Held,
         notice_of: sub.notice_of,
+        paused: false,
         attempts: vec![],
         events: vec![],
     };

@@ -9,3 +9,4 @@ pub mod driver;
 pub mod envelope;
 pub mod server;
 pub mod session;
+pub mod submission;

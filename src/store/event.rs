@@ -34,10 +34,13 @@ pub enum EventKind {
     Cancelled,
     /// A delivery status notification about it was queued to the sender.
     Dsn,
+    /// Its release was stopped (`\\Deleted` in the IMAP `Scheduled` view), or started again.
+    Paused,
+    Resumed,
     Other(String),
 }
 
-const KNOWN: [(EventKind, &str); 12] = [
+const KNOWN: [(EventKind, &str); 14] = [
     (EventKind::Submitted, "submitted"),
     (EventKind::Held, "held"),
     (EventKind::Released, "released"),
@@ -50,6 +53,8 @@ const KNOWN: [(EventKind, &str); 12] = [
     (EventKind::Interrupted, "interrupted"),
     (EventKind::Cancelled, "cancelled"),
     (EventKind::Dsn, "dsn"),
+    (EventKind::Paused, "paused"),
+    (EventKind::Resumed, "resumed"),
 ];
 
 impl EventKind {

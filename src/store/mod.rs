@@ -398,6 +398,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
             SENDING.name(),
             tables::TRACE_PENDING.name(),
             tables::FILING_PENDING.name(),
+            tables::SCHEDULED_PENDING.name(),
             trace::TRACE_META.name(),
         ]
         .iter()
@@ -416,6 +417,12 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::TRACE_PENDING)?;
         txn.open_table(tables::FILING_PENDING)?;
         txn.open_table(trace::TRACE_META)?;
+        let new_view_feed = !txn.list_tables()?.any(|t| t.name() == tables::SCHEDULED_PENDING.name());
+        let mut view_feed = txn.open_table(tables::SCHEDULED_PENDING)?;
+        if new_view_feed {
+            // An upgrade to the `Scheduled` view: what is held now enters it.
+            filing::backfill_scheduled(&txn.open_table(MESSAGES)?, &mut view_feed)?;
+        }
     }
     txn.commit()?;
     Ok(())

@@ -85,6 +85,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl RecipientRecord {
     /// When the dispatcher should next look at this recipient.
     pub fn next_attempt(&self) -> Timestamp {
@@ -168,6 +172,10 @@ pub struct QueueRecord {
     /// Such a message is sent with a null sender and never answered by another notice.
     #[serde(default)]
     pub notice_of: Option<QueueId>,
+    /// Release stopped by the user (`\\Deleted` on its entry in the IMAP `Scheduled` view):
+    /// it keeps its recipients' states but has no due entry until resumed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused: bool,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(default)]
@@ -195,6 +203,21 @@ impl QueueRecord {
     /// The earliest release time among recipients still waiting.
     pub fn next_release(&self) -> Option<Timestamp> {
         self.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).min()
+    }
+
+    /// Whether some recipient was held when it was submitted: such a message has an entry in
+    /// its user's IMAP `Scheduled` view while it waits (docs/imap.md, "Scheduled").
+    pub fn was_scheduled(&self) -> bool {
+        self.origin == Origin::Client && self.recipients.iter().any(|r| r.release_at > self.submitted_at)
+    }
+
+    /// Its place in the `Scheduled` view now: the earliest release time of the recipients
+    /// still held (the entry's INTERNALDATE), or `None` once none is (released or cancelled).
+    pub fn scheduled_view(&self) -> Option<Timestamp> {
+        if self.origin != Origin::Client {
+            return None;
+        }
+        self.recipients.iter().filter(|r| r.state == QueueState::Held).map(|r| r.release_at).min()
     }
 
     /// Recompute the message state from its recipients (the message is as far as its

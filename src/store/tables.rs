@@ -17,6 +17,11 @@ pub(super) const FILING_PENDING: TableDefinition<&str, u8> = TableDefinition::ne
 pub const FILE_SENT: u8 = 1;
 pub const FILE_INBOX: u8 = 2;
 
+/// The `Scheduled` view's feed (`filing::scheduled`): a scheduled client message's id with a
+/// token that changes at every change of its record, as the trace feed; the view is brought in
+/// step with the record, and the entry cleared only if the token is still the one it read.
+pub(super) const SCHEDULED_PENDING: TableDefinition<&str, u64> = TableDefinition::new("scheduled_pending");
+
 pub(super) fn new_token() -> u64 {
     // 64 of the 80 random bits of a ULID: tokens only have to differ from the one before.
     ulid::Ulid::new().random() as u64
@@ -29,6 +34,7 @@ pub(super) struct QueueTables<'txn> {
     sending: Table<'txn, &'static str, ()>,
     trace_pending: Table<'txn, &'static str, u64>,
     filing_pending: Table<'txn, &'static str, u8>,
+    scheduled_pending: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> QueueTables<'txn> {
@@ -40,6 +46,7 @@ impl<'txn> QueueTables<'txn> {
             sending: txn.open_table(SENDING)?,
             trace_pending: txn.open_table(TRACE_PENDING)?,
             filing_pending: txn.open_table(FILING_PENDING)?,
+            scheduled_pending: txn.open_table(SCHEDULED_PENDING)?,
         })
     }
 
@@ -77,6 +84,9 @@ impl<'txn> QueueTables<'txn> {
         if old.is_none() && rec.origin == Origin::Internal && rec.notice_of.is_some() {
             self.filing_pending.insert(key.as_str(), FILE_INBOX)?;
         }
+        if rec.was_scheduled() {
+            self.scheduled_pending.insert(key.as_str(), new_token())?;
+        }
         Ok(())
     }
 
@@ -112,8 +122,12 @@ fn by_user_key(rec: &QueueRecord, key: &str) -> String {
     format!("{}\0{key}", rec.user)
 }
 
-/// Distinct next-attempt times of recipients still waiting: one due entry each.
+/// Distinct next-attempt times of recipients still waiting: one due entry each (none while
+/// the user has paused it).
 pub(super) fn pending_release_times(rec: &QueueRecord) -> Vec<jiff::Timestamp> {
+    if rec.paused {
+        return Vec::new();
+    }
     let mut times: Vec<jiff::Timestamp> =
         rec.recipients.iter().filter(|r| r.state.is_pending()).map(|r| r.next_attempt()).collect();
     times.sort();

@@ -15,3 +15,4 @@ mod crash;
 mod filing;
 mod interop;
 mod protocol;
+mod scheduled;

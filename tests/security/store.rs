@@ -332,6 +332,18 @@ async fn a_server_that_meets_damage_stops_and_names_the_file() {
     assert!(c.cmd("EHLO test.client").await.starts_with("250"));
     assert!(c.submit(EMAIL, &["bob@example.net"], held(1).as_bytes()).await.starts_with("250"));
     drop(c);
+    // The held message is shown in Scheduled before the stop, so the next start has nothing
+    // on that feed to read (its records' page must stay unread until the damage is made).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let shown = || {
+        let out = gatepost(&config, &["mailbox", "list", USER, "--json"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.as_array().into_iter().flatten().any(|m| m["name"] == "Scheduled" && m["messages"] == 1)
+    };
+    while !shown() {
+        assert!(Instant::now() < deadline, "the held message never showed in Scheduled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop(first);
     assert!(data.join("clean-shutdown").exists());
 

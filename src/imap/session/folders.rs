@@ -273,14 +273,22 @@ impl Session {
             }
             Err(e) => return self.store_error(tag, e),
         };
-        if name.eq_ignore_ascii_case("Scheduled") {
-            return self.no(tag, Some(code::CANNOT), "Scheduling by APPEND is not available yet");
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if Some(id) == self.scheduled_id() {
+            return match self.schedule_messages(&[(raw.to_vec(), flags)], "IMAP APPEND") {
+                Ok((validity, uids)) => match uids.first() {
+                    Some(uid) => {
+                        self.ok(tag, Some(&format!("APPENDUID {validity} {uid}")), "APPEND completed: scheduled")
+                    }
+                    None => self.ok(tag, None, "APPEND completed: scheduled"),
+                },
+                Err((c, text)) => self.no(tag, Some(c), &text),
+            };
         }
         let internaldate = match date {
             Some(d) => jiff::Timestamp::from_second(d.as_ref().timestamp()).unwrap_or(self.env.clock.now()),
             None => self.env.clock.now(),
         };
-        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         let new = NewMessage { raw, flags: &flags, internaldate, writer: Writer::User };
         let store = &self.env.store;
         match store.db.append(store.blobs.as_ref(), user, id, &new) {

@@ -187,6 +187,9 @@ impl Session {
             StoreType::Replace => FlagOp::Replace,
         };
         let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        if self.selected_is_scheduled() {
+            self.pause_for_store(&uids, op, &flags);
+        }
         let sel = self.selected.as_mut().expect("selected");
         let stored = match self.env.store.db.store_flags(user, sel.mailbox, &uids, op, &flags, unchanged) {
             Ok(s) => s,
@@ -304,36 +307,98 @@ impl Session {
             Err(MailError::NoMailbox(_)) => return self.no(tag, Some(code::TRYCREATE), "No such mailbox"),
             Err(e) => return self.store_error(tag, e),
         };
-        if name.eq_ignore_ascii_case("Scheduled") {
-            return self.no(tag, Some(code::CANNOT), "Scheduling by COPY or MOVE is not available yet");
+        let from_scheduled = self.selected_is_scheduled();
+        if Some(to) == self.scheduled_id() {
+            if from_scheduled {
+                return self.no(tag, Some(code::CANNOT), "These messages are scheduled already");
+            }
+            return self.schedule_copies(tag, &uids, mv);
         }
+        let env = self.env.clone();
+        let _held = from_scheduled.then(|| env.store.held_lock.lock().unwrap_or_else(|e| e.into_inner()));
+        let (uids, refused) = if mv && from_scheduled {
+            match self.cancel_for_move(&uids) {
+                Ok(r) => r,
+                Err(e) => return self.store_error(tag, e),
+            }
+        } else {
+            (uids, vec![])
+        };
         let sel = self.selected.as_ref().expect("selected");
         let result = if mv {
-            db.move_messages(user, sel.mailbox, &uids, to)
+            env.store.db.move_messages(user, sel.mailbox, &uids, to)
         } else {
-            db.copy(user, sel.mailbox, &uids, to, self.env.clock.now())
+            env.store.db.copy(user, sel.mailbox, &uids, to, self.env.clock.now())
         };
         let (validity, pairs) = match result {
             Ok(r) => r,
             Err(e) => return self.store_error(tag, e),
         };
         self.env.store.changed(user);
-        if pairs.is_empty() {
-            return self.ok(tag, None, if mv { "MOVE completed" } else { "COPY completed" });
-        }
-        let (src, dst) = compact_pairs(&pairs);
-        let code = format!("COPYUID {validity} {src} {dst}");
+        self.report_copied(tag, mv, validity, &pairs, &refused)
+    }
+
+    /// COPYUID, and for MOVE the source's expunges (RFC 6851 §4.3), then the tagged reply.
+    fn report_copied(&mut self, tag: &str, mv: bool, validity: u32, pairs: &[(u32, u32)], refused: &[u32]) -> Step {
+        let done = if mv { "MOVE completed" } else { "COPY completed" };
+        let code = (!pairs.is_empty()).then(|| {
+            let (src, dst) = compact_pairs(pairs);
+            format!("COPYUID {validity} {src} {dst}")
+        });
         if !mv {
-            return self.ok(tag, Some(&code), "COPY completed");
+            return self.ok(tag, code.as_deref(), done);
         }
-        self.out.untagged("OK", Some(&code), "Moved");
+        if let Some(code) = &code {
+            self.out.untagged("OK", Some(code), "Moved");
+        }
         let moved: Vec<u32> = {
             let mut m: Vec<u32> = pairs.iter().map(|p| p.0).collect();
             m.sort_unstable();
             m
         };
         self.announce_expunged(&moved);
-        self.ok(tag, None, "MOVE completed")
+        if !refused.is_empty() {
+            return self.no(tag, Some(code::CANNOT), &super::scheduled::not_cancelled(refused));
+        }
+        self.ok(tag, None, done)
+    }
+
+    /// COPY or MOVE into `Scheduled`: each message is submitted as if dropped in by APPEND;
+    /// MOVE then takes the sources out.
+    fn schedule_copies(&mut self, tag: &str, uids: &[u32], mv: bool) -> Step {
+        let user = self.user_id().expect("authenticated");
+        let from = self.selected.as_ref().expect("selected").mailbox;
+        let members = match self.env.store.db.members_of(user, from, uids) {
+            Ok(m) => m,
+            Err(e) => return self.store_error(tag, e),
+        };
+        let mut messages = Vec::new();
+        for m in &members {
+            match load(&self.env.store, m, false) {
+                Ok((Some(raw), _)) => messages.push((raw, m.message.flags.clone())),
+                Ok((None, _)) => {}
+                Err(e) => return self.store_error(tag, e),
+            }
+        }
+        let (validity, new) = match self.schedule_messages(&messages, if mv { "IMAP MOVE" } else { "IMAP COPY" }) {
+            Ok(r) => r,
+            Err((c, text)) => return self.no(tag, Some(c), &text),
+        };
+        // A UID is missing only if the view's entry was left to the filer: then no COPYUID.
+        let pairs: Vec<(u32, u32)> =
+            if new.len() == members.len() { members.iter().map(|m| m.uid).zip(new).collect() } else { vec![] };
+        if mv {
+            let sources: Vec<u32> = members.iter().map(|m| m.uid).collect();
+            if let Err(e) = self.env.store.db.remove(user, from, &sources) {
+                return self.store_error(tag, e);
+            }
+            self.env.store.changed(user);
+            if pairs.is_empty() {
+                self.announce_expunged(&sources);
+                return self.ok(tag, None, "MOVE completed: scheduled");
+            }
+        }
+        self.report_copied(tag, mv, validity, &pairs, &[])
     }
 
     /// EXPUNGE or VANISHED for UIDs this session itself removed.
@@ -370,14 +435,28 @@ impl Session {
             None => None,
         };
         let mailbox = self.selected.as_ref().expect("selected").mailbox;
-        let gone = match self.env.store.db.expunge(user, mailbox, only.as_deref()) {
+        let env = self.env.clone();
+        let scheduled = self.selected_is_scheduled();
+        let _held = scheduled.then(|| env.store.held_lock.lock().unwrap_or_else(|e| e.into_inner()));
+        let refused = if scheduled {
+            match self.cancel_deleted(mailbox, only.as_deref()) {
+                Ok(r) => r,
+                Err(e) => return self.store_error(tag, e),
+            }
+        } else {
+            vec![]
+        };
+        let gone = match env.store.db.expunge(user, mailbox, only.as_deref()) {
             Ok(g) => g,
             Err(e) => return self.store_error(tag, e),
         };
-        if !gone.is_empty() {
+        if !gone.is_empty() || !refused.is_empty() {
             self.env.store.changed(user);
         }
         self.announce_expunged(&gone);
+        if !refused.is_empty() {
+            return self.no(tag, Some(code::CANNOT), &super::scheduled::not_cancelled(&refused));
+        }
         self.ok(tag, None, "EXPUNGE completed")
     }
 }

@@ -9,6 +9,7 @@
 mod auth;
 mod folders;
 mod messages;
+mod scheduled;
 mod selected;
 
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct Env {
     pub settings: Arc<ImapSettings>,
     pub space: Arc<FreeSpace>,
     pub clock: Arc<dyn Clock>,
+    /// The hold queue behind `Scheduled`; `None` where there is no queue (socketless scripts):
+    /// then nothing can be scheduled over IMAP.
+    pub held: Option<Arc<super::held::HoldQueue>>,
 }
 
 /// The logged-in user: the account name and the mail store's number for it.
@@ -60,6 +64,8 @@ pub struct Session {
     /// In every NO/BAD text and every log line of the session.
     pub id: String,
     pub tls: bool,
+    /// The client's address (its IP goes in the records of what it schedules or cancels).
+    pub peer: Option<std::net::SocketAddr>,
     pub user: Option<User>,
     pub selected: Option<Selected>,
     pub condstore: bool,
@@ -87,6 +93,7 @@ impl Session {
             env,
             id,
             tls,
+            peer: None,
             user: None,
             selected: None,
             condstore: false,

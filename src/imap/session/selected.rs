@@ -182,12 +182,22 @@ impl Session {
 
     pub(super) fn close(&mut self, tag: &str) -> Step {
         let user = self.user_id().expect("authenticated");
-        if let Some(sel) = self.selected.take()
+        let env = self.env.clone();
+        let scheduled = self.selected_is_scheduled();
+        let _held = scheduled.then(|| env.store.held_lock.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(sel) = self.selected.as_ref()
             && !sel.read_only
-            && let Err(e) = self.env.store.db.expunge(user, sel.mailbox, None)
         {
-            return self.store_error(tag, e);
+            let mailbox = sel.mailbox;
+            // In `Scheduled`, what cannot be cancelled stays (CLOSE reports no expunges).
+            if scheduled && let Err(e) = self.cancel_deleted(mailbox, None) {
+                return self.store_error(tag, e);
+            }
+            if let Err(e) = env.store.db.expunge(user, mailbox, None) {
+                return self.store_error(tag, e);
+            }
         }
+        self.selected = None;
         self.env.store.changed(user);
         self.ok(tag, None, "CLOSE completed")
     }

@@ -98,7 +98,13 @@ impl<'t> Work<'t> {
     }
 
     /// Charge `size` bytes to the quota (deciding growth) or refuse.
-    fn charge(&mut self, rule: &QuotaRule, size: u64, writer: Writer, now: Timestamp) -> Result<(), MailError> {
+    pub(super) fn charge(
+        &mut self,
+        rule: &QuotaRule,
+        size: u64,
+        writer: Writer,
+        now: Timestamp,
+    ) -> Result<(), MailError> {
         let s = &mut self.state;
         let admitted = quota::decide(rule, s.ceiling, s.limit, s.used, size, writer)?;
         if let Some((old, new)) = admitted.grew {
@@ -218,7 +224,14 @@ impl<'t> Work<'t> {
     }
 
     /// `\Deleted` on one membership.
-    fn set_deleted(&mut self, mailbox: u32, uid: u32, id: u64, size: u64, on: bool) -> Result<u64, MailError> {
+    pub(super) fn set_deleted(
+        &mut self,
+        mailbox: u32,
+        uid: u32,
+        id: u64,
+        size: u64,
+        on: bool,
+    ) -> Result<u64, MailError> {
         let Some((_, old, _)) = self.member(mailbox, uid)? else { return Ok(0) };
         let modseq = self.next_modseq();
         let user = self.user;
@@ -264,7 +277,7 @@ fn note_keywords(mbox: &mut Mailbox, flags: &[String]) {
 
 /// Split STORE's flag list into the shared flags and the per-membership `\Deleted`; `\Recent`
 /// cannot be stored (RFC 3501 §2.3.2) and is dropped.
-fn split_flags(flags: &[String]) -> (Vec<String>, bool) {
+pub(super) fn split_flags(flags: &[String]) -> (Vec<String>, bool) {
     let mut shared: Vec<String> = Vec::new();
     let mut deleted = false;
     for f in flags {
@@ -392,6 +405,24 @@ impl MailDb {
     /// EXPUNGE (all `\Deleted` memberships) or UID EXPUNGE (those among `only`). Returns the
     /// UIDs expunged, ascending.
     pub fn expunge(&self, user: u32, mailbox: u32, only: Option<&[u32]>) -> Result<Vec<u32>, MailError> {
+        self.expunge_members(user, mailbox, only, true)
+    }
+
+    /// Take these memberships out whatever their flags (a MOVE into `Scheduled`, which
+    /// submits the message, then removes the source as MOVE does). UIDs ascending.
+    pub fn remove(&self, user: u32, mailbox: u32, uids: &[u32]) -> Result<Vec<u32>, MailError> {
+        let mut sorted = uids.to_vec();
+        sorted.sort_unstable();
+        self.expunge_members(user, mailbox, Some(&sorted), false)
+    }
+
+    fn expunge_members(
+        &self,
+        user: u32,
+        mailbox: u32,
+        only: Option<&[u32]>,
+        need_deleted: bool,
+    ) -> Result<Vec<u32>, MailError> {
         let txn = self.write()?;
         let mut gone = Vec::new();
         {
@@ -402,7 +433,7 @@ impl MailDb {
                     let (k, v) = entry?;
                     let (id, _, deleted) = v.value();
                     let uid = k.value().2;
-                    if deleted && only.is_none_or(|o| o.binary_search(&uid).is_ok()) {
+                    if (deleted || !need_deleted) && only.is_none_or(|o| o.binary_search(&uid).is_ok()) {
                         out.push((uid, id));
                     }
                 }

@@ -5,12 +5,13 @@
 
 use jiff::Timestamp;
 
-use super::{AuthedUser, Mode, Session, Step, list};
-use crate::message::{HeaderSummary, canonical_line_ends, summarize};
+use super::{Mode, Session, Step};
+use crate::message::summarize;
 use crate::queue::Submission;
 use crate::schedule::{self, ScheduleRequest};
 use crate::smtp::codes::{self, Code};
 use crate::smtp::data::{DataProblem, DataReader};
+use crate::smtp::submission;
 
 impl Session {
     pub(super) fn data(&mut self) {
@@ -36,7 +37,7 @@ impl Session {
             }
         };
         let summary = summarize(&body);
-        if let Err((code, text)) = self.check_senders(&summary, &user) {
+        if let Err((code, text)) = submission::check_senders(&self.settings, &summary, &user) {
             self.error(code, text);
             return None;
         }
@@ -70,8 +71,7 @@ impl Session {
         })))
     }
 
-    /// The message as it will be stored, checked and relayed: within the limits, with
-    /// canonical line ends, and with a header the rewrite can work on.
+    /// The message as it will be stored, checked and relayed (`smtp::submission`).
     fn message_bytes(&self, reader: DataReader) -> Result<Vec<u8>, (Code, String)> {
         let raw = reader.finish().map_err(|problem| match problem {
             DataProblem::TooBig => (
@@ -82,62 +82,6 @@ impl Session {
                 (codes::BAD_CONTENT, format!("message has a line longer than {} octets", self.settings.max_line_length))
             }
         })?;
-        let canonical = canonical_line_ends(&raw).map(|c| match c {
-            std::borrow::Cow::Owned(v) => Some(v),
-            std::borrow::Cow::Borrowed(_) => None,
-        });
-        let body = match canonical {
-            Ok(Some(normalised)) => normalised,
-            Ok(None) => raw,
-            Err(e) => return Err((codes::BAD_CONTENT, format!("{e}; send CRLF line ends"))),
-        };
-        // The limit is on the message as stored and relayed: bare LFs made CRLF can take a
-        // message the reader let through over it (found by fuzzing).
-        if body.len() as u64 > self.settings.max_message_size {
-            return Err((
-                codes::MESSAGE_TOO_BIG,
-                format!(
-                    "message exceeds the limit of {} octets once its line ends are CRLF",
-                    self.settings.max_message_size
-                ),
-            ));
-        }
-        // The same check the release's rewrite starts with (one function, not a copy of it).
-        if let Err(e) = crate::rewrite::header_of(&body) {
-            return Err((
-                codes::BAD_CONTENT,
-                format!("{e} (an mbox \"From \" line or a blank line before the header?); nothing was queued"),
-            ));
-        }
-        Ok(body)
-    }
-
-    /// RFC 5322 §3.6 and the rule that gatepost is never an open relay: exactly one From
-    /// field, every address in it the user's; and when From goes out as written (no rewrite),
-    /// every Sender, Resent-From and Resent-Sender address the user's too.
-    fn check_senders(&self, summary: &HeaderSummary, user: &AuthedUser) -> Result<(), (Code, String)> {
-        let allowed = || format!("{} may send as {}", user.name, list(&user.addresses));
-        if summary.from_fields > 1 {
-            let n = summary.from_fields;
-            return Err((codes::BAD_CONTENT, format!("message has {n} From fields; RFC 5322 allows exactly one")));
-        }
-        if summary.from_addresses.is_empty() {
-            return Err((codes::SENDER_NOT_ALLOWED, format!("message has no From address; {}", allowed())));
-        }
-        if let Some(bad) = summary.from_addresses.iter().find(|a| !user.addresses.contains(a)) {
-            return Err((codes::SENDER_NOT_ALLOWED, format!("From <{bad}> is not yours; {}", allowed())));
-        }
-        if self.settings.rewrite_from {
-            return Ok(()); // the rewrite removes them
-        }
-        for (name, addresses) in &summary.sender_fields {
-            if addresses.is_empty() {
-                return Err((codes::SENDER_NOT_ALLOWED, format!("{name} field has no address; {}", allowed())));
-            }
-            if let Some(bad) = addresses.iter().find(|a| !user.addresses.contains(a)) {
-                return Err((codes::SENDER_NOT_ALLOWED, format!("{name} <{bad}> is not yours; {}", allowed())));
-            }
-        }
-        Ok(())
+        submission::canonical_message(&self.settings, raw)
     }
 }

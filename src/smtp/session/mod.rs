@@ -469,15 +469,12 @@ impl Session {
     }
 
     fn ctx<'a>(&self, tz: &'a TimeZone, now: Timestamp) -> ScheduleContext<'a> {
-        ScheduleContext { now, tz, daily_hour: self.settings.daily_hour, max_hold: self.settings.max_hold }
+        super::submission::context(&self.settings, tz, now)
     }
 
     /// The zone schedules are read in: the user's own, else the operator's.
     fn user_zone(&self) -> (String, TimeZone) {
-        match self.user.as_ref().and_then(|u| u.timezone.clone()) {
-            Some(z) => z,
-            None => (self.settings.timezone_name.clone(), self.settings.timezone.clone()),
-        }
+        super::submission::user_zone(&self.settings, self.user.as_ref())
     }
 }
 
@@ -491,10 +488,7 @@ fn envelope_verb(line: &[u8]) -> Option<Verb> {
     matches!(line.get(4), None | Some(b' ' | b'\r' | b'\n')).then_some(verb)
 }
 
-/// Addresses for a reply: `<a>, <b>`.
-fn list(addresses: &[String]) -> String {
-    addresses.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ")
-}
+use super::submission::list;
 
 #[cfg(test)]
 mod tests;
