@@ -10,8 +10,13 @@ use super::output::value;
 pub fn timeline(r: &QueueRecord) -> String {
     let tz = jiff::tz::TimeZone::get(&r.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let local = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
-    let mut s =
-        format!("queue id:     {}\nstate:        {}\nuser:         {}\n", r.id, r.state.as_str(), value(&r.user));
+    let paused = if r.paused { " (paused from the IMAP Scheduled folder)" } else { "" };
+    let mut s = format!(
+        "queue id:     {}\nstate:        {}{paused}\nuser:         {}\n",
+        r.id,
+        r.state.as_str(),
+        value(&r.user)
+    );
     let name = r.sender_name.as_deref().map(|n| format!("\"{}\" ", value(n))).unwrap_or_default();
     s += &format!(
         "sender:       {name}<{}>\nsubject:      {}\n",

@@ -74,6 +74,9 @@ async fn a_second_user_reaches_nothing_of_the_first() {
     let r = alice.append("Secret", "\\Flagged", b"Subject: alice only\r\n\r\nsecret body\r\n").await;
     assert!(tagged(&r).contains("OK"), "{r:?}");
     alice.append("INBOX", "", b"Subject: alice inbox\r\n\r\nmine\r\n").await;
+    let held = b"From: alice@example.com\r\nTo: carol+2027-01-04@example.net\r\nSubject: alice held\r\n\r\nmine\r\n";
+    let r = alice.append("Scheduled", "", held).await;
+    assert!(tagged(&r).contains("OK [APPENDUID"), "{r:?}");
 
     let (mut bob, _) = Imap::tls(addr).await;
     let r = bob.cmd("LOGIN bob \"bob's long password\"").await;
@@ -105,9 +108,22 @@ async fn a_second_user_reaches_nothing_of_the_first() {
     assert!(usage.contains("(STORAGE 0 "), "bob's quota counts nothing of alice's: {usage}");
     let r = bob.cmd("GETQUOTA \"alice\"").await;
     assert!(tagged(&r).contains("NO"), "another root: {r:?}");
+    // Scheduled is his own too: empty, and nothing he does there reaches alice's hold queue;
+    // he cannot schedule as her either.
+    let r = bob.cmd("SELECT Scheduled").await;
+    assert!(r.iter().any(|l| l == "* 0 EXISTS\r\n"), "bob's Scheduled is his own: {r:?}");
+    for cmd in ["UID STORE 1:* +FLAGS (\\Deleted)", "EXPUNGE", "UID MOVE 1:* INBOX", "FETCH 1:* (BODY.PEEK[])"] {
+        let r = bob.cmd(cmd).await;
+        assert!(!r.iter().any(|l| l.contains("alice held")), "{cmd}: {r:?}");
+    }
+    let r = bob.append("Scheduled", "", held).await;
+    assert!(tagged(&r).contains("NO [CANNOT]") && tagged(&r).contains("is not yours"), "{r:?}");
     // And alice's mail is as she left it.
     let r = alice.cmd("STATUS Secret (MESSAGES)").await;
     assert!(r[0].contains("MESSAGES 1"), "{r:?}");
+    let recs = server.store().list_messages(None, None, 10).unwrap();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert!(recs[0].user == "alice" && recs[0].state == gatepost::store::QueueState::Held && !recs[0].paused);
     server.stop().await;
 }
 
