@@ -81,6 +81,7 @@ async def main():
         appended[n] = time.monotonic()
         w.close()
 
+    cpu0 = time.process_time()
     await asyncio.gather(*(append(n) for n in names))
     deadline = time.monotonic() + 30
     while sum(len(v) for v in seen.values()) < len(tasks) and time.monotonic() < deadline:
@@ -90,6 +91,11 @@ async def main():
     pct = lambda p: lat[min(n - 1, int(p * n))] * 1000 if n else float("nan")
     print("sessions that saw EXISTS: %d of %d" % (n, len(tasks)))
     print("latency ms: p50 %.1f p90 %.1f p99 %.1f max %.1f" % (pct(0.5), pct(0.9), pct(0.99), pct(1.0)))
+    last = max(t for ts in seen.values() for t in ts) - min(appended.values()) if seen else float("nan")
+    print("load generator: %.2f s of CPU for the fan-out; last EXISTS %.2f s after the first APPEND OK"
+          % (time.process_time() - cpu0, last), flush=True)
+    print("end", flush=True)
+    sys.stdin.readline()  # the driver reads the server's CPU time, then lets the sessions go
 
 
 asyncio.run(main())

@@ -37,7 +37,7 @@ tls_listen = []
 [imap]
 starttls_listen = []
 tls_listen = "127.0.0.1:$port"
-max_connections = $((total + 1000))
+max_connections = $((total * 2 + 1000))
 max_connections_per_ip = $((total + 1000))
 max_connections_per_user = $((sessions + 10))
 [login]
@@ -62,11 +62,23 @@ gp_pid=$!
 wait_port "$port" 30 "$gp_pid" || die "gatepost did not start"
 grep -o 'open_files=[^ ]*' "$work/gatepost.log" | head -1 >&2 || true
 coproc GEN { taskset -c 1 python3 "$repo/benches/idle_fanout.py" localhost "$port" "$cert" "idle bench password" "$users" "$sessions" 2>&1; }
+ready=0
 while read -r l <&"${GEN[0]}"; do
     echo "$l"
-    [ "$l" = ready ] && break
+    [ "$l" = ready ] && ready=1 && break
 done
+if [ "$ready" = 0 ]; then
+    echo "the load generator failed; the server's warnings:" >&2
+    grep -E "WARN|ERROR" "$work/gatepost.log" | cut -c1-300 | sort | uniq -c | sort -rn | head -20 >&2
+    exit 1
+fi
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$gp_pid/status")
 echo "server RSS with $total IDLE sessions: $((rss / 1024)) MiB"
+cpu() { awk '{print $14 + $15}' "/proc/$gp_pid/stat"; }
+ticks=$(getconf CLK_TCK)
+before=$(cpu)
 echo go >&"${GEN[1]}"
-while read -r l <&"${GEN[0]}"; do echo "$l"; done
+while read -r l <&"${GEN[0]}"; do [ "$l" = end ] && break; echo "$l"; done
+echo "server: $(python3 -c "print('%.2f' % (($(cpu) - $before) / $ticks))") s of CPU for the fan-out (the $users APPENDs and $total EXISTS)"
+echo quit >&"${GEN[1]}"
+wait "$GEN_PID" 2>/dev/null || true

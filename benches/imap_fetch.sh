@@ -43,7 +43,8 @@ cert=$repo/certs/localhost-cert.pem key=$repo/certs/localhost-key.pem
 printf 'bench imap password\n' > "$work/password"
 log "generating $count messages"
 python3 "$repo/benches/mailgen.py" "$work/msgs" --count "$count" >/dev/null
-client() { taskset -c 1 python3 "$repo/benches/imap_client.py" "$1" localhost "$2" "$cert" bench "$work/password" "${@:3}"; }
+client() { client_as bench "$@"; }
+client_as() { taskset -c 1 python3 "$repo/benches/imap_client.py" "$2" localhost "$3" "$cert" "$1" "$work/password" "${@:4}"; }
 
 # --- gatepost ---
 gp_port=$((20000 + RANDOM % 20000))
@@ -79,6 +80,13 @@ gp_fetch=()
 for r in $(seq 1 "$runs"); do
     out=$(client fetch "$gp_port"); echo "gatepost $out"; gp_fetch+=("$out")
 done
+# Dedup: the same messages for a second user take no second copy of their bytes.
+blob_bytes() { du -sb "$work/gp-data/blobs" | cut -f1; }
+blobs_one=$(blob_bytes)
+"$bin" --config "$work/gatepost.toml" user add bench2 --email bench2@example.com --password-file "$work/password" >/dev/null
+log "gatepost: APPEND $count again, for a second user"
+client_as bench2 append "$gp_port" "$work/msgs" >/dev/null
+blobs_two=$(blob_bytes)
 stop_process "$gp_pid" 10; gp_pid=""
 
 # --- Dovecot ---
@@ -128,6 +136,8 @@ for r in $(seq 1 "$runs"); do
     out=$(client fetch "$dv_port"); echo "dovecot $out"; dv_fetch+=("$out")
 done
 
+dv_bytes=$(du -sb "$dv/mail/bench" | cut -f1)
+echo "dedup: gatepost blobs $((blobs_one / 1000000)) MB for one user, $((blobs_two / 1000000)) MB for two (ratio $(python3 -c "print('%.3f' % ($blobs_two / $blobs_one))")); Dovecot's Maildir for one user $((dv_bytes / 1000000)) MB"
 python3 - "$gp_append" "$dv_append" "${gp_fetch[@]}" -- "${dv_fetch[@]}" <<'PY'
 import statistics, sys
 args = sys.argv[1:]

@@ -9,9 +9,14 @@
 //! an entry from an older generation (the password changed, the account was disabled …) never
 //! matches and is dropped. Failures are never cached. Entries are not extended by hits: a
 //! password is checked by argon2 again at least once per `ttl`.
+//!
+//! Checks of the same user and password at the same moment go one at a time through a gate
+//! ([`VerifiedCache::gate`]): a client opening five connections at start (Thunderbird, a
+//! phone) pays argon2 once, and the other four find the first one's entry. Different
+//! passwords never wait for each other.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ring::hmac;
@@ -32,6 +37,25 @@ pub struct VerifiedCache {
     key: hmac::Key,
     ttl: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
+    /// One gate per (user, password) being checked now; gone when nobody holds it.
+    gates: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The right to check one (user, password) now: hold `lock` across the check and the insert.
+pub struct Gate<'a> {
+    cache: &'a VerifiedCache,
+    key: Key,
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.cache.gates.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and this one: nobody else waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            gates.remove(&self.key);
+        }
+    }
 }
 
 impl VerifiedCache {
@@ -39,7 +63,19 @@ impl VerifiedCache {
     pub fn new(ttl: Duration) -> Self {
         let rng = ring::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system randomness");
-        VerifiedCache { key, ttl, entries: Mutex::new(HashMap::new()) }
+        VerifiedCache { key, ttl, entries: Mutex::new(HashMap::new()), gates: Mutex::new(HashMap::new()) }
+    }
+
+    /// The gate for checking this user and password (see the module comment).
+    pub fn gate(&self, user: &str, password: &str) -> Gate<'_> {
+        let key = self.key_for(user, password);
+        let lock = self.gates.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        Gate { cache: self, key, lock }
+    }
+
+    /// Gates open now (tests).
+    pub fn gates(&self) -> usize {
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     pub fn enabled(&self) -> bool {

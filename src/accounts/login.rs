@@ -123,18 +123,33 @@ impl Login {
                 return LoginOutcome::Unavailable;
             }
         };
-        let cached = user.as_ref().is_some_and(|u| self.cache.hit(name, password, u.generation, Instant::now()));
-        let verified = cached || {
-            let hash = user.as_ref().map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
-            let lane = if self.known.contains(ip, name, self.clock.now()) { Lane::Known } else { Lane::Other };
-            let (verifier, password) = (self.verifier.clone(), password.to_string());
-            match self.pool.run(lane, move || verifier(&hash, &password)).await {
-                Ok(ok) => ok && user.is_some(),
-                Err(PoolError::Busy) => {
-                    tracing::warn!(%ip, user = ?name, "login refused: too many password checks at once");
-                    return LoginOutcome::Busy;
+        let hit = |u: &Option<crate::store::UserRecord>| {
+            u.as_ref().is_some_and(|u| self.cache.hit(name, password, u.generation, Instant::now()))
+        };
+        let verified = hit(&user) || {
+            // The same password being checked by another connection right now: wait for it,
+            // then look again (module comment of `cache`).
+            let gate = self.cache.gate(name, password);
+            let _held = if self.cache.enabled() && user.is_some() { Some(gate.lock.lock().await) } else { None };
+            hit(&user) || {
+                let hash = user.as_ref().map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
+                let lane = if self.known.contains(ip, name, self.clock.now()) { Lane::Known } else { Lane::Other };
+                let (verifier, password_owned) = (self.verifier.clone(), password.to_string());
+                match self.pool.run(lane, move || verifier(&hash, &password_owned)).await {
+                    Ok(ok) => {
+                        let ok = ok && user.is_some();
+                        if let Some(u) = user.as_ref().filter(|_| ok) {
+                            // Before the gate opens, so the next in line finds it.
+                            self.cache.insert(name, password, u.generation, Instant::now());
+                        }
+                        ok
+                    }
+                    Err(PoolError::Busy) => {
+                        tracing::warn!(%ip, user = ?name, "login refused: too many password checks at once");
+                        return LoginOutcome::Busy;
+                    }
+                    Err(PoolError::Failed) => return LoginOutcome::Unavailable,
                 }
-                Err(PoolError::Failed) => return LoginOutcome::Unavailable,
             }
         };
         let Some(user) = user.filter(|_| verified) else {
@@ -147,9 +162,6 @@ impl Login {
             // The right password for an account that may not log in: not a guess, not a success.
             tracing::warn!(%ip, user = ?name, reason = ?refusal, "login refused");
             return LoginOutcome::Refused(refusal);
-        }
-        if !cached {
-            self.cache.insert(name, password, user.generation, Instant::now());
         }
         attempt.succeeded(name);
         self.remember(ip, name);

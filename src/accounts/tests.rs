@@ -192,6 +192,47 @@ mod door {
         assert_eq!(fake.dummy_checks.load(Ordering::SeqCst), 1);
     }
 
+    /// Five connections logging in with the same password at once (a client opening its
+    /// connections at start) pay argon2 once: the others wait at the gate and find the entry.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_logging_in_at_once_pay_argon2_once() {
+        let (_dir, _store, login, fake) = setup(settings(100, 4, 16, Duration::from_secs(3600)));
+        fake.set_closed(true);
+        let checks: Vec<_> = (0..5)
+            .map(|_| {
+                let login = login.clone();
+                tokio::spawn(async move { login.check(ip("192.0.2.1"), "alice", "secret").await })
+            })
+            .collect();
+        while login.pool_stats().running == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(login.pool_stats().running, 1, "the other four wait at the gate, not in the pool");
+        fake.set_closed(false);
+        for c in checks {
+            assert!(matches!(c.await.unwrap(), LoginOutcome::Accepted { .. }));
+        }
+        assert_eq!(fake.checks(), 1);
+        // Different passwords never wait for each other.
+        fake.set_closed(true);
+        let guesses: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|pw| {
+                let login = login.clone();
+                tokio::spawn(async move { login.check(ip("192.0.2.2"), "alice", pw).await })
+            })
+            .collect();
+        while login.pool_stats().running < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fake.set_closed(false);
+        for g in guesses {
+            assert!(matches!(g.await.unwrap(), LoginOutcome::Refused(LoginRefusal::BadCredentials)));
+        }
+        assert_eq!(fake.checks(), 4);
+    }
+
     /// A successful pair is remembered durably (for the priority lane) and known again after
     /// a restart.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

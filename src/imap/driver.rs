@@ -123,6 +123,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The read buffer of a connection between commands, and the one IDLE reads DONE with.
+const READ_BUFFER: usize = 8 * 1024;
+const IDLE_READ_BUFFER: usize = 64;
+
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     mut session: Box<Session>,
@@ -141,9 +145,10 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         out.untagged("OK", Some(&format!("CAPABILITY {caps}")), &format!("gatepost ready (session {})", session.id));
         write(&mut stream, &out.buf, write_limit).await?;
     }
-    // One read buffer per connection, shared with IDLE: 10,000 idle sessions are the case to
-    // size for (docs/benchmarks.md, IDLE fan-out).
-    let mut buf = vec![0u8; 8 * 1024];
+    // One read buffer per connection for commands; given back while IDLE, which reads into a
+    // small one: 10,000 idle sessions are the case to size for (docs/benchmarks.md, IDLE
+    // fan-out).
+    let mut buf = vec![0u8; READ_BUFFER];
     let mut pending_bytes = 0usize;
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -300,7 +305,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 let cont = CommandContinuationRequest::basic(None, "idling").expect("valid");
                 let _ = server.idle_accept(cont);
                 let ended;
-                (session, ended) = idle(shared, &mut server, session, conn, &mut stream, &tag, &mut buf).await?;
+                drop(std::mem::take(&mut buf));
+                (session, ended) = idle(shared, &mut server, session, conn, &mut stream, &tag).await?;
+                buf = vec![0u8; READ_BUFFER];
                 if ended {
                     return Ok((Ended::Closed, session));
                 }
@@ -449,8 +456,9 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn,
     stream: &mut S,
     tag: &str,
-    buf: &mut [u8],
 ) -> std::io::Result<(Box<Session>, bool)> {
+    // DONE is six bytes; anything longer is read in pieces.
+    let mut buf = [0u8; IDLE_READ_BUFFER];
     let settings = shared.env.settings.clone();
     let limit = settings.command_timeout;
     let deadline = Instant::now() + settings.idle_timeout;
@@ -482,7 +490,7 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         tokio::select! {
-            r = stream.read(buf) => {
+            r = stream.read(&mut buf) => {
                 let n = r?;
                 if n == 0 {
                     return Ok((session, true));

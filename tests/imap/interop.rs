@@ -155,3 +155,52 @@ async fn mbsync_syncs_both_ways_with_the_same_bytes() {
     assert_eq!(without_tuid.as_bytes(), local, "the laptop's bytes on the server (mbsync adds its X-TUID)");
     server.stop().await;
 }
+
+/// s-nail (a mailx) in batch mode over implicit TLS with the certificate checked: it lists the
+/// INBOX, prints a message, copies one to another folder, deletes one, and its quit expunges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s_nail_reads_copies_and_deletes_in_batch_mode() {
+    if !peer("s-nail") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut c = crate::client::Imap::login(addr).await;
+    c.append("INBOX", "", b"From: bob@example.com\r\nSubject: first one\r\n\r\nthe first body\r\n").await;
+    c.append("INBOX", "", b"From: carol@example.com\r\nSubject: second one\r\n\r\nthe second body\r\n").await;
+    let home = server.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let url = format!("imaps://{USER}@localhost:{}", addr.port());
+    let script = format!("headers\nprint 1\ncopy 2 {url}/Archive\ndelete 1\nquit\n");
+    let run = move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("s-nail")
+            .env("HOME", &home)
+            .env("MAILRC", "/dev/null")
+            .args(["-#", "-n", "-Sv15-compat", "-Sexpandaddr", "-Stls-verify=strict"])
+            .arg(format!("-Stls-ca-file={}", cert_path().display()))
+            .arg(format!("-Spassword-{USER}@localhost={PASSWORD}"))
+            .arg("-Simap-keepalive=0")
+            .args(["-f", &format!("{url}/INBOX")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = tokio::task::spawn_blocking(run).await.unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(out.contains("first one") && out.contains("second one"), "headers: {out}");
+    assert!(out.contains("the first body"), "print: {out}");
+    let r = c.cmd("STATUS INBOX (MESSAGES)").await;
+    assert!(r[0].contains("MESSAGES 1"), "deleted and expunged at quit: {r:?} {out}");
+    c.cmd("SELECT Archive").await;
+    let r = c.cmd("FETCH 1 BODY.PEEK[TEXT]").await;
+    assert!(r[0].contains("the second body"), "copied: {r:?} {out}");
+    c.cmd("SELECT INBOX").await;
+    let r = c.cmd("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])").await;
+    assert!(r[0].contains("second one"), "the right one stayed: {r:?}");
+    server.stop().await;
+}

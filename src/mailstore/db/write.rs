@@ -538,6 +538,12 @@ impl MailDb {
     /// A selecting session claims the mailbox's `\Recent` messages: those from the returned
     /// UID on are recent for it, and for no later session.
     pub fn claim_recent(&self, user: u32, mailbox: u32) -> Result<u32, MailError> {
+        // Nothing new to claim is the common case (every IDLE session but the first one sees
+        // the same arrival): answered from a read transaction, never queueing for the writer.
+        let seen = self.mailbox(user, mailbox)?;
+        if seen.recent_from == seen.uidnext {
+            return Ok(seen.recent_from);
+        }
         let txn = self.write()?;
         let from = {
             let mut boxes = txn.open_table(MAILBOXES)?;
