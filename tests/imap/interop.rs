@@ -172,6 +172,7 @@ async fn s_nail_reads_copies_and_deletes_in_batch_mode() {
     std::fs::create_dir_all(&home).unwrap();
     let url = format!("imaps://{USER}@localhost:{}", addr.port());
     let script = format!("headers\nprint 1\ncopy 2 {url}/Archive\ndelete 1\nquit\n");
+    let port = addr.port();
     let run = move || {
         use std::io::Write;
         let mut child = std::process::Command::new("s-nail")
@@ -179,7 +180,7 @@ async fn s_nail_reads_copies_and_deletes_in_batch_mode() {
             .env("MAILRC", "/dev/null")
             .args(["-#", "-n", "-Sv15-compat", "-Sexpandaddr", "-Stls-verify=strict"])
             .arg(format!("-Stls-ca-file={}", cert_path().display()))
-            .arg(format!("-Spassword-{USER}@localhost={PASSWORD}"))
+            .arg(format!("-Spassword-{USER}@localhost:{port}={PASSWORD}"))
             .arg("-Simap-keepalive=0")
             .args(["-f", &format!("{url}/INBOX")])
             .stdin(std::process::Stdio::piped())
