@@ -13,7 +13,8 @@
 //! Checks of the same user and password at the same moment go one at a time through a gate
 //! ([`VerifiedCache::gate`]): a client opening five connections at start (Thunderbird, a
 //! phone) pays argon2 once, and the other four find the first one's entry. Different
-//! passwords never wait for each other.
+//! passwords never wait for each other (the same wrong one sent at once by many connections
+//! is checked one at a time, which only slows its sender).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -52,6 +52,9 @@ pub struct LoginSettings {
 /// can hold still.
 pub type Verifier = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// The longest an attempt waits for a place behind attempts in flight from its address.
+const ADMIT_WAIT: Duration = Duration::from_secs(30);
+
 pub struct Login {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
@@ -110,9 +113,27 @@ impl Login {
         self.cache.forget_user(user);
     }
 
+    /// A place for one attempt from `ip`; waits while the address is over its limit only by
+    /// attempts still being checked (`throttle`, module comment), at most `ADMIT_WAIT`.
+    async fn admit(&self, ip: IpAddr) -> Option<super::throttle::Attempt<'_>> {
+        let deadline = tokio::time::Instant::now() + ADMIT_WAIT;
+        loop {
+            let decided = self.throttle.decided().notified();
+            tokio::pin!(decided);
+            decided.as_mut().enable();
+            if let Ok(attempt) = self.throttle.admit(ip, Instant::now()) {
+                return Some(attempt);
+            }
+            if !self.throttle.only_in_flight(ip, Instant::now()) || tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            let _ = tokio::time::timeout_at(deadline, decided).await;
+        }
+    }
+
     /// Check one login attempt from `ip`. A wrong password returns after the throttle's delay.
     pub async fn check(&self, ip: IpAddr, name: &str, password: &str) -> LoginOutcome {
-        let Ok(attempt) = self.throttle.admit(ip, Instant::now()) else {
+        let Some(attempt) = self.admit(ip).await else {
             tracing::warn!(%ip, user = ?name, "login refused: address is locked out");
             return LoginOutcome::Throttled;
         };

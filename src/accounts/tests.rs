@@ -233,6 +233,30 @@ mod door {
         assert_eq!(fake.checks(), 4);
     }
 
+    /// Twenty rightful logins at once from one address (an office, a client's connections):
+    /// the ones beyond the failure limit wait for a place instead of being refused as a
+    /// locked-out address (found by imaptest with 20 clients).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_rightful_logins_at_once_from_one_address_all_get_in() {
+        let (_dir, _store, login, fake) = setup(settings(10, 4, 64, Duration::ZERO));
+        fake.set_closed(true);
+        let checks: Vec<_> = (0..20)
+            .map(|_| {
+                let login = login.clone();
+                tokio::spawn(async move { login.check(ip("192.0.2.1"), "alice", "secret").await })
+            })
+            .collect();
+        while login.pool_stats().running < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fake.set_closed(false);
+        for c in checks {
+            let o = c.await.unwrap();
+            assert!(matches!(o, LoginOutcome::Accepted { .. }), "{o:?}");
+        }
+        assert_eq!(fake.checks(), 20, "no cache here: each was checked");
+    }
+
     /// A successful pair is remembered durably (for the priority lane) and known again after
     /// a restart.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

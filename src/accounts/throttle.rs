@@ -7,6 +7,11 @@
 //! never a lockout (that would let anyone lock a user out). A success clears only its own
 //! (IP, user) pair: logging in as carol does not forgive the guesses at alice from that address.
 //! An attempt dropped undecided (busy pool, store trouble) counts for nothing.
+//!
+//! An address whose only excess is attempts in flight is not locked out: its next attempt
+//! waits until one of them is decided ([`Throttle::only_in_flight`], [`Throttle::decided`]),
+//! so twenty rightful logins at once from one office or one client are checked in turn
+//! while thirty guesses at once still get only ten checks.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,6 +79,8 @@ pub struct Throttle {
     state: Mutex<State>,
     max_failures: u32,
     window: Duration,
+    /// Woken whenever an attempt is decided or dropped (those waiting for a place).
+    decided: tokio::sync::Notify,
 }
 
 /// The address is locked out (or has as many attempts in flight as it may still fail).
@@ -97,7 +104,12 @@ fn delay(count: u32) -> Duration {
 
 impl Throttle {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Throttle { state: Mutex::new(State::default()), max_failures: max_failures.max(1), window }
+        Throttle {
+            state: Mutex::new(State::default()),
+            max_failures: max_failures.max(1),
+            window,
+            decided: tokio::sync::Notify::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -122,6 +134,21 @@ impl Throttle {
         }
         a.in_flight += 1;
         Ok(Attempt { throttle: self, ip, decided: false })
+    }
+
+    /// Whether `ip` was refused only for its attempts in flight (not locked out, failures below
+    /// the limit): it may wait for [`Throttle::decided`] and try again.
+    pub fn only_in_flight(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut s = self.lock();
+        s.addresses.get_mut(&ip).is_some_and(|a| {
+            a.age(now, self.window);
+            a.locked_until.is_none() && a.failures() < self.max_failures
+        })
+    }
+
+    /// Notified when an attempt is decided or dropped.
+    pub fn decided(&self) -> &tokio::sync::Notify {
+        &self.decided
     }
 
     /// Whether `ip` is locked out right now.
@@ -199,6 +226,7 @@ impl Drop for Attempt<'_> {
         {
             a.in_flight = a.in_flight.saturating_sub(1);
         }
+        self.throttle.decided.notify_waiters();
     }
 }
 
