@@ -49,6 +49,8 @@ impl Filer {
             match tokio::task::spawn_blocking(move || Ok::<_, anyhow::Error>(work.once()? + work.once_scheduled()?))
                 .await
             {
+                // A full pass means more may be waiting (a backlog after a start): go on at once.
+                Ok(Ok(n)) if n >= BATCH && !*shutdown.borrow() => continue,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "filer: will retry"),
                 Err(e) => tracing::error!(error = %e, "filer task failed"),

@@ -551,29 +551,54 @@ pub fn blob_decode(data: &[u8]) {
 
 pub fn structure(data: &[u8]) {
     use gatepost::mailstore::structure::{Kind, MAX_DEPTH, Part, Structure};
-    fn walk(p: &Part, within: (u32, u32), depth: usize, path: &mut Vec<u32>, s: &Structure) {
-        assert!(depth <= MAX_DEPTH + 1, "nested {depth} deep");
+    fn depth(p: &Part) -> usize {
+        1 + match &p.kind {
+            Kind::Leaf => 0,
+            Kind::Message(inner) => depth(inner),
+            Kind::Multipart(c) => c.iter().map(depth).max().unwrap_or(0),
+        }
+    }
+    fn ranges(p: &Part, within: (u32, u32)) {
         assert!(within.0 <= p.header.0 && p.header.0 <= p.header.1, "{p:?} within {within:?}");
         assert!(p.header.1 <= p.body.0 && p.body.0 <= p.body.1 && p.body.1 <= within.1, "{p:?} within {within:?}");
         assert!(!p.media_type.is_empty() && !p.subtype.is_empty());
-        let children: Vec<&Part> = match &p.kind {
-            Kind::Leaf => vec![],
+    }
+    /// The parts of a message (the root, or one encapsulated in a message/rfc822 part) as IMAP
+    /// numbers them: a multipart's children, else the message's one part, itself.
+    fn message(m: &Part, within: (u32, u32), path: &mut Vec<u32>, s: &Structure) {
+        ranges(m, within);
+        let parts: Vec<&Part> = match &m.kind {
             Kind::Multipart(c) => c.iter().collect(),
-            Kind::Message(inner) => match &inner.kind {
-                Kind::Multipart(c) => c.iter().collect(),
-                _ => vec![&**inner],
-            },
+            _ => vec![m],
         };
-        for (i, c) in children.iter().enumerate() {
+        for (i, p) in parts.iter().enumerate() {
             path.push(i as u32 + 1);
-            assert_eq!(s.section(path), Some(*c), "section {path:?}");
-            walk(c, p.body, depth + 1, path, s);
+            assert_eq!(s.section(path), Some(*p), "section {path:?}");
+            below(p, if std::ptr::eq(*p, m) { within } else { m.body }, path, s);
             path.pop();
+        }
+    }
+    /// What is numbered below part `p` (already found at `path`).
+    fn below(p: &Part, within: (u32, u32), path: &mut Vec<u32>, s: &Structure) {
+        ranges(p, within);
+        match &p.kind {
+            Kind::Leaf => {}
+            Kind::Message(inner) => message(inner, p.body, path, s),
+            Kind::Multipart(children) => {
+                for (j, c) in children.iter().enumerate() {
+                    path.push(j as u32 + 1);
+                    assert_eq!(s.section(path), Some(c), "section {path:?}");
+                    below(c, p.body, path, s);
+                    path.pop();
+                }
+            }
         }
     }
     let s = Structure::of(data);
     assert_eq!(s.size as usize, data.len());
-    walk(&s.root, (0, data.len() as u32), 0, &mut Vec::new(), &s);
+    let d = depth(&s.root);
+    assert!(d <= MAX_DEPTH + 1, "nested {d} deep");
+    message(&s.root, (0, data.len() as u32), &mut Vec::new(), &s);
     assert_eq!(Structure::decode(&s.encode()).expect("reads back"), s);
     let _ = s.section(&[0]);
     let _ = s.section(&[u32::MAX, 1]);
