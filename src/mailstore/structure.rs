@@ -53,7 +53,10 @@ impl Structure {
         let size = raw.len().min(u32::MAX as usize) as u32;
         let root = MessageParser::default()
             .parse(raw)
-            .and_then(|m| m.parts.first().map(|_| part(&m.parts, 0, raw, (0, size), 0)))
+            .and_then(|m| {
+                let mut walk = Walk { raw, budget: MAX_PARTS, seen: vec![false; m.parts.len()] };
+                m.parts.first().map(|_| walk.part(&m.parts, 0, (0, size), 0))
+            })
             .map(|root| to_the_end(root, raw, size))
             .unwrap_or_else(|| opaque(raw));
         Structure { size, root }
@@ -97,10 +100,47 @@ fn top_level(root: &Part, n: u32) -> Option<&Part> {
     }
 }
 
-/// `within`: the parent's body (the whole message for the top part). mail-parser can put a
-/// malformed child's end past its parent's (a part cut short by the parent's boundary):
-/// ranges are clamped into the parent, so every range nests (found by fuzzing `structure`).
-fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], within: (u32, u32), depth: usize) -> Part {
+/// Most parts one message's structure holds; those beyond are left out (a leaf stays a leaf).
+pub const MAX_PARTS: usize = 5_000;
+
+/// One pass over mail-parser's flat part list. A malformed message can make children lists
+/// share parts (a boundary reused inside itself): followed as a tree, that is exponential in
+/// the depth (found by fuzzing `structure`: 2 GiB from an 11 KB message). So each part of a
+/// list is placed once, and the whole structure has at most [`MAX_PARTS`] parts.
+struct Walk<'r> {
+    raw: &'r [u8],
+    budget: usize,
+    /// The parts of the current list already placed.
+    seen: Vec<bool>,
+}
+
+impl Walk<'_> {
+    /// `within`: the parent's body (the whole message for the top part). mail-parser can put
+    /// a malformed child's end past its parent's (a part cut short by the parent's boundary):
+    /// ranges are clamped into the parent, so every range nests (found by fuzzing `structure`).
+    fn part(&mut self, parts: &[MessagePart<'_>], id: usize, within: (u32, u32), depth: usize) -> Part {
+        self.budget = self.budget.saturating_sub(1);
+        if let Some(s) = self.seen.get_mut(id) {
+            *s = true;
+        }
+        part(self, parts, id, within, depth)
+    }
+
+    /// The children of a multipart not placed yet, while the budget lasts.
+    fn children(&mut self, parts: &[MessagePart<'_>], ids: &[u32]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for id in ids.iter().map(|&c| c as usize) {
+            if id < parts.len() && !self.seen[id] && self.budget > out.len() {
+                self.seen[id] = true;
+                out.push(id);
+            }
+        }
+        out
+    }
+}
+
+fn part(walk: &mut Walk<'_>, parts: &[MessagePart<'_>], id: usize, within: (u32, u32), depth: usize) -> Part {
+    let raw = walk.raw;
     let p = &parts[id];
     let clamp = |n: u32| n.clamp(within.0, within.1);
     let (h0, b0, end) = (clamp(p.offset_header), clamp(p.offset_body), clamp(p.offset_end));
@@ -125,13 +165,19 @@ fn part(parts: &[MessagePart<'_>], id: usize, raw: &[u8], within: (u32, u32), de
         (d.ctype().to_ascii_lowercase(), params)
     });
     let kind = match &p.body {
-        _ if depth >= MAX_DEPTH => Kind::Leaf,
+        _ if depth >= MAX_DEPTH || walk.budget == 0 => Kind::Leaf,
         PartType::Multipart(children) => {
-            let ids = children.iter().map(|&c| c as usize).filter(|&c| c < parts.len());
-            Kind::Multipart(ids.map(|c| part(parts, c, raw, (b0, end), depth + 1)).collect())
+            let ids = walk.children(parts, children);
+            Kind::Multipart(ids.into_iter().map(|c| walk.part(parts, c, (b0, end), depth + 1)).collect())
         }
         PartType::Message(inner) => match inner.parts.first() {
-            Some(_) => Kind::Message(Box::new(to_the_end(part(&inner.parts, 0, raw, (b0, end), depth + 1), raw, end))),
+            Some(_) => {
+                // The encapsulated message's own list: its parts are placed once each too.
+                let outer = std::mem::replace(&mut walk.seen, vec![false; inner.parts.len()]);
+                let top = walk.part(&inner.parts, 0, (b0, end), depth + 1);
+                walk.seen = outer;
+                Kind::Message(Box::new(to_the_end(top, raw, end)))
+            }
             None => Kind::Leaf,
         },
         _ => Kind::Leaf,

@@ -56,7 +56,7 @@ async fn imaptest_stress_has_no_protocol_errors() {
     let port = server.running.as_ref().unwrap().imaps_addrs[0].port();
     let mbox = crate::support::repo().join("tests/imap/stress.mbox");
     let mut args = base_args(port);
-    args.extend(["clients=10".into(), "secs=10".into(), format!("mbox={}", mbox.display()), "no_pipelining".into()]);
+    args.extend(["clients=20".into(), "secs=10".into(), format!("mbox={}", mbox.display()), "no_pipelining".into()]);
     let out = run(args).await;
     let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("Error:") || l.contains("Panic")).collect();
     assert!(errors.is_empty(), "imaptest reported protocol errors:\n{}\n---\n{out}", errors.join("\n"));
