@@ -9,4 +9,5 @@ pub mod driver;
 pub mod envelope;
 pub mod server;
 pub mod session;
+pub mod settings;
 pub mod submission;

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::codes::{self, Code};
-use super::session::{AuthedUser, SessionSettings};
+use super::settings::{AuthedUser, SessionSettings};
 use crate::message::{HeaderSummary, canonical_line_ends, recipients_of, summarize};
 use crate::queue::Submission;
 use crate::schedule::{self, ScheduleContext, ScheduleRequest, ScheduleSource};

@@ -11,9 +11,8 @@ mod transaction;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use jiff::civil::Time;
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
 use smtp_proto::Request;
 
 use super::codes::{self, Code, Reply};
@@ -30,33 +29,7 @@ pub const MAX_COMMAND_LINE: usize = 4096;
 /// Bad commands tolerated before the connection is closed.
 pub const MAX_ERRORS: u32 = 20;
 
-/// Listener-wide settings, shared by all sessions.
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    pub hostname: String,
-    pub max_message_size: u64,
-    pub max_recipients: usize,
-    pub max_line_length: usize,
-    pub daily_hour: Time,
-    pub timezone: TimeZone,
-    pub timezone_name: String,
-    pub max_hold: SignedDuration,
-    /// Whether STARTTLS can be offered (a certificate is loaded).
-    pub starttls_available: bool,
-    /// `rewrite.rewrite_from`: From is replaced at release (and Sender, Resent-From and
-    /// Resent-Sender removed). When off they go out as written and must all name the user.
-    pub rewrite_from: bool,
-}
-
-/// A user the session acts for, with what they may send as.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthedUser {
-    pub name: String,
-    /// Lower-case addresses allowed in MAIL FROM and From.
-    pub addresses: Vec<String>,
-    /// The user's own zone, when set.
-    pub timezone: Option<(String, TimeZone)>,
-}
+pub use super::settings::{AuthedUser, SessionSettings};
 
 /// Facts about the connection the driver knows before the first byte.
 #[derive(Debug, Clone)]
