@@ -54,3 +54,47 @@ cg_remove_all() { # the groups this script made (empty by now)
     for d in "$cg_root"/gatepost-$bench_name-$$-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
     return 0
 }
+
+# start_dovecot DIR PORT PASSWORD NAME: a private Dovecot (Maildir, mail_fsync = always, TLS
+# only, IMAPS on PORT, user bench with a {PLAIN} password) under DIR, on core 0. Sets
+# dv_conf (for `doveadm -c "$dv_conf" stop`). Needs cert, key, die and wait_port.
+start_dovecot() {
+    local dv=$1 port=$2 password=$3 name=$4
+    mkdir -p "$dv/run" "$dv/state" "$dv/mail"
+    chown nobody:nogroup "$dv/mail"
+    echo "bench:{PLAIN}$password" > "$dv/passwd"
+    dv_conf=$dv/dovecot.conf
+    cat > "$dv_conf" <<CONF
+base_dir = $dv/run
+state_dir = $dv/state
+instance_name = $name-$port
+log_path = $dv/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <$cert
+ssl_key = <$key
+auth_mechanisms = plain
+mail_location = maildir:$dv/mail/%u
+mail_fsync = always
+passdb {
+  driver = passwd-file
+  args = $dv/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$dv/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = $port
+    ssl = yes
+  }
+}
+CONF
+    taskset -c 0 dovecot -c "$dv_conf"
+    wait_port "$port" 30 || die "Dovecot did not start: $(cat "$dv/dovecot.log" 2>/dev/null)"
+}

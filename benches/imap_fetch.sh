@@ -91,43 +91,7 @@ stop_process "$gp_pid" 10; gp_pid=""
 
 # --- Dovecot ---
 dv=$work/dovecot dv_port=$((gp_port + 2))
-mkdir -p "$dv/run" "$dv/state" "$dv/mail"
-chown nobody:nogroup "$dv/mail"
-echo "bench:{PLAIN}$(head -1 "$work/password")" > "$dv/passwd"
-dv_conf=$dv/dovecot.conf
-cat > "$dv_conf" <<CONF
-base_dir = $dv/run
-state_dir = $dv/state
-instance_name = gatepost-imapbench-$dv_port
-log_path = $dv/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = required
-ssl_cert = <$cert
-ssl_key = <$key
-auth_mechanisms = plain
-mail_location = maildir:$dv/mail/%u
-mail_fsync = always
-passdb {
-  driver = passwd-file
-  args = $dv/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$dv/mail/%u
-}
-service imap-login {
-  inet_listener imap {
-    port = 0
-  }
-  inet_listener imaps {
-    port = $dv_port
-    ssl = yes
-  }
-}
-CONF
-taskset -c 0 dovecot -c "$dv_conf"
-wait_port "$dv_port" 30 || die "Dovecot did not start: $(cat "$dv/dovecot.log" 2>/dev/null)"
+start_dovecot "$dv" "$dv_port" "$(head -1 "$work/password")" gatepost-imapbench
 log "Dovecot: APPEND $count"
 dv_append=$(client append "$dv_port" "$work/msgs")
 echo "dovecot $dv_append"
