@@ -423,7 +423,14 @@ fn a_start_that_cannot_bind_recovers_nothing() {
     drop(busy);
     // Once the port is free, the start recovers and serves.
     let child = spawn_serve(&config, port);
-    assert!(!planted.exists() && data.join("orphans/01KB000000000000000000000A.eml").exists());
+    // The port is bound before recovery and accepted after it: a connect can succeed from the
+    // backlog while recovery still runs, so wait for its result rather than for the port.
+    let moved = data.join("orphans/01KB000000000000000000000A.eml");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !moved.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!planted.exists() && moved.exists(), "recovery did not move the debris");
     stop(child);
 }
 
