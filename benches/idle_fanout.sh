@@ -4,7 +4,7 @@
 #
 #   benches/idle_fanout.sh [--users U] [--sessions S] [--no-build]
 #
-# Server on core 0, the load generator (benches/idle_fanout.py, one process) on core 1.
+# Server on core 0, the load generator (benches/idle_fanout.rs, one thread) on core 1.
 set -euo pipefail
 users=100 sessions=100 build=1 bin=""
 while [ $# -gt 0 ]; do
@@ -22,6 +22,10 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { echo "idle_fanout.sh: $*" >&2; exit 1; }
 source "$repo/benches/common.sh"
 locate_binary
+if [ "$build" = 1 ]; then
+    log "building the load generator"
+    (cd "$repo" && cargo bench --locked --quiet --no-run --bench idle_fanout) || die "cargo bench --no-run failed"
+fi
 work=$(mktemp -d /tmp/gatepost-idlebench.XXXXXX)
 gp_pid=""
 cleanup() { [ -n "$gp_pid" ] && stop_process "$gp_pid" 10; rm -rf "$work"; }
@@ -61,7 +65,7 @@ taskset -c 0 "$bin" --config "$work/gatepost.toml" serve 2>"$work/gatepost.log" 
 gp_pid=$!
 wait_port "$port" 30 "$gp_pid" || die "gatepost did not start"
 grep -o 'open_files=[^ ]*' "$work/gatepost.log" | head -1 >&2 || true
-coproc GEN { taskset -c 1 python3 "$repo/benches/idle_fanout.py" localhost "$port" "$cert" "idle bench password" "$users" "$sessions" 2>&1; }
+coproc GEN { cd "$repo" && taskset -c 1 cargo bench --locked --quiet --bench idle_fanout -- localhost "$port" "$cert" "idle bench password" "$users" "$sessions" 2>&1; }
 ready=0
 while read -r l <&"${GEN[0]}"; do
     echo "$l"

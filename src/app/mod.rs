@@ -168,6 +168,9 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         sessions: sessions.clone(),
         shutdown: shutdown_rx.clone(),
     });
+    // One refusal log limiter for every door: a flood at one door quiets its own lines only
+    // (the key names the door), but the map is shared.
+    let quiet = Arc::new(crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)));
     let shared = Arc::new(Shared {
         settings: session_settings,
         queue,
@@ -178,7 +181,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         login: login.clone(),
         sessions: sessions.clone(),
         trusted: sub.trusted_networks.clone(),
-        quiet_logs: crate::net::quiet::Quiet::new(std::time::Duration::from_secs(60)),
+        quiet_logs: quiet.clone(),
         timeouts: settings::session_timeouts(config),
         space,
         shutdown: shutdown_rx,
@@ -197,6 +200,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         tasks.push(tokio::spawn(crate::imap::listener::run_listener(
             imap_shared.clone(),
             imap_limits.clone(),
+            quiet.clone(),
             listener,
             implicit_tls,
             sub.shutdown_grace,

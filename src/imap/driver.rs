@@ -472,6 +472,10 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
                 write(stream, &bytes, limit).await?;
                 let out = session.out.take();
                 write(stream, &out, limit).await?;
+                if session.ending {
+                    let _ = stream.shutdown().await;
+                    return Ok((session, true));
+                }
                 continue;
             }
             Ok(Event::IdleDoneReceived) => {
@@ -480,7 +484,8 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
                 session.out.tagged(tag, "OK", None, "IDLE terminated");
                 let out = session.out.take();
                 write(stream, &out, limit).await?;
-                return Ok((session, false));
+                let ending = session.ending;
+                return Ok((session, ending));
             }
             Err(Interrupt::Io(Io::NeedMoreInput)) => {}
             Ok(_) => continue,
@@ -502,6 +507,10 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
                 session = s;
                 let out = session.out.take();
                 write(stream, &out, limit).await?;
+                if session.ending {
+                    let _ = stream.shutdown().await;
+                    return Ok((session, true));
+                }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 bye(stream, "IDLE timed out; please reconnect", limit).await;

@@ -126,7 +126,19 @@ pub struct Mailbox {
     /// Keywords ever used in the mailbox (SELECT's FLAGS), at most [`MAX_KEYWORDS`].
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// The expunge log forgets entries at or below this modseq (it keeps the newest
+    /// [`EXPUNGE_LOG_KEEP`]); a catch-up from below it compares UID lists instead.
+    #[serde(default)]
+    pub expunge_floor: u64,
+    /// Entries in the expunge log since it was last trimmed (a trigger, not an exact count:
+    /// stores from before the floor start at zero).
+    #[serde(default)]
+    pub expunge_log: u32,
 }
+
+/// Expunges remembered per mailbox for QRESYNC and for sessions catching up; the log is
+/// trimmed back to this many when it has grown by a tenth more (docs/mailstore.md).
+pub const EXPUNGE_LOG_KEEP: u32 = 10_000;
 
 /// Keywords a mailbox lists; more are still stored on messages, just not announced.
 pub const MAX_KEYWORDS: usize = 200;
@@ -218,6 +230,8 @@ pub struct MailDb {
     /// collector while it deletes: the collector never sees a blob written but not yet
     /// referenced (docs/mailstore.md, "Garbage collection").
     pub(super) blob_writes: std::sync::RwLock<()>,
+    /// [`EXPUNGE_LOG_KEEP`], smaller in tests.
+    pub(super) expunge_keep: u32,
 }
 
 pub(super) fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -293,7 +307,7 @@ impl MailDb {
         txn.open_table(STRUCTURES)?;
         txn.open_table(HELD)?;
         txn.commit()?;
-        Ok(MailDb { db, rule, blob_writes: std::sync::RwLock::new(()) })
+        Ok(MailDb { db, rule, blob_writes: std::sync::RwLock::new(()), expunge_keep: EXPUNGE_LOG_KEEP })
     }
 
     pub(super) fn write(&self) -> Result<redb::WriteTransaction, MailError> {
@@ -458,6 +472,8 @@ pub(super) fn new_mailbox(name: &str, role: Option<String>, now: Timestamp, mbox
         size: 0,
         recent_from: 1,
         keywords: vec![],
+        expunge_floor: 0,
+        expunge_log: 0,
     }
 }
 

@@ -1,8 +1,10 @@
-//! What every network door shares (SMTP now, IMAP and HTTP later): connection limits per
-//! address (`limits`), the registry of live sessions per user (`registry`), session ids, and
-//! log lines that a client could otherwise repeat without bound (`quiet`).
+//! What every network door shares (SMTP and IMAP now, HTTP later): the accept loop
+//! (`listen`), connection limits per address (`limits`), the registry of live sessions per
+//! user (`registry`), session ids, and log lines that a client could otherwise repeat without
+//! bound (`quiet`).
 
 pub mod limits;
+pub mod listen;
 pub mod quiet;
 pub mod registry;
 

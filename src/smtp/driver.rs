@@ -53,7 +53,7 @@ pub struct Shared {
     pub trusted: Vec<TrustedNetwork>,
     /// Log lines any connection could repeat (a trusted network naming a user who may not
     /// submit, a refusal by the connection limits): at most once a minute per key.
-    pub quiet_logs: Quiet,
+    pub quiet_logs: Arc<Quiet>,
     pub timeouts: Timeouts,
     /// Free space on the data file system: below the minimum, MAIL gets 452 4.3.1.
     pub space: Arc<FreeSpace>,

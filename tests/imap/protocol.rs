@@ -119,3 +119,37 @@ async fn fetch_is_held_back_from_expunge_until_allowed() {
     assert!(r.iter().any(|l| l.starts_with("* 1 FETCH (UID 2)")), "{r:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selected_mailbox_deleted_by_another_session_ends_the_session_with_bye() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut other = Imap::login(addr).await;
+    for name in ["Projects", "Lists"] {
+        let r = other.cmd(&format!("CREATE {name}")).await;
+        assert!(tagged(&r).contains("OK"), "{r:?}");
+    }
+    // One session between commands, one in IDLE.
+    let mut busy = Imap::login(addr).await;
+    let r = busy.cmd("SELECT Projects").await;
+    assert!(tagged(&r).contains("OK [READ-WRITE]"), "{r:?}");
+    let mut idler = Imap::login(addr).await;
+    let r = idler.cmd("SELECT Lists").await;
+    assert!(tagged(&r).contains("OK [READ-WRITE]"), "{r:?}");
+    idler.send(b"i1 IDLE\r\n").await;
+    assert!(idler.line().await.starts_with("+ "));
+    for name in ["Projects", "Lists"] {
+        let r = other.cmd(&format!("DELETE {name}")).await;
+        assert!(tagged(&r).contains("OK"), "{r:?}");
+    }
+    let bye = tokio::time::timeout(Duration::from_secs(5), idler.line()).await.expect("BYE within 5 s");
+    assert!(bye.starts_with("* BYE ") && bye.contains("deleted") && bye.contains("(session "), "{bye}");
+    assert_eq!(tokio::time::timeout(Duration::from_secs(5), idler.line()).await.unwrap(), "", "closed after BYE");
+    let r = busy.cmd("NOOP").await;
+    assert!(r.iter().any(|l| l.starts_with("* BYE ") && l.contains("deleted")), "{r:?}");
+    assert_eq!(tokio::time::timeout(Duration::from_secs(5), busy.line()).await.unwrap(), "", "closed after BYE");
+    // The session that deleted them goes on.
+    let r = other.cmd("LIST \"\" \"*\"").await;
+    assert!(tagged(&r).contains("OK") && !r.iter().any(|l| l.contains("Projects")), "{r:?}");
+    server.stop().await;
+}

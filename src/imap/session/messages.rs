@@ -80,7 +80,7 @@ impl Session {
         if let (true, Some(since)) = (vanished, changed_since)
             && let Ok(changes) = self.env.store.db.changes_since(user, sel.mailbox, since)
         {
-            let gone: Vec<u32> = changes.expunged.into_iter().filter(|u| set_contains_uid(set, *u)).collect();
+            let gone: Vec<u32> = changes.vanished().into_iter().filter(|u| set_contains_uid(set, *u)).collect();
             if !gone.is_empty() {
                 self.out.raw("* VANISHED (EARLIER) ").raw(&compact(&gone)).crlf();
             }

@@ -76,6 +76,9 @@ pub struct Session {
     pending: Option<messages::FetchJob>,
     /// The tag of an AUTHENTICATE waiting for the client's response.
     pub auth_tag: Option<String>,
+    /// Another session deleted the selected mailbox: `* BYE` is in `out` and the connection
+    /// ends once it is written (Dovecot does the same; the view cannot go on).
+    pub ending: bool,
 }
 
 /// Mailbox names as the store knows them (UTF-8); a name that is not valid modified UTF-7
@@ -101,6 +104,7 @@ impl Session {
             out: Out::default(),
             pending: None,
             auth_tag: None,
+            ending: false,
         }
     }
 
@@ -167,7 +171,7 @@ impl Session {
             // would be too late: the tagged line is already in `out`, so insert before it.
             self.catch_up_before_tagged(expunge_ok);
         }
-        step
+        if self.ending { Step::Logout } else { step }
     }
 
     fn dispatch(&mut self, tag: &str, body: CommandBody<'_>) -> Step {

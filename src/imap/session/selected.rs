@@ -12,7 +12,8 @@ use crate::imap::fetch::flag_list;
 use crate::imap::sequence::{compact, resolve};
 use crate::imap::utf7;
 use crate::imap::wire::{Out, code};
-use crate::mailstore::db::Member;
+use crate::mailstore::MailError;
+use crate::mailstore::db::{MAX_KEYWORDS, Member};
 
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
@@ -44,6 +45,33 @@ impl Selected {
 
     pub fn is_recent(&self, uid: u32) -> bool {
         self.recent.binary_search(&uid).is_ok()
+    }
+
+    /// Take up keywords not announced yet (at most [`MAX_KEYWORDS`]); whether any were new.
+    fn learn_keywords<'a>(&mut self, flags: impl IntoIterator<Item = &'a String>) -> bool {
+        let mut grew = false;
+        for f in flags.into_iter().filter(|f| !f.starts_with('\\')) {
+            if self.keywords.len() < MAX_KEYWORDS && !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
+                self.keywords.push(f.clone());
+                grew = true;
+            }
+        }
+        grew
+    }
+
+    /// FLAGS and PERMANENTFLAGS: at SELECT, and again whenever the keywords grow.
+    fn announce_flags(&self, out: &mut Out) {
+        let mut list = SYSTEM_FLAGS.to_string();
+        for k in &self.keywords {
+            list.push(' ');
+            list.push_str(k);
+        }
+        out.raw("* FLAGS (").raw(&list).raw(")").crlf();
+        if self.read_only {
+            out.untagged("OK", Some("PERMANENTFLAGS ()"), "Read-only mailbox");
+        } else {
+            out.untagged("OK", Some(&format!("PERMANENTFLAGS ({list} \\*)")), "Flags permitted");
+        }
     }
 }
 
@@ -120,23 +148,8 @@ impl Session {
             keywords: rec.keywords.clone(),
             reported: vec![],
         };
+        sel.announce_flags(&mut self.out);
         let o = &mut self.out;
-        o.raw("* FLAGS (").raw(SYSTEM_FLAGS);
-        for k in &sel.keywords {
-            o.raw(" ").raw(k);
-        }
-        o.raw(")").crlf();
-        if read_only {
-            o.untagged("OK", Some("PERMANENTFLAGS ()"), "Read-only mailbox");
-        } else {
-            let mut perm = format!("PERMANENTFLAGS ({SYSTEM_FLAGS}");
-            for k in &sel.keywords {
-                perm.push(' ');
-                perm.push_str(k);
-            }
-            perm.push_str(" \\*)");
-            o.untagged("OK", Some(&perm), "Flags permitted");
-        }
         o.raw("* ").num(sel.uids.len()).raw(" EXISTS").crlf();
         o.raw("* ").num(sel.recent.len()).raw(" RECENT").crlf();
         if rec.unseen > 0
@@ -161,7 +174,7 @@ impl Session {
     /// QRESYNC's SELECT: what vanished and what changed since the client's modseq.
     fn resync(&mut self, user: u32, sel: &Selected, since: u64, known: Option<&SequenceSet>) {
         let Ok(changes) = self.env.store.db.changes_since(user, sel.mailbox, since) else { return };
-        let mut vanished = changes.expunged;
+        let mut vanished = changes.vanished();
         if let Some(known) = known {
             let all: Vec<u32> = vanished.clone();
             let keep = resolve(known, &all, true).unwrap_or_default();
@@ -224,17 +237,23 @@ impl Session {
         let db = &self.env.store.db;
         let changes = match db.changes_since(user, sel.mailbox, sel.modseq) {
             Ok(c) => c,
+            Err(MailError::NoMailbox(_)) => {
+                tracing::info!(session = %self.id, mailbox = %sel.name, "selected mailbox deleted by another session");
+                let text = format!("Selected mailbox was deleted, have to disconnect (session {})", self.id);
+                self.out.untagged("BYE", None, &text);
+                self.selected = None;
+                self.ending = true;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(session = %self.id, error = %e, "catch-up failed");
                 return;
             }
         };
         let out = &mut self.out;
-        for uid in &changes.expunged {
-            if sel.uids.binary_search(uid).is_ok()
-                && let Err(i) = sel.gone.binary_search(uid)
-            {
-                sel.gone.insert(i, *uid);
+        for uid in changes.expunged_of(&sel.uids) {
+            if let Err(i) = sel.gone.binary_search(&uid) {
+                sel.gone.insert(i, uid);
             }
         }
         if expunge_ok && !sel.gone.is_empty() {
@@ -263,12 +282,7 @@ impl Session {
         let members = db.members_of(user, sel.mailbox, &changed).unwrap_or_default();
         let mut keywords_grew = false;
         for m in &members {
-            for f in m.message.flags.iter().filter(|f| !f.starts_with('\\')) {
-                if !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) && sel.keywords.len() < 200 {
-                    sel.keywords.push(f.clone());
-                    keywords_grew = true;
-                }
-            }
+            keywords_grew |= sel.learn_keywords(&m.message.flags);
         }
         if !new.is_empty() {
             let mut added = new.clone();
@@ -281,20 +295,11 @@ impl Session {
                 sel.recent.extend(added.iter().copied().filter(|&u| u >= from));
             }
             if let Ok(rec) = db.mailbox(user, sel.mailbox) {
-                for k in rec.keywords {
-                    if !sel.keywords.iter().any(|s| s.eq_ignore_ascii_case(&k)) {
-                        sel.keywords.push(k);
-                        keywords_grew = true;
-                    }
-                }
+                keywords_grew |= sel.learn_keywords(&rec.keywords);
             }
         }
         if keywords_grew {
-            out.raw("* FLAGS (").raw(SYSTEM_FLAGS);
-            for k in &sel.keywords {
-                out.raw(" ").raw(k);
-            }
-            out.raw(")").crlf();
+            sel.announce_flags(out);
         }
         if !new.is_empty() {
             out.raw("* ").num(sel.uids.len()).raw(" EXISTS").crlf();
@@ -317,19 +322,10 @@ impl Session {
         let Some(sel) = self.selected.as_mut() else { return };
         let mut grew = false;
         for m in members {
-            for f in m.message.flags.iter().filter(|f| !f.starts_with('\\')) {
-                if !sel.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) && sel.keywords.len() < 200 {
-                    sel.keywords.push(f.clone());
-                    grew = true;
-                }
-            }
+            grew |= sel.learn_keywords(&m.message.flags);
         }
         if grew {
-            let list = format!("{SYSTEM_FLAGS} {}", sel.keywords.join(" "));
-            self.out.raw("* FLAGS (").raw(&list).raw(")").crlf();
-            if !sel.read_only {
-                self.out.untagged("OK", Some(&format!("PERMANENTFLAGS ({list} \\*)")), "Flags permitted");
-            }
+            sel.announce_flags(&mut self.out);
         }
     }
 }

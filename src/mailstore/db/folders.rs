@@ -60,10 +60,13 @@ impl MailDb {
                 }
                 ids
             };
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             for id in ids {
                 work.expunge_message(id)?;
             }
+            // A new modseq even for an empty mailbox: the user's sessions are signalled by a
+            // rising modseq, and one with this mailbox selected must learn it is gone.
+            work.next_modseq();
             work.finish()?;
             names.remove((user, name.as_str()))?;
             txn.open_table(MAILBOXES)?.remove((user, mbox))?;

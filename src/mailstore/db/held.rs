@@ -82,7 +82,7 @@ impl MailDb {
         let txn = self.write()?;
         let uid = {
             let mut held = txn.open_table(HELD)?;
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             // Re-read inside the transaction: what the pre-check saw may have changed.
             let entry = match held.get((user, queue))?.map(|v| v.value()) {
                 Some(uid) => match work.member(mailbox, uid)? {

@@ -35,6 +35,33 @@ pub struct Changes {
     pub expunged: Vec<u32>,
     /// The mailbox's HIGHESTMODSEQ at the time of reading.
     pub highest: u64,
+    /// Set when the expunge log no longer reaches back to the modseq asked about (it keeps
+    /// the newest [`EXPUNGE_LOG_KEEP`]): every UID in the mailbox now, ascending, so what
+    /// was expunged is told by absence. `expunged` is then empty.
+    pub present: Option<Vec<u32>>,
+    /// UIDNEXT at the time of reading.
+    pub uidnext: u32,
+}
+
+impl Changes {
+    /// Which of `known` (ascending) are expunged, by the log or by absence.
+    pub fn expunged_of(&self, known: &[u32]) -> Vec<u32> {
+        match &self.present {
+            None => self.expunged.iter().copied().filter(|u| known.binary_search(u).is_ok()).collect(),
+            Some(present) => known.iter().copied().filter(|u| present.binary_search(u).is_err()).collect(),
+        }
+    }
+
+    /// What VANISHED (EARLIER) reports: the expunged UIDs, or — past the log's floor — every
+    /// UID below UIDNEXT that is not in the mailbox. RFC 7162 §3.2.10 lets it name UIDs the
+    /// client never saw (and clients ignore those); Dovecot answers the same way once its
+    /// transaction log has been rotated away.
+    pub fn vanished(&self) -> Vec<u32> {
+        match &self.present {
+            None => self.expunged.clone(),
+            Some(present) => (1..self.uidnext).filter(|u| present.binary_search(u).is_err()).collect(),
+        }
+    }
 }
 
 impl MailDb {
@@ -88,9 +115,9 @@ impl MailDb {
         let txn = self.db.begin_read()?;
         let boxes = txn.open_table(MAILBOXES)?;
         let Some(rec) = boxes.get((user, mailbox))? else { return Err(MailError::NoMailbox(mailbox.to_string())) };
-        let highest = read::<Mailbox>("mailbox", rec.value())?.highestmodseq;
-        let mut out = Changes { highest, ..Changes::default() };
-        if since >= highest {
+        let rec = read::<Mailbox>("mailbox", rec.value())?;
+        let mut out = Changes { highest: rec.highestmodseq, uidnext: rec.uidnext, ..Changes::default() };
+        if since >= rec.highestmodseq {
             return Ok(out);
         }
         let after = since.saturating_add(1);
@@ -98,8 +125,16 @@ impl MailDb {
             let (k, v) = entry?;
             out.changed.push((v.value(), k.value().2));
         }
-        for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
-            out.expunged.push(entry?.1.value());
+        if since < rec.expunge_floor {
+            let mut present = Vec::with_capacity(rec.exists as usize);
+            for entry in txn.open_table(MEMBERS)?.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
+                present.push(entry?.0.value().2);
+            }
+            out.present = Some(present);
+        } else {
+            for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
+                out.expunged.push(entry?.1.value());
+            }
         }
         out.changed.sort_unstable();
         out.expunged.sort_unstable();

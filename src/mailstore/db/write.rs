@@ -41,6 +41,8 @@ pub(super) struct Work<'t> {
     by_modseq: Table<'t, (u32, u32, u64), u32>,
     expunged: Table<'t, (u32, u32, u64), u32>,
     refs: Table<'t, &'static [u8; 32], u64>,
+    /// Expunge-log entries kept per mailbox ([`EXPUNGE_LOG_KEEP`]).
+    keep: u32,
 }
 
 fn has_flag(flags: &[String], flag: &str) -> bool {
@@ -48,7 +50,7 @@ fn has_flag(flags: &[String], flag: &str) -> bool {
 }
 
 impl<'t> Work<'t> {
-    pub(super) fn open(txn: &'t WriteTransaction, user: u32) -> Result<Work<'t>, MailError> {
+    pub(super) fn open(txn: &'t WriteTransaction, user: u32, keep: u32) -> Result<Work<'t>, MailError> {
         let users = txn.open_table(USERS)?;
         let state: UserState = read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
         Ok(Work {
@@ -62,6 +64,7 @@ impl<'t> Work<'t> {
             by_modseq: txn.open_table(BY_MODSEQ)?,
             expunged: txn.open_table(EXPUNGED)?,
             refs: txn.open_table(BLOB_REFS)?,
+            keep,
         })
     }
 
@@ -74,7 +77,7 @@ impl<'t> Work<'t> {
         Ok(self.boxes.get_mut(&id).expect("just loaded"))
     }
 
-    fn next_modseq(&mut self) -> u64 {
+    pub(super) fn next_modseq(&mut self) -> u64 {
         self.state.modseq += 1;
         self.state.modseq
     }
@@ -171,6 +174,7 @@ impl<'t> Work<'t> {
         self.by_modseq.remove((user, mailbox, old_modseq))?;
         self.expunged.insert((user, mailbox, modseq), uid)?;
         let mbox = self.mailbox(mailbox)?;
+        mbox.expunge_log = mbox.expunge_log.saturating_add(1);
         mbox.exists -= 1;
         mbox.size -= size;
         mbox.unseen -= u32::from(!seen);
@@ -251,12 +255,48 @@ impl<'t> Work<'t> {
     }
 
     pub(super) fn finish(mut self) -> Result<u64, MailError> {
-        for (id, rec) in &self.boxes {
+        for (id, rec) in &mut self.boxes {
+            if rec.expunge_log > self.keep + self.keep / 10 {
+                trim_expunge_log(&mut self.expunged, self.user, *id, rec, self.keep)?;
+            }
             self.mailboxes.insert((self.user, *id), json(rec).as_slice())?;
         }
         self.users.insert(self.user, json(&self.state).as_slice())?;
         Ok(self.state.modseq)
     }
+}
+
+/// Forget the oldest expunges of a mailbox, keeping `keep`; the floor records how far back
+/// the log still reaches (a session or client from before it compares UID lists instead).
+fn trim_expunge_log(
+    log: &mut Table<'_, (u32, u32, u64), u32>,
+    user: u32,
+    mailbox: u32,
+    rec: &mut Mailbox,
+    keep: u32,
+) -> Result<(), MailError> {
+    let all = (user, mailbox, 0)..=(user, mailbox, u64::MAX);
+    // Counted here, not trusted from the trigger: stores from before the floor start at zero.
+    let mut len = 0u64;
+    for entry in log.range(all.clone())? {
+        entry?;
+        len += 1;
+    }
+    let drop = len.saturating_sub(u64::from(keep));
+    let mut floor = rec.expunge_floor;
+    let mut seen = 0u64;
+    log.retain_in(all, |(_, _, modseq), _| {
+        seen += 1;
+        if seen <= drop {
+            floor = floor.max(modseq);
+            false
+        } else {
+            true
+        }
+    })?;
+    rec.expunge_floor = floor;
+    rec.expunge_log = u32::try_from(len - drop).unwrap_or(u32::MAX);
+    Ok(())
 }
 
 /// The Message-ID field's value (trimmed), if the header has one.
@@ -323,7 +363,7 @@ impl MailDb {
         let hash = blobs.put(raw)?;
         let txn = self.write()?;
         let appended = {
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             let size = raw.len() as u64;
             work.charge(&self.rule, size, writer, internaldate)?;
             let (shared, deleted) = split_flags(flags);
@@ -362,7 +402,7 @@ impl MailDb {
         let txn = self.write()?;
         let mut out = Stored::default();
         {
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             for &uid in uids {
                 let Some((id, modseq, deleted)) = work.member(mailbox, uid)? else { continue };
                 if unchangedsince.is_some_and(|u| modseq > u) {
@@ -439,7 +479,7 @@ impl MailDb {
                 }
                 out
             };
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             for (uid, id) in doomed {
                 work.expunge_message(id)?;
                 gone.push(uid);
@@ -465,7 +505,7 @@ impl MailDb {
         let mut pairs = Vec::new();
         let uidvalidity;
         {
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             uidvalidity = work.mailbox(to)?.uidvalidity;
             for &uid in uids {
                 let Some((id, _, _)) = work.member(from, uid)? else { continue };
@@ -502,7 +542,7 @@ impl MailDb {
         let mut pairs = Vec::new();
         let uidvalidity;
         {
-            let mut work = Work::open(&txn, user)?;
+            let mut work = Work::open(&txn, user, self.expunge_keep)?;
             uidvalidity = work.mailbox(to)?.uidvalidity;
             for &uid in uids {
                 let Some((id, _, _)) = work.member(from, uid)? else { continue };

@@ -103,6 +103,38 @@ fn expunge_takes_only_deleted_and_logs_it_for_sessions() {
 }
 
 #[test]
+fn the_expunge_log_keeps_its_newest_entries_and_older_asks_are_answered_by_absence() {
+    let mut f = fixture();
+    f.db.expunge_keep = 4;
+    let inbox = f.mbox("INBOX");
+    for n in 0..12 {
+        f.append(inbox, &format!("m{n}"), &[]);
+    }
+    let start = f.db.mailbox(f.user, inbox).unwrap().highestmodseq;
+    // Expunge UIDs 1..=5 one by one: the log grows past 4 + 4/10 and is trimmed to 4.
+    let mut before_last = 0;
+    for uid in 1..=5u32 {
+        before_last = f.db.mailbox(f.user, inbox).unwrap().highestmodseq;
+        f.db.store_flags(f.user, inbox, &[uid], FlagOp::Add, &strings(&["\\Deleted"]), None).unwrap();
+        f.db.expunge(f.user, inbox, None).unwrap();
+    }
+    let m = f.db.mailbox(f.user, inbox).unwrap();
+    assert_eq!(m.expunge_log, 4);
+    assert!(m.expunge_floor > start, "the oldest entry was forgotten");
+    // Within the log: exactly what went.
+    let recent = f.db.changes_since(f.user, inbox, before_last).unwrap();
+    assert_eq!((recent.expunged.clone(), recent.present.is_none()), (vec![5], true));
+    // From before the floor: by absence, never a wrong answer.
+    let old = f.db.changes_since(f.user, inbox, start).unwrap();
+    assert!(old.expunged.is_empty());
+    assert_eq!(old.present.as_deref(), Some(&[6, 7, 8, 9, 10, 11, 12][..]));
+    assert_eq!(old.expunged_of(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), [1, 2, 3, 4, 5]);
+    assert_eq!(old.vanished(), [1, 2, 3, 4, 5]);
+    // The trim leaves the counters alone.
+    assert_eq!(f.counters(inbox), (7, 7, 0));
+}
+
+#[test]
 fn copy_then_delete_and_expunge_the_original_keeps_the_copy() {
     let f = fixture();
     let (inbox, archive) = (f.mbox("INBOX"), f.mbox("Archive"));
@@ -144,7 +176,7 @@ fn a_flag_change_is_seen_since_the_modseq_before_it() {
     f.append(inbox, "a", &[]);
     f.append(inbox, "b", &[]);
     let since = f.db.mailbox(f.user, inbox).unwrap().highestmodseq;
-    assert_eq!(f.db.changes_since(f.user, inbox, since).unwrap(), Changes { highest: since, ..Changes::default() });
+    assert_eq!(f.db.changes_since(f.user, inbox, since).unwrap(), Changes { highest: since, uidnext: 3, ..Changes::default() });
     f.db.store_flags(f.user, inbox, &[1], FlagOp::Add, &strings(&["\\Answered"]), None).unwrap();
     let c = f.db.changes_since(f.user, inbox, since).unwrap();
     assert_eq!(c.changed.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
