@@ -30,6 +30,8 @@ pub(super) const BY_MODSEQ: TableDefinition<(u32, u32, u64), u32> = TableDefinit
 /// (user, mailbox, modseq) → uid of an expunged membership: QRESYNC `VANISHED` and every
 /// session's catch-up read what left a mailbox from here.
 pub(super) const EXPUNGED: TableDefinition<(u32, u32, u64), u32> = TableDefinition::new("expunged");
+/// (user, mailbox, uid) → () for each membership whose message lacks `\\Seen` (`unseen.rs`).
+pub(super) const UNSEEN: TableDefinition<(u32, u32, u32), ()> = TableDefinition::new("unseen");
 /// (user, name) → (): LSUB and LIST (SUBSCRIBED); a name may be subscribed without existing.
 pub(super) const SUBSCRIBED: TableDefinition<(u32, &str), ()> = TableDefinition::new("subscribed");
 pub(super) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
@@ -306,8 +308,11 @@ impl MailDb {
         txn.open_table(BLOB_REFS)?;
         txn.open_table(STRUCTURES)?;
         txn.open_table(HELD)?;
+        txn.open_table(UNSEEN)?;
         txn.commit()?;
-        Ok(MailDb { db, rule, blob_writes: std::sync::RwLock::new(()), expunge_keep: EXPUNGE_LOG_KEEP })
+        let db = MailDb { db, rule, blob_writes: std::sync::RwLock::new(()), expunge_keep: EXPUNGE_LOG_KEEP };
+        db.build_unseen_index()?;
+        Ok(db)
     }
 
     pub(super) fn write(&self) -> Result<redb::WriteTransaction, MailError> {
@@ -487,6 +492,7 @@ mod folders;
 mod gc;
 mod held;
 mod read;
+mod unseen;
 mod verify;
 mod write;
 

@@ -330,11 +330,11 @@ impl Session {
     }
 }
 
-/// The sequence number of the first unseen message (SELECT's `[UNSEEN n]`).
+/// The sequence number of the first unseen message (SELECT's `[UNSEEN n]`), from the
+/// store's unseen index.
 fn first_unseen(session: &Session, user: u32, sel: &Selected) -> Option<usize> {
-    let members = session.env.store.db.members(user, sel.mailbox, 1..=u32::MAX).ok()?;
-    let first = members.iter().find(|m| !m.message.seen())?;
-    sel.msn(first.uid)
+    let uid = session.env.store.db.first_unseen(user, sel.mailbox).ok()??;
+    sel.msn(uid)
 }
 
 /// A mailbox name on the wire (modified UTF-7).

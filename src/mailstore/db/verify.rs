@@ -1,7 +1,8 @@
 //! `gatepost store verify`: the mail store checked against itself. Every message's blob is
 //! read back (which re-hashes it: a damaged blob is named), reference counts are recounted
 //! from the messages, every membership points at its message and back, each mailbox's
-//! counters (EXISTS, UNSEEN, DELETED, sizes) and each user's quota usage are recomputed.
+//! counters (EXISTS, UNSEEN, DELETED, sizes), the unseen index and each user's quota usage
+//! are recomputed.
 //! Runs beside a running server (read transactions only); a write that commits meanwhile can
 //! show as a counter mismatch, so run it again before acting on one.
 
@@ -65,6 +66,8 @@ impl MailDb {
             }
         }
         let mut counts: HashMap<(u32, u32), Counts> = HashMap::new();
+        let unseen_index = txn.open_table(UNSEEN)?;
+        let mut indexed_unseen = 0u64;
         for entry in members.iter()? {
             let (k, v) = entry?;
             let (user, mailbox, uid) = k.value();
@@ -73,6 +76,15 @@ impl MailDb {
                 report.problems.push(format!("user {user} mailbox {mailbox} UID {uid}: no message {id}"));
                 continue;
             };
+            let indexed = unseen_index.get((user, mailbox, uid))?.is_some();
+            indexed_unseen += u64::from(indexed);
+            if indexed == seen {
+                report.problems.push(format!(
+                    "user {user} mailbox {mailbox} UID {uid}: the unseen index says {}, the message says {}",
+                    if indexed { "unseen" } else { "seen" },
+                    if seen { "seen" } else { "unseen" }
+                ));
+            }
             let c = counts.entry((user, mailbox)).or_default();
             c.exists += 1;
             c.size += size;
@@ -99,6 +111,12 @@ impl MailDb {
                     .problems
                     .push(format!("user {user} mailbox {:?}: counters {have:?}, recounted {want:?}", rec.name));
             }
+        }
+        if unseen_index.len()? != indexed_unseen {
+            report.problems.push(format!(
+                "the unseen index has {} entries, {indexed_unseen} of them for memberships that exist",
+                unseen_index.len()?
+            ));
         }
         for ((user, mailbox), _) in counts {
             report.problems.push(format!("user {user}: memberships in mailbox {mailbox}, which does not exist"));

@@ -40,6 +40,7 @@ pub(super) struct Work<'t> {
     members: Table<'t, (u32, u32, u32), (u64, u64, bool)>,
     by_modseq: Table<'t, (u32, u32, u64), u32>,
     expunged: Table<'t, (u32, u32, u64), u32>,
+    unseen: Table<'t, (u32, u32, u32), ()>,
     refs: Table<'t, &'static [u8; 32], u64>,
     /// Expunge-log entries kept per mailbox ([`EXPUNGE_LOG_KEEP`]).
     keep: u32,
@@ -63,6 +64,7 @@ impl<'t> Work<'t> {
             members: txn.open_table(MEMBERS)?,
             by_modseq: txn.open_table(BY_MODSEQ)?,
             expunged: txn.open_table(EXPUNGED)?,
+            unseen: txn.open_table(UNSEEN)?,
             refs: txn.open_table(BLOB_REFS)?,
             keep,
         })
@@ -160,6 +162,7 @@ impl<'t> Work<'t> {
         note_keywords(mbox, &msg.flags);
         self.members.insert((user, mailbox, uid), (id, modseq, deleted))?;
         self.by_modseq.insert((user, mailbox, modseq), uid)?;
+        unseen::note(&mut self.unseen, user, mailbox, uid, !seen)?;
         msg.members.push((mailbox, uid));
         Ok((uid, modseq))
     }
@@ -173,6 +176,7 @@ impl<'t> Work<'t> {
         self.members.remove((user, mailbox, uid))?;
         self.by_modseq.remove((user, mailbox, old_modseq))?;
         self.expunged.insert((user, mailbox, modseq), uid)?;
+        unseen::note(&mut self.unseen, user, mailbox, uid, false)?;
         let mbox = self.mailbox(mailbox)?;
         mbox.expunge_log = mbox.expunge_log.saturating_add(1);
         mbox.exists -= 1;
@@ -214,6 +218,9 @@ impl<'t> Work<'t> {
             self.members.insert((user, mailbox, uid), (id, modseq, deleted))?;
             self.by_modseq.remove((user, mailbox, old))?;
             self.by_modseq.insert((user, mailbox, modseq), uid)?;
+            if was_seen != now_seen {
+                unseen::note(&mut self.unseen, user, mailbox, uid, !now_seen)?;
+            }
             let mbox = self.mailbox(mailbox)?;
             mbox.highestmodseq = modseq;
             note_keywords(mbox, &msg.flags);

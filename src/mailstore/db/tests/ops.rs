@@ -176,7 +176,10 @@ fn a_flag_change_is_seen_since_the_modseq_before_it() {
     f.append(inbox, "a", &[]);
     f.append(inbox, "b", &[]);
     let since = f.db.mailbox(f.user, inbox).unwrap().highestmodseq;
-    assert_eq!(f.db.changes_since(f.user, inbox, since).unwrap(), Changes { highest: since, uidnext: 3, ..Changes::default() });
+    assert_eq!(
+        f.db.changes_since(f.user, inbox, since).unwrap(),
+        Changes { highest: since, uidnext: 3, ..Changes::default() }
+    );
     f.db.store_flags(f.user, inbox, &[1], FlagOp::Add, &strings(&["\\Answered"]), None).unwrap();
     let c = f.db.changes_since(f.user, inbox, since).unwrap();
     assert_eq!(c.changed.iter().map(|c| c.0).collect::<Vec<_>>(), [1]);
@@ -241,5 +244,50 @@ fn collection_deletes_only_unreferenced_blobs_and_a_later_append_writes_again() 
     f.append(inbox, "gone", &[]);
     assert!(f.blobs.contains(&gone).unwrap(), "the same bytes appended again are written again");
     let report = f.db.verify(&f.blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn the_first_unseen_follows_flags_and_expunges_and_is_built_for_an_older_store() {
+    let f = fixture();
+    let inbox = f.mbox("INBOX");
+    f.append(inbox, "read", &["\\Seen"]);
+    f.append(inbox, "new", &[]);
+    f.append(inbox, "newer", &[]);
+    assert_eq!(f.db.first_unseen(f.user, inbox).unwrap(), Some(2));
+    f.db.store_flags(f.user, inbox, &[2], FlagOp::Add, &strings(&["\\Seen"]), None).unwrap();
+    assert_eq!(f.db.first_unseen(f.user, inbox).unwrap(), Some(3));
+    f.db.store_flags(f.user, inbox, &[1], FlagOp::Remove, &strings(&["\\Seen"]), None).unwrap();
+    assert_eq!(f.db.first_unseen(f.user, inbox).unwrap(), Some(1));
+    f.db.store_flags(f.user, inbox, &[1], FlagOp::Add, &strings(&["\\Deleted"]), None).unwrap();
+    f.db.expunge(f.user, inbox, None).unwrap();
+    assert_eq!(f.db.first_unseen(f.user, inbox).unwrap(), Some(3));
+    // A copy is unseen in its mailbox too, and has flags of its own.
+    let archive = f.mbox("Archive");
+    f.db.copy(f.user, inbox, &[3], archive, f.now).unwrap();
+    assert_eq!(f.db.first_unseen(f.user, archive).unwrap(), Some(1));
+    f.db.store_flags(f.user, archive, &[1], FlagOp::Add, &strings(&["\\Seen"]), None).unwrap();
+    assert_eq!(f.db.first_unseen(f.user, archive).unwrap(), None);
+    assert_eq!(f.db.first_unseen(f.user, inbox).unwrap(), Some(3));
+    f.db.store_flags(f.user, archive, &[1], FlagOp::Remove, &strings(&["\\Seen"]), None).unwrap();
+    let report = f.db.verify(&f.blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    // A store from before the index: no entries and no marker. Opening builds it.
+    let path = f._dir.path().join("mailstore.redb");
+    {
+        let txn = f.db.write().unwrap();
+        txn.open_table(UNSEEN).unwrap().retain(|_, _| false).unwrap();
+        txn.open_table(COUNTERS).unwrap().remove("unseen_index").unwrap();
+        txn.commit().unwrap();
+    }
+    let report = f.db.verify(&f.blobs, || {}).unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("unseen index")), "verify notices: {:?}", report.problems);
+    let Fixture { _dir, db, blobs, user, .. } = f;
+    drop(db);
+    let db = MailDb::open(&path, rule()).unwrap();
+    assert_eq!(db.first_unseen(user, inbox).unwrap(), Some(3));
+    assert_eq!(db.first_unseen(user, archive).unwrap(), Some(1));
+    let report = db.verify(&blobs, || {}).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
