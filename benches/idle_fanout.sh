@@ -2,16 +2,20 @@
 # 10,000 IDLE sessions (100 users x 100 sessions) against gatepost: server RSS with all of
 # them idling, and how fast one APPEND per user reaches every session as EXISTS.
 #
-#   benches/idle_fanout.sh [--users U] [--sessions S] [--no-build]
+#   benches/idle_fanout.sh [--users U] [--sessions S] [--no-build] [--perf FILE]
+#
+# --perf FILE records the server with `perf record -g` during the fan-out only (read it with
+# `perf report -i FILE`).
 #
 # Server on core 0, the load generator (benches/idle_fanout.rs, one thread) on core 1.
 set -euo pipefail
-users=100 sessions=100 build=1 bin=""
+users=100 sessions=100 build=1 bin="" perf_out=""
 while [ $# -gt 0 ]; do
     case $1 in
     --users) users=$2; shift ;;
     --sessions) sessions=$2; shift ;;
     --no-build) build=0 ;;
+    --perf) perf_out=$2; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -81,8 +85,15 @@ echo "server RSS with $total IDLE sessions: $((rss / 1024)) MiB"
 cpu() { awk '{print $14 + $15}' "/proc/$gp_pid/stat"; }
 ticks=$(getconf CLK_TCK)
 before=$(cpu)
+perf_pid=""
+if [ -n "$perf_out" ]; then
+    perf record -q -F 2000 -g -p "$gp_pid" -o "$perf_out" 2>/dev/null &
+    perf_pid=$!
+    sleep 1
+fi
 echo go >&"${GEN[1]}"
 while read -r l <&"${GEN[0]}"; do [ "$l" = end ] && break; echo "$l"; done
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
 echo "server: $(python3 -c "print('%.2f' % (($(cpu) - $before) / $ticks))") s of CPU for the fan-out (the $users APPENDs and $total EXISTS)"
 echo quit >&"${GEN[1]}"
 wait "$GEN_PID" 2>/dev/null || true

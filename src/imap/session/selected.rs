@@ -235,7 +235,14 @@ impl Session {
         let Some(user) = self.user_id() else { return };
         let Some(sel) = self.selected.as_mut() else { return };
         let db = &self.env.store.db;
-        let changes = match db.changes_since(user, sel.mailbox, sel.modseq) {
+        // Members of what changed and is still in this session's view, read with the changes.
+        let picked = |c: &(u32, u64)| {
+            c.0 < sel.uidnext_seen
+                && !sel.reported.contains(c)
+                && sel.uids.binary_search(&c.0).is_ok()
+                && sel.gone.binary_search(&c.0).is_err()
+        };
+        let (changes, members, rec) = match db.catch_up(user, sel.mailbox, sel.modseq, picked) {
             Ok(c) => c,
             Err(MailError::NoMailbox(_)) => {
                 tracing::info!(session = %self.id, mailbox = %sel.name, "selected mailbox deleted by another session");
@@ -272,14 +279,6 @@ impl Session {
             sel.gone.clear();
         }
         let new: Vec<u32> = changes.changed.iter().map(|c| c.0).filter(|&u| u >= sel.uidnext_seen).collect();
-        let changed: Vec<u32> = changes
-            .changed
-            .iter()
-            .filter(|c| c.0 < sel.uidnext_seen && !sel.reported.contains(c))
-            .map(|c| c.0)
-            .filter(|u| sel.uids.binary_search(u).is_ok() && sel.gone.binary_search(u).is_err())
-            .collect();
-        let members = db.members_of(user, sel.mailbox, &changed).unwrap_or_default();
         let mut keywords_grew = false;
         for m in &members {
             keywords_grew |= sel.learn_keywords(&m.message.flags);
@@ -289,14 +288,17 @@ impl Session {
             added.sort_unstable();
             sel.uidnext_seen = added.last().map_or(sel.uidnext_seen, |u| u + 1);
             sel.uids.extend(added.iter().copied());
-            if !sel.read_only
-                && let Ok(from) = db.claim_recent(user, sel.mailbox)
-            {
+            // Only the first session to see an arrival claims it (a write); the others read
+            // that it is claimed from the record they already have.
+            let claimed = if sel.read_only || rec.recent_from >= rec.uidnext {
+                None
+            } else {
+                db.claim_recent(user, sel.mailbox).ok()
+            };
+            if let Some(from) = claimed {
                 sel.recent.extend(added.iter().copied().filter(|&u| u >= from));
             }
-            if let Ok(rec) = db.mailbox(user, sel.mailbox) {
-                keywords_grew |= sel.learn_keywords(&rec.keywords);
-            }
+            keywords_grew |= sel.learn_keywords(&rec.keywords);
         }
         if keywords_grew {
             sel.announce_flags(out);

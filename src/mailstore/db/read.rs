@@ -5,7 +5,7 @@
 
 use std::ops::RangeInclusive;
 
-use redb::ReadableDatabase;
+use redb::{ReadTransaction, ReadableDatabase};
 
 use super::*;
 
@@ -84,19 +84,7 @@ impl MailDb {
 
     /// The listed UIDs' members (those still there), in the order given.
     pub fn members_of(&self, user: u32, mailbox: u32, uids: &[u32]) -> Result<Vec<Member>, MailError> {
-        let txn = self.db.begin_read()?;
-        let members = txn.open_table(MEMBERS)?;
-        let messages = txn.open_table(MESSAGES)?;
-        let mut out = Vec::with_capacity(uids.len());
-        for &uid in uids {
-            let Some(v) = members.get((user, mailbox, uid))? else { continue };
-            let (id, modseq, deleted) = v.value();
-            let rec = messages
-                .get((user, id))?
-                .ok_or_else(|| MailError::Damaged(format!("member {uid} without its message")))?;
-            out.push(Member { uid, modseq, deleted, id, message: read("message", rec.value())? });
-        }
-        Ok(out)
+        members_in(&self.db.begin_read()?, user, mailbox, uids)
     }
 
     /// Every UID in the mailbox, ascending: a session's sequence-number map.
@@ -112,32 +100,68 @@ impl MailDb {
 
     /// Changes to a mailbox after `since` (one read transaction, so both lists agree).
     pub fn changes_since(&self, user: u32, mailbox: u32, since: u64) -> Result<Changes, MailError> {
-        let txn = self.db.begin_read()?;
-        let boxes = txn.open_table(MAILBOXES)?;
-        let Some(rec) = boxes.get((user, mailbox))? else { return Err(MailError::NoMailbox(mailbox.to_string())) };
-        let rec = read::<Mailbox>("mailbox", rec.value())?;
-        let mut out = Changes { highest: rec.highestmodseq, uidnext: rec.uidnext, ..Changes::default() };
-        if since >= rec.highestmodseq {
-            return Ok(out);
-        }
-        let after = since.saturating_add(1);
-        for entry in txn.open_table(BY_MODSEQ)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
-            let (k, v) = entry?;
-            out.changed.push((v.value(), k.value().2));
-        }
-        if since < rec.expunge_floor {
-            let mut present = Vec::with_capacity(rec.exists as usize);
-            for entry in txn.open_table(MEMBERS)?.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
-                present.push(entry?.0.value().2);
-            }
-            out.present = Some(present);
-        } else {
-            for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
-                out.expunged.push(entry?.1.value());
-            }
-        }
-        out.changed.sort_unstable();
-        out.expunged.sort_unstable();
-        Ok(out)
+        Ok(changes_in(&self.db.begin_read()?, user, mailbox, since)?.0)
     }
+
+    /// A session's catch-up in one read transaction (a read transaction costs file locks and
+    /// a header read in redb's multi-process mode, and 10,000 IDLE sessions each do one per
+    /// change): the changes after `since`, the members of the changed UIDs `want` picks, and
+    /// the mailbox record (keywords, and whether there are arrivals to claim as `\Recent`).
+    pub fn catch_up(
+        &self,
+        user: u32,
+        mailbox: u32,
+        since: u64,
+        mut want: impl FnMut(&(u32, u64)) -> bool,
+    ) -> Result<(Changes, Vec<Member>, Mailbox), MailError> {
+        let txn = self.db.begin_read()?;
+        let (changes, rec) = changes_in(&txn, user, mailbox, since)?;
+        let uids: Vec<u32> = changes.changed.iter().filter(|c| want(c)).map(|c| c.0).collect();
+        let members = if uids.is_empty() { Vec::new() } else { members_in(&txn, user, mailbox, &uids)? };
+        Ok((changes, members, rec))
+    }
+}
+
+fn changes_in(txn: &ReadTransaction, user: u32, mailbox: u32, since: u64) -> Result<(Changes, Mailbox), MailError> {
+    let boxes = txn.open_table(MAILBOXES)?;
+    let Some(rec) = boxes.get((user, mailbox))? else { return Err(MailError::NoMailbox(mailbox.to_string())) };
+    let rec = read::<Mailbox>("mailbox", rec.value())?;
+    let mut out = Changes { highest: rec.highestmodseq, uidnext: rec.uidnext, ..Changes::default() };
+    if since >= rec.highestmodseq {
+        return Ok((out, rec));
+    }
+    let after = since.saturating_add(1);
+    for entry in txn.open_table(BY_MODSEQ)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
+        let (k, v) = entry?;
+        out.changed.push((v.value(), k.value().2));
+    }
+    if since < rec.expunge_floor {
+        let mut present = Vec::with_capacity(rec.exists as usize);
+        for entry in txn.open_table(MEMBERS)?.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
+            present.push(entry?.0.value().2);
+        }
+        out.present = Some(present);
+    } else {
+        for entry in txn.open_table(EXPUNGED)?.range((user, mailbox, after)..=(user, mailbox, u64::MAX))? {
+            out.expunged.push(entry?.1.value());
+        }
+    }
+    out.changed.sort_unstable();
+    out.expunged.sort_unstable();
+    Ok((out, rec))
+}
+
+/// The listed UIDs' members (those still there), in the order given.
+fn members_in(txn: &ReadTransaction, user: u32, mailbox: u32, uids: &[u32]) -> Result<Vec<Member>, MailError> {
+    let members = txn.open_table(MEMBERS)?;
+    let messages = txn.open_table(MESSAGES)?;
+    let mut out = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        let Some(v) = members.get((user, mailbox, uid))? else { continue };
+        let (id, modseq, deleted) = v.value();
+        let rec =
+            messages.get((user, id))?.ok_or_else(|| MailError::Damaged(format!("member {uid} without its message")))?;
+        out.push(Member { uid, modseq, deleted, id, message: read("message", rec.value())? });
+    }
+    Ok(out)
 }
