@@ -234,6 +234,8 @@ pub struct MailDb {
     pub(super) blob_writes: std::sync::RwLock<()>,
     /// [`EXPUNGE_LOG_KEEP`], smaller in tests.
     pub(super) expunge_keep: u32,
+    /// New messages waiting to be committed together (`group.rs`).
+    filings: group::Filings,
 }
 
 pub(super) fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -310,7 +312,13 @@ impl MailDb {
         txn.open_table(HELD)?;
         txn.open_table(UNSEEN)?;
         txn.commit()?;
-        let db = MailDb { db, rule, blob_writes: std::sync::RwLock::new(()), expunge_keep: EXPUNGE_LOG_KEEP };
+        let db = MailDb {
+            db,
+            rule,
+            blob_writes: std::sync::RwLock::new(()),
+            expunge_keep: EXPUNGE_LOG_KEEP,
+            filings: group::Filings::default(),
+        };
         db.build_unseen_index()?;
         Ok(db)
     }
@@ -490,6 +498,7 @@ fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
 
 mod folders;
 mod gc;
+mod group;
 mod held;
 mod read;
 mod unseen;

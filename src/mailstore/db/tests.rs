@@ -161,4 +161,59 @@ fn append_grows_the_quota_and_refuses_past_the_ceiling_changing_nothing() {
     assert_eq!(db.quota(alice).unwrap().used, 71 * MB);
 }
 
+#[test]
+fn appends_at_once_are_committed_together_and_each_decided_on_its_own() {
+    let (_dir, db) = open();
+    let blobs = MemoryBlobs::default();
+    let now = ts("2026-12-01T10:00:00Z");
+    let alice = db.user("alice", now).unwrap();
+    let inbox = db.mailbox_id(alice, "INBOX").unwrap();
+    // 16 threads × 10 small messages: every one filed once, UIDs 1..=160, counters right.
+    let uids = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (db, blobs, uids) = (&db, &blobs, &uids);
+            s.spawn(move || {
+                for n in 0..10 {
+                    let raw = format!("Subject: {t}-{n}\r\n\r\nbody {t} {n}\r\n");
+                    let new = NewMessage { raw: raw.as_bytes(), flags: &[], internaldate: now, writer: Writer::User };
+                    let a = db.append(blobs, alice, inbox, &new).unwrap();
+                    uids.lock().unwrap().push(a.uid);
+                }
+            });
+        }
+    });
+    let mut uids = uids.into_inner().unwrap();
+    uids.sort_unstable();
+    assert_eq!(uids, (1..=160).collect::<Vec<u32>>());
+    let m = db.mailbox(alice, inbox).unwrap();
+    assert_eq!((m.exists, m.unseen, m.uidnext), (160, 160, 161));
+    let report = db.verify(&blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    // Eight 20 MB messages at once against a 70 MB ceiling: three fit, whatever the batches.
+    let bob = db.user("bob", now).unwrap();
+    let bob_inbox = db.mailbox_id(bob, "INBOX").unwrap();
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..8u8 {
+            let (db, blobs, outcomes) = (&db, &blobs, &outcomes);
+            s.spawn(move || {
+                let mut raw = format!("Subject: big {t}\r\n\r\n").into_bytes();
+                raw.resize(20 * MB as usize, b'a' + t);
+                let new = NewMessage { raw: &raw, flags: &[], internaldate: now, writer: Writer::User };
+                outcomes.lock().unwrap().push(db.append(blobs, bob, bob_inbox, &new));
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3);
+    assert!(outcomes.iter().filter_map(|o| o.as_ref().err()).all(|e| matches!(e, MailError::OverQuota(_))));
+    let q = db.quota(bob).unwrap();
+    assert_eq!((q.used, q.limit), (3 * (20 * MB), 70 * MB));
+    assert_eq!(db.mailbox(bob, bob_inbox).unwrap().exists, 3);
+    let report = db.verify(&blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
 mod ops;

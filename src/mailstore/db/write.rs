@@ -361,37 +361,28 @@ impl MailDb {
         origin: Origin,
     ) -> Result<Appended, MailError> {
         let NewMessage { raw, flags, internaldate, writer } = *new;
-        // Refuse an over-quota write before its blob costs disk; decided again below, in the
-        // transaction, against the state it commits over.
+        // Refuse an over-quota write before its blob costs disk; decided again at commit,
+        // against the state it commits over.
         let state = self.user_state(user)?;
         quota::decide(&self.rule, state.ceiling, state.limit, state.used, raw.len() as u64, writer)?;
+        let (flags, deleted) = split_flags(flags);
+        let structure = Structure::of(raw).encode();
         // From the blob's write to the commit that references it, the collector waits.
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
         let hash = blobs.put(raw)?;
-        let txn = self.write()?;
-        let appended = {
-            let mut work = Work::open(&txn, user, self.expunge_keep)?;
-            let size = raw.len() as u64;
-            work.charge(&self.rule, size, writer, internaldate)?;
-            let (shared, deleted) = split_flags(flags);
-            let message_id = message_id_of(raw);
-            let (uid, modseq) = work.new_message(mailbox, &hash, size, internaldate, shared, origin, message_id)?;
-            let modseq = if deleted {
-                let id = work.member(mailbox, uid)?.map(|m| m.0).unwrap_or_default();
-                work.set_deleted(mailbox, uid, id, size, true)?
-            } else {
-                modseq
-            };
-            let uidvalidity = work.mailbox(mailbox)?.uidvalidity;
-            work.finish()?;
-            let mut structures = txn.open_table(STRUCTURES)?;
-            if structures.get(&hash.0)?.is_none() {
-                structures.insert(&hash.0, Structure::of(raw).encode().as_slice())?;
-            }
-            Appended { uidvalidity, uid, modseq }
-        };
-        txn.commit()?;
-        Ok(appended)
+        self.file_grouped(group::Filing {
+            user,
+            mailbox,
+            hash,
+            size: raw.len() as u64,
+            internaldate,
+            flags,
+            deleted,
+            writer,
+            origin,
+            message_id: message_id_of(raw),
+            structure,
+        })
     }
 
     /// STORE on memberships of one mailbox. `unchangedsince`: memberships whose modseq is
