@@ -156,6 +156,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
             settings: Arc::new(settings::imap(config)),
             space: space.clone(),
             clock: clock.clone(),
+            catch_ups: Default::default(),
             held: Some(Arc::new(crate::imap::held::HoldQueue {
                 store: store.clone(),
                 queue: queue.clone(),

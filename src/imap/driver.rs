@@ -464,7 +464,7 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
     let deadline = Instant::now() + settings.idle_timeout;
     let mut shutdown = shared.shutdown.clone();
     // Anything committed between the last command and now.
-    let (s, ()) = blocking(session, |s| s.idle_changes()).await;
+    let (s, ()) = blocking(session, |s| s.catch_up(true)).await;
     session = s;
     loop {
         match server.next() {
@@ -479,7 +479,7 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             }
             Ok(Event::IdleDoneReceived) => {
-                let (s, ()) = blocking(session, |s| s.idle_changes()).await;
+                let (s, ()) = blocking(session, |s| s.catch_up(true)).await;
                 session = s;
                 session.out.tagged(tag, "OK", None, "IDLE terminated");
                 let out = session.out.take();
@@ -503,8 +503,12 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
                 server.enqueue_input(&buf[..n]);
             }
             _ = changed(conn.changes.as_mut()) => {
-                let (s, ()) = blocking(session, |s| s.idle_changes()).await;
-                session = s;
+                // The signal seen now; an answer read after it covers it.
+                let signal = conn.changes.as_ref().map_or(0, |rx| *rx.borrow());
+                if !session.idle_changes_shared(signal) {
+                    let (s, ()) = blocking(session, move |s| s.idle_changes(signal)).await;
+                    session = s;
+                }
                 let out = session.out.take();
                 write(stream, &out, limit).await?;
                 if session.ending {

@@ -27,6 +27,7 @@ pub fn env(store: Arc<MailStore>) -> Arc<Env> {
         settings: Arc::new(settings),
         space: Arc::new(crate::store::space::FreeSpace::new(std::env::temp_dir(), 0)),
         clock: Arc::new(crate::clock::SystemClock),
+        catch_ups: Default::default(),
         held: None,
     })
 }
@@ -73,7 +74,11 @@ pub fn run_in(env: Arc<Env>, user: &str, input: &[u8]) -> Vec<u8> {
             }
             Ok(Event::IdleCommandReceived { .. }) => {
                 let _ = server.idle_accept(CommandContinuationRequest::basic(None, "idling").expect("valid"));
-                session.idle_changes();
+                // As the driver does on a change signal: a shared answer, else a read.
+                let signal = session.user_id().and_then(|u| session.env.store.db.modseq(u).ok()).unwrap_or(0);
+                if !session.idle_changes_shared(signal) {
+                    session.idle_changes(signal);
+                }
                 out.extend(session.out.take());
             }
             Ok(Event::CommandAuthenticateReceived { command_authenticate }) => {

@@ -153,3 +153,46 @@ async fn a_selected_mailbox_deleted_by_another_session_ends_the_session_with_bye
     assert!(tagged(&r).contains("OK") && !r.iter().any(|l| l.contains("Projects")), "{r:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_woken_by_one_change_share_its_answer_and_one_gets_recent() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut idlers = Vec::new();
+    for _ in 0..4 {
+        let mut c = Imap::login(addr).await;
+        c.cmd("SELECT INBOX").await;
+        c.send(b"i IDLE\r\n").await;
+        assert!(c.line().await.starts_with("+ "));
+        idlers.push(c);
+    }
+    let mut writer = Imap::login(addr).await;
+    let r = writer.append("INBOX", "", MSG).await;
+    assert!(tagged(&r).contains("OK [APPENDUID "), "{r:?}");
+    let mut recent = 0;
+    for c in &mut idlers {
+        let exists = tokio::time::timeout(Duration::from_secs(5), c.line()).await.expect("EXISTS within 5 s");
+        assert_eq!(exists, "* 1 EXISTS\r\n");
+        let r = c.line().await;
+        assert!(r == "* 1 RECENT\r\n" || r == "* 0 RECENT\r\n", "{r}");
+        recent += usize::from(r == "* 1 RECENT\r\n");
+    }
+    assert_eq!(recent, 1, "\\Recent in exactly one session (RFC 3501 §2.3.2)");
+    // A flag change reaches each of them, and each can go on from the shared answer.
+    writer.cmd("SELECT INBOX").await;
+    writer.cmd("STORE 1 +FLAGS ($Shared)").await;
+    for c in &mut idlers {
+        let mut lines = Vec::new();
+        while !lines.iter().any(|l: &String| l.contains("FETCH")) {
+            lines.push(tokio::time::timeout(Duration::from_secs(5), c.line()).await.expect("FETCH within 5 s"));
+        }
+        assert!(lines.iter().any(|l| l.starts_with("* FLAGS (") && l.contains("$Shared")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("* 1 FETCH (FLAGS (") && l.contains("$Shared")), "{lines:?}");
+        c.send(b"DONE\r\n").await;
+        let r = c.until("i").await;
+        assert!(tagged(&r).starts_with("i OK"), "{r:?}");
+        let r = c.cmd("FETCH 1 (FLAGS)").await;
+        assert!(r.iter().any(|l| l.contains("$Shared")), "{r:?}");
+    }
+    server.stop().await;
+}

@@ -7,6 +7,7 @@
 //! EXPUNGE).
 
 mod auth;
+mod catchup;
 mod folders;
 mod messages;
 mod scheduled;
@@ -24,6 +25,7 @@ use crate::clock::Clock;
 use crate::mailstore::{MailError, MailStore};
 use crate::store::space::FreeSpace;
 
+pub use catchup::CatchUps;
 pub use selected::Selected;
 
 /// What sessions share.
@@ -35,6 +37,8 @@ pub struct Env {
     /// The hold queue behind `Scheduled`; `None` where there is no queue (socketless scripts):
     /// then nothing can be scheduled over IMAP.
     pub held: Option<Arc<super::held::HoldQueue>>,
+    /// Catch-up answers shared by the sessions one change wakes (`catchup.rs`).
+    pub catch_ups: CatchUps,
 }
 
 /// The logged-in user: the account name and the mail store's number for it.
@@ -271,11 +275,6 @@ impl Session {
             self.catch_up_before_tagged(uid);
         }
         step
-    }
-
-    /// While IDLE, on a change signal: announce what changed.
-    pub fn idle_changes(&mut self) {
-        self.catch_up(true);
     }
 }
 

@@ -12,7 +12,6 @@ use crate::imap::fetch::flag_list;
 use crate::imap::sequence::{compact, resolve};
 use crate::imap::utf7;
 use crate::imap::wire::{Out, code};
-use crate::mailstore::MailError;
 use crate::mailstore::db::{MAX_KEYWORDS, Member};
 
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
@@ -48,7 +47,7 @@ impl Selected {
     }
 
     /// Take up keywords not announced yet (at most [`MAX_KEYWORDS`]); whether any were new.
-    fn learn_keywords<'a>(&mut self, flags: impl IntoIterator<Item = &'a String>) -> bool {
+    pub(super) fn learn_keywords<'a>(&mut self, flags: impl IntoIterator<Item = &'a String>) -> bool {
         let mut grew = false;
         for f in flags.into_iter().filter(|f| !f.starts_with('\\')) {
             if self.keywords.len() < MAX_KEYWORDS && !self.keywords.iter().any(|k| k.eq_ignore_ascii_case(f)) {
@@ -60,7 +59,7 @@ impl Selected {
     }
 
     /// FLAGS and PERMANENTFLAGS: at SELECT, and again whenever the keywords grow.
-    fn announce_flags(&self, out: &mut Out) {
+    pub(super) fn announce_flags(&self, out: &mut Out) {
         let mut list = SYSTEM_FLAGS.to_string();
         for k in &self.keywords {
             list.push(' ');
@@ -228,92 +227,6 @@ impl Session {
         let tail = self.out.buf.split_off(start);
         self.catch_up(expunge_ok);
         self.out.buf.extend_from_slice(&tail);
-    }
-
-    /// Announce what changed in the selected mailbox since this session last looked.
-    pub fn catch_up(&mut self, expunge_ok: bool) {
-        let Some(user) = self.user_id() else { return };
-        let Some(sel) = self.selected.as_mut() else { return };
-        let db = &self.env.store.db;
-        // Members of what changed and is still in this session's view, read with the changes.
-        let picked = |c: &(u32, u64)| {
-            c.0 < sel.uidnext_seen
-                && !sel.reported.contains(c)
-                && sel.uids.binary_search(&c.0).is_ok()
-                && sel.gone.binary_search(&c.0).is_err()
-        };
-        let (changes, members, rec) = match db.catch_up(user, sel.mailbox, sel.modseq, picked) {
-            Ok(c) => c,
-            Err(MailError::NoMailbox(_)) => {
-                tracing::info!(session = %self.id, mailbox = %sel.name, "selected mailbox deleted by another session");
-                let text = format!("Selected mailbox was deleted, have to disconnect (session {})", self.id);
-                self.out.untagged("BYE", None, &text);
-                self.selected = None;
-                self.ending = true;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(session = %self.id, error = %e, "catch-up failed");
-                return;
-            }
-        };
-        let out = &mut self.out;
-        for uid in changes.expunged_of(&sel.uids) {
-            if let Err(i) = sel.gone.binary_search(&uid) {
-                sel.gone.insert(i, uid);
-            }
-        }
-        if expunge_ok && !sel.gone.is_empty() {
-            if self.qresync {
-                out.raw("* VANISHED ").raw(&compact(&sel.gone)).crlf();
-                sel.uids.retain(|u| sel.gone.binary_search(u).is_err());
-            } else {
-                for uid in sel.gone.iter().rev() {
-                    if let Ok(i) = sel.uids.binary_search(uid) {
-                        out.raw("* ").num(i + 1).raw(" EXPUNGE").crlf();
-                        sel.uids.remove(i);
-                    }
-                }
-            }
-            sel.recent.retain(|u| sel.gone.binary_search(u).is_err());
-            sel.gone.clear();
-        }
-        let new: Vec<u32> = changes.changed.iter().map(|c| c.0).filter(|&u| u >= sel.uidnext_seen).collect();
-        let mut keywords_grew = false;
-        for m in &members {
-            keywords_grew |= sel.learn_keywords(&m.message.flags);
-        }
-        if !new.is_empty() {
-            let mut added = new.clone();
-            added.sort_unstable();
-            sel.uidnext_seen = added.last().map_or(sel.uidnext_seen, |u| u + 1);
-            sel.uids.extend(added.iter().copied());
-            // Only the first session to see an arrival claims it (a write); the others read
-            // that it is claimed from the record they already have.
-            let claimed = if sel.read_only || rec.recent_from >= rec.uidnext {
-                None
-            } else {
-                db.claim_recent(user, sel.mailbox).ok()
-            };
-            if let Some(from) = claimed {
-                sel.recent.extend(added.iter().copied().filter(|&u| u >= from));
-            }
-            keywords_grew |= sel.learn_keywords(&rec.keywords);
-        }
-        if keywords_grew {
-            sel.announce_flags(out);
-        }
-        if !new.is_empty() {
-            out.raw("* ").num(sel.uids.len()).raw(" EXISTS").crlf();
-            out.raw("* ").num(sel.recent.len()).raw(" RECENT").crlf();
-        }
-        for m in &members {
-            if let Some(msn) = sel.msn(m.uid) {
-                flags_line(out, msn, m, sel.is_recent(m.uid), self.condstore, self.condstore);
-            }
-        }
-        sel.modseq = sel.modseq.max(changes.highest);
-        sel.reported.clear();
     }
 }
 
