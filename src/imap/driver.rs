@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::session::{Env, Session, Step};
+use super::session::{Env, Idle, Session, Step};
 use super::wire::{Out, code};
 use crate::accounts::LoginRefusal;
 use crate::accounts::login::{Login, LoginOutcome};
@@ -505,8 +505,21 @@ async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
             _ = changed(conn.changes.as_mut()) => {
                 // The signal seen now; an answer read after it covers it.
                 let signal = conn.changes.as_ref().map_or(0, |rx| *rx.borrow());
-                if !session.idle_changes_shared(signal) {
-                    let (s, ()) = blocking(session, move |s| s.idle_changes(signal)).await;
+                let reader = match session.idle_changes_shared(signal) {
+                    Idle::Done => None,
+                    Idle::Read(reader) => Some(reader),
+                    Idle::Wait(mut promise) => {
+                        // The reader is one blocking read away; past a few seconds, read here.
+                        let waited = tokio::time::timeout(Duration::from_secs(5), promise.wait_for(Option::is_some));
+                        let answer = waited.await.ok().and_then(|r| r.ok().and_then(|a| a.clone()));
+                        match answer {
+                            Some(answer) if session.apply_shared(&answer) => None,
+                            _ => Some(tokio::sync::watch::channel(None).0),
+                        }
+                    }
+                };
+                if let Some(reader) = reader {
+                    let (s, ()) = blocking(session, move |s| s.idle_changes(reader)).await;
                     session = s;
                 }
                 let out = session.out.take();

@@ -76,8 +76,11 @@ pub fn run_in(env: Arc<Env>, user: &str, input: &[u8]) -> Vec<u8> {
                 let _ = server.idle_accept(CommandContinuationRequest::basic(None, "idling").expect("valid"));
                 // As the driver does on a change signal: a shared answer, else a read.
                 let signal = session.user_id().and_then(|u| session.env.store.db.modseq(u).ok()).unwrap_or(0);
-                if !session.idle_changes_shared(signal) {
-                    session.idle_changes(signal);
+                match session.idle_changes_shared(signal) {
+                    crate::imap::session::Idle::Done => {}
+                    crate::imap::session::Idle::Read(reader) => session.idle_changes(reader),
+                    // One session here: nobody else is reading.
+                    crate::imap::session::Idle::Wait(_) => session.catch_up(true),
                 }
                 out.extend(session.out.take());
             }

@@ -3,15 +3,17 @@
 //! once in IDLE.
 //!
 //! One arrival wakes every IDLE session of its user, and they all ask the same question: the
-//! same mailbox, the same modseq, the same UIDNEXT seen. The first one reads the answer on
-//! the blocking pool (a read transaction, and the `\Recent` claim, which writes) and leaves
-//! it in [`CatchUps`]; the others apply it on the runtime thread, without a read or a
-//! hand-off to the pool. At 10,000 IDLE sessions that halved the server's CPU for a fan-out
-//! (docs/benchmarks.md). An answer is used only by a session woken by a change it covers:
-//! the reader records the change signal it had seen before it began to read.
+//! same mailbox, the same modseq, the same UIDNEXT seen. The first one to ask reads the
+//! answer on the blocking pool (a read transaction, and the `\Recent` claim, which writes);
+//! the others, woken in the same burst, wait for it and apply it on the runtime thread,
+//! without a read or a hand-off to the pool (docs/benchmarks.md, IDLE fan-out). An answer is
+//! used only by a session woken by a change it covers: the reader records the change signal
+//! it had seen before it began to read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
 
 use super::Session;
 use super::selected::flags_line;
@@ -19,18 +21,32 @@ use crate::imap::sequence::compact;
 use crate::mailstore::MailError;
 use crate::mailstore::db::{Changes, Mailbox, Member};
 
-/// Answers shared while they are fresh; small, and emptied when full.
+/// Answers shared while they are fresh (or being read); small, and emptied when full.
 #[derive(Default)]
 pub struct CatchUps {
-    answers: Mutex<HashMap<Question, Arc<Answer>>>,
+    answers: Mutex<HashMap<Question, Shared>>,
 }
 
 /// (user, mailbox, modseq seen, UIDNEXT seen).
 type Question = (u32, u32, u64, u32);
 
-/// One read of a mailbox's changes, as of the user's change signal `covers`.
-pub struct Answer {
+/// An answer, or the promise of one: `None` until its reader sends it; the reader drops the
+/// sender without sending when the answer is not for sharing, and the waiters read for
+/// themselves.
+type Promise = watch::Receiver<Option<Arc<Answer>>>;
+
+/// The duty to read an answer and send it to those waiting.
+pub type Reader = watch::Sender<Option<Arc<Answer>>>;
+
+struct Shared {
     covers: u64,
+    answer: Promise,
+}
+
+/// One read of a mailbox's changes (it covers the change signal of its `Shared`).
+pub struct Answer {
+    /// The question it answers: a session whose view has moved on cannot use it.
+    question: Question,
     changes: Changes,
     /// Members of every changed UID below the UIDNEXT seen (each session picks its own).
     members: Vec<Member>,
@@ -38,23 +54,35 @@ pub struct Answer {
     rec: Mailbox,
 }
 
-/// Answers kept at most; a fan-out needs one per user and mailbox.
+/// What an IDLE session woken by a change does next.
+pub enum Idle {
+    /// Announced already, from a shared answer.
+    Done,
+    /// Another session is reading the answer: wait for it, then [`Session::apply_shared`].
+    Wait(Promise),
+    /// Read it ([`Session::idle_changes`] on the blocking pool) and send it to the others.
+    Read(Reader),
+}
+
+/// Questions kept at most; a fan-out needs one per user and mailbox.
 const KEEP: usize = 4096;
 /// Larger change sets are read by each session for itself (they are not a fan-out).
 const SHARE_UP_TO: usize = 64;
 
 impl CatchUps {
-    fn get(&self, q: &Question, signal: u64) -> Option<Arc<Answer>> {
-        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        answers.get(q).filter(|a| a.covers >= signal).cloned()
-    }
-
-    fn put(&self, q: Question, a: Arc<Answer>) {
+    /// The answer to `q` covering `signal`, a promise of it, or the duty to read it.
+    fn ask(&self, q: Question, signal: u64) -> Result<Result<Arc<Answer>, Promise>, Reader> {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = answers.get(&q).filter(|s| s.covers >= signal) {
+            let ready = shared.answer.borrow().clone();
+            return Ok(ready.ok_or_else(|| shared.answer.clone()));
+        }
         if answers.len() >= KEEP {
             answers.clear();
         }
-        answers.insert(q, a);
+        let (tx, rx) = watch::channel(None);
+        answers.insert(q, Shared { covers: signal, answer: rx });
+        Err(tx)
     }
 }
 
@@ -64,31 +92,41 @@ impl Session {
         Some((user, sel.mailbox, sel.modseq, sel.uidnext_seen))
     }
 
-    /// IDLE's catch-up from a shared answer, on the runtime thread: false when there is none
-    /// covering `signal` (the change signal this session was woken by), and then the caller
-    /// runs [`Session::idle_changes`] on the blocking pool.
-    pub fn idle_changes_shared(&mut self, signal: u64) -> bool {
-        let Some(q) = self.question() else { return true };
-        let Some(answer) = self.env.catch_ups.get(&q, signal) else { return false };
-        let unclaimed = answer.rec.recent_from < answer.rec.uidnext
-            && answer.changes.changed.iter().any(|c| c.0 >= q.3)
-            && !self.selected.as_ref().is_some_and(|s| s.read_only);
-        if unclaimed {
-            // Read by a session that could not claim (EXAMINE): this one claims for itself.
-            return false;
+    /// IDLE, woken by a change signal: announce from a shared answer if there is one (on the
+    /// runtime thread), else say whom to wait for or that this session reads.
+    pub fn idle_changes_shared(&mut self, signal: u64) -> Idle {
+        let Some(q) = self.question() else { return Idle::Done };
+        match self.env.catch_ups.ask(q, signal) {
+            Ok(Ok(answer)) if self.apply_shared(&answer) => Idle::Done,
+            // Read by a session that could not claim `\Recent` (EXAMINE): read for ourselves.
+            Ok(Ok(_)) => Idle::Read(watch::channel(None).0),
+            Ok(Err(promise)) => Idle::Wait(promise),
+            Err(reader) => Idle::Read(reader),
         }
-        self.apply(&answer, true, None);
-        true
     }
 
-    /// IDLE's catch-up, read from the store (blocking); the answer is left for the other
-    /// sessions woken by the same change. `signal` was seen before the read began.
-    pub fn idle_changes(&mut self, signal: u64) {
-        let Some(q) = self.question() else { return };
-        if let Some((answer, claimed)) = self.read_answer(signal, true) {
+    /// Apply an answer another session read; false when it does not fit this session (its
+    /// view moved on, or it would have to claim `\Recent`): then it reads for itself.
+    pub fn apply_shared(&mut self, answer: &Answer) -> bool {
+        let Some(q) = self.question() else { return true };
+        let Some(sel) = self.selected.as_ref() else { return true };
+        let fits = answer.question == q
+            && !(answer.rec.recent_from < answer.rec.uidnext
+                && answer.changes.changed.iter().any(|c| c.0 >= q.3)
+                && !sel.read_only);
+        if fits {
+            self.apply(answer, true, None);
+        }
+        fits
+    }
+
+    /// IDLE's catch-up, read from the store (blocking); the answer goes to the sessions
+    /// waiting on `reader` (it covers the change signal the reader was woken by).
+    pub fn idle_changes(&mut self, reader: Reader) {
+        if let Some((answer, claimed)) = self.read_answer(true) {
             let answer = Arc::new(answer);
             if answer.changes.changed.len() <= SHARE_UP_TO && answer.changes.present.is_none() {
-                self.env.catch_ups.put(q, answer.clone());
+                let _ = reader.send(Some(answer.clone()));
             }
             self.apply(&answer, true, claimed);
         }
@@ -96,7 +134,7 @@ impl Session {
 
     /// Announce what changed since this session last looked (after a command; blocking).
     pub fn catch_up(&mut self, expunge_ok: bool) {
-        if let Some((answer, claimed)) = self.read_answer(0, false) {
+        if let Some((answer, claimed)) = self.read_answer(false) {
             self.apply(&answer, expunge_ok, claimed);
         }
     }
@@ -105,7 +143,8 @@ impl Session {
     /// of every changed UID below the UIDNEXT seen (a shared answer), else only those this
     /// session will report. With the answer, where this session's claim began. `None` after
     /// the mailbox was found deleted (`* BYE` is in `out`).
-    fn read_answer(&mut self, covers: u64, all: bool) -> Option<(Answer, Option<u32>)> {
+    fn read_answer(&mut self, all: bool) -> Option<(Answer, Option<u32>)> {
+        let question = self.question()?;
         let user = self.user_id()?;
         let sel = self.selected.as_ref()?;
         let db = &self.env.store.db;
@@ -139,7 +178,7 @@ impl Session {
             claimed = db.claim_recent(user, sel.mailbox).ok();
             rec.recent_from = rec.uidnext;
         }
-        Some((Answer { covers, changes, members, rec }, claimed))
+        Some((Answer { question, changes, members, rec }, claimed))
     }
 
     /// Render an answer against this session's view; `claimed_from`: the first UID of this

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::mailstore::{MailError, MailStore};
 use crate::store::space::FreeSpace;
 
-pub use catchup::CatchUps;
+pub use catchup::{CatchUps, Idle};
 pub use selected::Selected;
 
 /// What sessions share.
