@@ -1,9 +1,10 @@
-//! Group commit for new messages: filings that arrive while one commits are committed
-//! together in the next transaction. redb has one writer at a time and each commit costs two
+//! Group commit for new messages and `\Recent` claims: what arrives while one commits is
+//! committed together in the next transaction. redb has one writer at a time and each commit costs two
 //! fsyncs, so 100 clients appending at once waited for 100 commits one after the other
 //! (~0.4 s on the benchmark machine, most of the IDLE fan-out's budget); now they wait for
-//! two or three. Each filing is still decided on its own (quota, mailbox), in order, over
-//! the state the filings before it in the batch left; a refusal refuses that filing only.
+//! two or three. The same for the `\Recent` claims of the sessions those arrivals wake (one
+//! per user and mailbox). Each job is still decided on its own (quota, mailbox), in order,
+//! over the state the jobs before it in the batch left; a refusal refuses that job only.
 //!
 //! Leader and followers, as in the queue's group committer but synchronous (callers are on
 //! the blocking pool): a caller queues its filing; if no commit is running it leads — takes
@@ -39,12 +40,28 @@ pub(super) struct Filing {
     pub structure: Vec<u8>,
 }
 
-type Outcome = Result<Appended, MailError>;
+/// What one caller asks to commit.
+pub(super) enum Job {
+    File(Filing),
+    /// Claim the mailbox's arrivals as `\Recent` (RFC 3501 §2.3.2): the answer is the first
+    /// UID claimed (UIDNEXT when there was nothing to claim).
+    ClaimRecent {
+        user: u32,
+        mailbox: u32,
+    },
+}
+
+pub(super) enum Done {
+    Filed(Appended),
+    Claimed(u32),
+}
+
+type Outcome = Result<Done, MailError>;
 
 #[derive(Default)]
 struct Queue {
     next: u64,
-    waiting: Vec<(u64, Filing)>,
+    waiting: Vec<(u64, Job)>,
     done: HashMap<u64, Outcome>,
     leading: bool,
 }
@@ -56,13 +73,13 @@ pub(super) struct Filings {
 }
 
 impl MailDb {
-    /// File one message, committed with whatever else is being filed at the same moment.
-    pub(super) fn file_grouped(&self, filing: Filing) -> Outcome {
+    /// Commit one job together with whatever else is being committed at the same moment.
+    pub(super) fn grouped(&self, job: Job) -> Outcome {
         let group = &self.filings;
         let mut q = group.queue.lock().unwrap_or_else(|e| e.into_inner());
         let ticket = q.next;
         q.next += 1;
-        q.waiting.push((ticket, filing));
+        q.waiting.push((ticket, job));
         loop {
             if let Some(outcome) = q.done.remove(&ticket) {
                 return outcome;
@@ -71,7 +88,7 @@ impl MailDb {
                 q.leading = true;
                 let batch = std::mem::take(&mut q.waiting);
                 drop(q);
-                let outcomes = self.commit_filings(&batch);
+                let outcomes = self.commit_jobs(&batch);
                 q = group.queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.leading = false;
                 for ((t, _), outcome) in batch.into_iter().zip(outcomes) {
@@ -84,13 +101,16 @@ impl MailDb {
         }
     }
 
-    /// One transaction for the batch; if it cannot commit, every filing in it fails.
-    fn commit_filings(&self, batch: &[(u64, Filing)]) -> Vec<Outcome> {
+    /// One transaction for the batch; if it cannot commit, every job in it fails.
+    fn commit_jobs(&self, batch: &[(u64, Job)]) -> Vec<Outcome> {
         let committed = (|| {
             let txn = self.write()?;
             let mut outcomes = Vec::with_capacity(batch.len());
-            for (_, filing) in batch {
-                outcomes.push(self.apply_filing(&txn, filing)?);
+            for (_, job) in batch {
+                outcomes.push(match job {
+                    Job::File(f) => self.apply_filing(&txn, f)?.map(Done::Filed),
+                    Job::ClaimRecent { user, mailbox } => claim_recent(&txn, *user, *mailbox)?.map(Done::Claimed),
+                });
             }
             txn.commit()?;
             Ok::<_, MailError>(outcomes)
@@ -98,7 +118,7 @@ impl MailDb {
         match committed {
             Ok(outcomes) => outcomes,
             Err(e) => {
-                tracing::error!(error = %e, filings = batch.len(), "mail store commit failed");
+                tracing::error!(error = %e, jobs = batch.len(), "mail store commit failed");
                 batch.iter().map(|_| Err(MailError::Db(e.to_string()))).collect()
             }
         }
@@ -106,7 +126,7 @@ impl MailDb {
 
     /// One filing inside the batch's transaction. The outer error fails the batch; the inner
     /// one (no such mailbox, over quota) refuses this filing before it has written anything.
-    fn apply_filing(&self, txn: &redb::WriteTransaction, f: &Filing) -> Result<Outcome, MailError> {
+    fn apply_filing(&self, txn: &redb::WriteTransaction, f: &Filing) -> Result<Result<Appended, MailError>, MailError> {
         let mut work = Work::open(txn, f.user, self.expunge_keep)?;
         let uidvalidity = match work.mailbox(f.mailbox) {
             Ok(m) => m.uidvalidity,
@@ -140,4 +160,18 @@ impl MailDb {
         }
         Ok(Ok(Appended { uidvalidity, uid, modseq }))
     }
+}
+
+/// The claim inside the batch's transaction; a mailbox gone since is this job's refusal.
+fn claim_recent(txn: &redb::WriteTransaction, user: u32, mailbox: u32) -> Result<Result<u32, MailError>, MailError> {
+    let mut boxes = txn.open_table(MAILBOXES)?;
+    let Some(v) = boxes.get((user, mailbox))? else { return Ok(Err(MailError::NoMailbox(mailbox.to_string()))) };
+    let mut rec: Mailbox = read("mailbox", v.value())?;
+    drop(v);
+    let from = rec.recent_from;
+    if from != rec.uidnext {
+        rec.recent_from = rec.uidnext;
+        boxes.insert((user, mailbox), json(&rec).as_slice())?;
+    }
+    Ok(Ok(from))
 }

@@ -370,7 +370,7 @@ impl MailDb {
         // From the blob's write to the commit that references it, the collector waits.
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
         let hash = blobs.put(raw)?;
-        self.file_grouped(group::Filing {
+        let done = self.grouped(group::Job::File(group::Filing {
             user,
             mailbox,
             hash,
@@ -382,7 +382,11 @@ impl MailDb {
             origin,
             message_id: message_id_of(raw),
             structure,
-        })
+        }))?;
+        match done {
+            group::Done::Filed(a) => Ok(a),
+            group::Done::Claimed(_) => Err(MailError::Db("a filing was answered as a claim".into())),
+        }
     }
 
     /// STORE on memberships of one mailbox. `unchangedsince`: memberships whose modseq is
@@ -582,22 +586,10 @@ impl MailDb {
         if seen.recent_from == seen.uidnext {
             return Ok(seen.recent_from);
         }
-        let txn = self.write()?;
-        let from = {
-            let mut boxes = txn.open_table(MAILBOXES)?;
-            let mut rec: Mailbox = read(
-                "mailbox",
-                boxes.get((user, mailbox))?.ok_or_else(|| MailError::NoMailbox(mailbox.to_string()))?.value(),
-            )?;
-            let from = rec.recent_from;
-            if from == rec.uidnext {
-                return Ok(from);
-            }
-            rec.recent_from = rec.uidnext;
-            boxes.insert((user, mailbox), json(&rec).as_slice())?;
-            from
-        };
-        txn.commit()?;
-        Ok(from)
+        // Claims of many users at once (one arrival each) commit together.
+        match self.grouped(group::Job::ClaimRecent { user, mailbox })? {
+            group::Done::Claimed(from) => Ok(from),
+            group::Done::Filed(_) => Err(MailError::Db("a claim was answered as a filing".into())),
+        }
     }
 }
