@@ -226,10 +226,8 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
 }
 
 fn bind(addrs: &[SocketAddr]) -> Result<Vec<tokio::net::TcpListener>, AppError> {
-    bind_all(addrs).map_err(|e| {
-        let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-        AppError::Listen(format!("cannot listen on {}: {e}", addrs.join(", ")))
-    })
+    // The error names the address that failed (`bind_all`); saying it again only repeats it.
+    bind_all(addrs).map_err(|e| AppError::Listen(e.to_string()))
 }
 
 /// Debris can only exist after a crash: a clean stop skips the scan of every body file
