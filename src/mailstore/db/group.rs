@@ -72,6 +72,40 @@ pub(super) struct Filings {
     changed: Condvar,
 }
 
+/// The lead of one batch. Handing over gives each job its outcome; a lead dropped without
+/// it (the commit panicked) fails the batch and frees the lead, so one panic never leaves
+/// every later filing waiting for a leader that is gone.
+struct Lead<'a> {
+    group: &'a Filings,
+    tickets: Vec<u64>,
+    handed_over: bool,
+}
+
+impl<'a> Lead<'a> {
+    fn hand_over(mut self, outcomes: impl Iterator<Item = (u64, Outcome)>) -> std::sync::MutexGuard<'a, Queue> {
+        let mut q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.leading = false;
+        q.done.extend(outcomes);
+        self.group.changed.notify_all();
+        self.handed_over = true;
+        q
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        if self.handed_over {
+            return;
+        }
+        let mut q = self.group.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.leading = false;
+        for t in self.tickets.drain(..) {
+            q.done.insert(t, Err(MailError::Db("the commit of this batch panicked".into())));
+        }
+        self.group.changed.notify_all();
+    }
+}
+
 impl MailDb {
     /// Commit one job together with whatever else is being committed at the same moment.
     pub(super) fn grouped(&self, job: Job) -> Outcome {
@@ -88,13 +122,9 @@ impl MailDb {
                 q.leading = true;
                 let batch = std::mem::take(&mut q.waiting);
                 drop(q);
+                let lead = Lead { group, tickets: batch.iter().map(|(t, _)| *t).collect(), handed_over: false };
                 let outcomes = self.commit_jobs(&batch);
-                q = group.queue.lock().unwrap_or_else(|e| e.into_inner());
-                q.leading = false;
-                for ((t, _), outcome) in batch.into_iter().zip(outcomes) {
-                    q.done.insert(t, outcome);
-                }
-                group.changed.notify_all();
+                q = lead.hand_over(batch.into_iter().map(|(t, _)| t).zip(outcomes));
                 continue;
             }
             q = group.changed.wait(q).unwrap_or_else(|e| e.into_inner());
