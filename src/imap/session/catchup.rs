@@ -64,10 +64,12 @@ pub enum Idle {
     Read(Reader),
 }
 
-/// Questions kept at most; a fan-out needs one per user and mailbox.
-const KEEP: usize = 4096;
+/// Questions kept at most; a fan-out needs one per user and mailbox woken at the same
+/// moment, and an answer is useful for milliseconds. With [`SHARE_UP_TO`] this bounds the
+/// memory kept to ~1024 × 32 message records (~10 MB) whatever users do.
+const KEEP: usize = 1024;
 /// Larger change sets are read by each session for itself (they are not a fan-out).
-const SHARE_UP_TO: usize = 64;
+const SHARE_UP_TO: usize = 32;
 
 impl CatchUps {
     /// The answer to `q` covering `signal`, a promise of it, or the duty to read it.
