@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{BlobError, BlobHash, BlobStore, codec};
+use super::{BlobError, BlobHash, BlobStore, Place, codec};
 
 #[derive(Default)]
 pub struct MemoryBlobs {
@@ -23,13 +23,13 @@ impl MemoryBlobs {
 }
 
 impl BlobStore for MemoryBlobs {
-    fn put(&self, raw: &[u8]) -> Result<BlobHash, BlobError> {
+    fn put(&self, raw: &[u8]) -> Result<(BlobHash, Place), BlobError> {
         let hash = BlobHash::of(raw);
         self.lock().entry(hash).or_insert_with(|| codec::encode(raw));
-        Ok(hash)
+        Ok((hash, Place::Own))
     }
 
-    fn get(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError> {
+    fn get(&self, hash: &BlobHash, _place: Place) -> Result<Vec<u8>, BlobError> {
         let stored = self.lock().get(hash).cloned().ok_or(BlobError::Missing(*hash))?;
         codec::decode(hash, &stored)
     }
@@ -51,11 +51,11 @@ mod tests {
     #[test]
     fn behaves_as_the_files_backend() {
         let blobs = MemoryBlobs::default();
-        let h = blobs.put(b"abc").unwrap();
-        assert_eq!(blobs.get(&h).unwrap(), b"abc");
+        let (h, _) = blobs.put(b"abc").unwrap();
+        assert_eq!(blobs.get(&h, Place::Own).unwrap(), b"abc");
         blobs.damage(&h, vec![codec::RAW, b'x']);
-        assert!(matches!(blobs.get(&h), Err(BlobError::Damaged { .. })));
+        assert!(matches!(blobs.get(&h, Place::Own), Err(BlobError::Damaged { .. })));
         blobs.delete(&h).unwrap();
-        assert!(matches!(blobs.get(&h), Err(BlobError::Missing(_))));
+        assert!(matches!(blobs.get(&h, Place::Own), Err(BlobError::Missing(_))));
     }
 }

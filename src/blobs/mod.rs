@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod files;
 pub mod memory;
+pub mod packs;
 
 use std::fmt;
 use std::str::FromStr;
@@ -63,16 +64,36 @@ pub enum BlobError {
     Io { hash: BlobHash, context: &'static str, source: std::io::Error },
 }
 
+/// Where a blob's bytes are, as its store said when it stored them. The mail store keeps it
+/// beside the blob's reference count, in the transaction that references the blob; no row
+/// means `Own` (every blob stored before packs, and every large one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Under its own name (a file of its own; an object of an object store).
+    Own,
+    /// In a pack: the offset and length of its stored bytes (`packs.rs`).
+    Packed { pack: u64, offset: u64, len: u32 },
+}
+
 /// Where blobs live. Calls block (file I/O): async callers use `spawn_blocking`.
 pub trait BlobStore: Send + Sync {
-    /// Store `raw` durably (on disk when this returns) and return its name. Bytes already
-    /// stored are not written again.
-    fn put(&self, raw: &[u8]) -> Result<BlobHash, BlobError>;
+    /// Store `raw` durably (on disk when this returns) and return its name and place. Bytes
+    /// already stored under their own name are not written again.
+    fn put(&self, raw: &[u8]) -> Result<(BlobHash, Place), BlobError>;
     /// The raw bytes, verified against `hash`.
-    fn get(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError>;
+    fn get(&self, hash: &BlobHash, place: Place) -> Result<Vec<u8>, BlobError>;
     fn contains(&self, hash: &BlobHash) -> Result<bool, BlobError>;
     /// For garbage collection only (docs/mailstore.md: the rule for when a blob may go).
+    /// Packed bytes are not deleted one by one: their pack is compacted.
     fn delete(&self, hash: &BlobHash) -> Result<(), BlobError>;
+    /// The packs, for the collector to compact (a backend without packs has none).
+    fn packs(&self) -> Option<&packs::Packs> {
+        None
+    }
+    /// Names of blobs stored under their own name (the collector's look for debris).
+    fn own_names(&self) -> Result<Vec<BlobHash>, BlobError> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

@@ -57,7 +57,10 @@ fn gc(config: &Path) -> anyhow::Result<ExitCode> {
         Ok(_lock) => {
             let blobs = gatepost::blobs::files::FileBlobs::new(config.data_dir.join("blobs"));
             let c = db.collect(&blobs)?;
-            output::println(&format!("collected {} unreferenced blob(s)", c.blobs))?;
+            output::println(&format!(
+                "collected {} unreferenced blob(s), {} stray file(s), {} pack(s) ({} bytes)",
+                c.blobs, c.debris, c.packs, c.pack_bytes
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(gatepost::store::LockError::Held { .. }) => {

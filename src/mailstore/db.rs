@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::structure::Structure;
 use crate::accounts::quota::{self, QuotaRule, Writer};
-use crate::blobs::{BlobError, BlobHash};
+use crate::blobs::{BlobError, BlobHash, BlobStore, Place};
 
 pub(super) const USER_IDS: TableDefinition<&str, u32> = TableDefinition::new("user_ids");
 pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
@@ -35,6 +35,9 @@ pub(super) const UNSEEN: TableDefinition<(u32, u32, u32), ()> = TableDefinition:
 /// (user, name) → (): LSUB and LIST (SUBSCRIBED); a name may be subscribed without existing.
 pub(super) const SUBSCRIBED: TableDefinition<(u32, &str), ()> = TableDefinition::new("subscribed");
 pub(super) const BLOB_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("blob_refs");
+/// hash → (pack, offset, stored length) of a packed blob, written in the transaction that
+/// first references it and moved by compaction (`gc.rs`); no row: the blob has a file of its own.
+pub(super) const BLOB_PLACES: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blob_places");
 pub(super) const STRUCTURES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("structures");
 /// (user, queue id) → UID of the held message's entry in the user's `Scheduled` view
 /// (`held.rs`). An entry the user expunged or moved away leaves a stale key, checked on read.
@@ -308,6 +311,7 @@ impl MailDb {
         txn.open_table(EXPUNGED)?;
         txn.open_table(SUBSCRIBED)?;
         txn.open_table(BLOB_REFS)?;
+        txn.open_table(BLOB_PLACES)?;
         txn.open_table(STRUCTURES)?;
         txn.open_table(HELD)?;
         txn.open_table(UNSEEN)?;
@@ -443,6 +447,44 @@ impl MailDb {
         Structure::decode(v.value()).map(Some).map_err(MailError::Damaged)
     }
 
+    /// Where a blob's bytes are (no row: a file of its own).
+    pub fn blob_place(&self, hash: &BlobHash) -> Result<Place, MailError> {
+        let txn = self.db.begin_read()?;
+        let places = txn.open_table(BLOB_PLACES)?;
+        Ok(places.get(&hash.0)?.map_or(Place::Own, |v| packed(v.value())))
+    }
+
+    /// A blob's raw bytes, verified. A compaction may move a packed blob between reading its
+    /// place and reading its pack (the old pack goes only after the new place is committed):
+    /// a pack found missing is looked up again.
+    pub fn read_blob(&self, blobs: &dyn BlobStore, hash: &BlobHash) -> Result<Vec<u8>, MailError> {
+        let mut place = self.blob_place(hash)?;
+        for _ in 0..3 {
+            match blobs.get(hash, place) {
+                Err(BlobError::Missing(_)) if matches!(place, Place::Packed { .. }) => {
+                    let now = self.blob_place(hash)?;
+                    if now == place {
+                        break;
+                    }
+                    place = now;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Ok(blobs.get(hash, place)?)
+    }
+
+    /// Store a new message's bytes durably, unless they are packed already (a packed blob's
+    /// row always names bytes that exist: compaction commits a new place before it deletes
+    /// the old pack). The caller holds `blob_writes` until its commit.
+    pub(super) fn put_blob(&self, blobs: &dyn BlobStore, raw: &[u8]) -> Result<(BlobHash, Place), MailError> {
+        let hash = BlobHash::of(raw);
+        if let place @ Place::Packed { .. } = self.blob_place(&hash)? {
+            return Ok((hash, place));
+        }
+        Ok(blobs.put(raw)?)
+    }
+
     pub fn blob_refs(&self, hash: &BlobHash) -> Result<u64, MailError> {
         Ok(self.db.begin_read()?.open_table(BLOB_REFS)?.get(&hash.0)?.map_or(0, |v| v.value()))
     }
@@ -513,3 +555,7 @@ pub use write::{FlagOp, Stored, message_id_of};
 
 #[cfg(test)]
 mod tests;
+
+pub(super) fn packed((pack, offset, len): (u64, u64, u32)) -> Place {
+    Place::Packed { pack, offset, len }
+}

@@ -79,7 +79,13 @@ pub async fn collector(store: Arc<MailStore>, mut shutdown: tokio::sync::watch::
         last = std::time::Instant::now();
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.db.collect(s.blobs.as_ref())).await {
-            Ok(Ok(c)) if c.blobs > 0 => tracing::info!(blobs = c.blobs, "collected unreferenced blobs"),
+            Ok(Ok(c)) if c != db::Collected::default() => tracing::info!(
+                blobs = c.blobs,
+                debris = c.debris,
+                packs = c.packs,
+                pack_bytes = c.pack_bytes,
+                "collected unreferenced blobs"
+            ),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "blob collection failed; will retry"),
             Err(e) => tracing::error!(error = %e, "blob collection task failed"),

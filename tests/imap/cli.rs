@@ -83,15 +83,15 @@ async fn store_verify_rehashes_blobs_and_recounts() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("4 messages, 3 blobs") && text(&o).contains("mail store verify: OK"), "{}", text(&o));
 
-    let blobs = server.dir.path().join("blobs");
-    let shard = std::fs::read_dir(&blobs).unwrap().next().unwrap().unwrap().path();
-    let file = std::fs::read_dir(&shard).unwrap().next().unwrap().unwrap().path();
+    // Small messages share a pack: damage the first record's bytes (after the 8-byte magic,
+    // its 32-byte name and 4-byte length).
+    let packs = server.dir.path().join("blobs").join("packs");
+    let file = std::fs::read_dir(&packs).unwrap().next().unwrap().unwrap().path();
     let mut bytes = std::fs::read(&file).unwrap();
-    let last = bytes.len() - 3;
-    bytes[last] ^= 0x20;
+    let name: String = bytes[8..40].iter().map(|b| format!("{b:02x}")).collect();
+    bytes[8 + 36 + 5] ^= 0x20;
     std::fs::write(&file, &bytes).unwrap();
     let o = gatepost(&config, &["store", "verify"]);
-    let name = file.file_name().unwrap().to_string_lossy().into_owned();
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains(&format!("blob {name}")), "the damaged blob is named: {}", text(&o));
     server.stop().await;
@@ -106,16 +106,26 @@ async fn store_gc_beside_the_server_collects_what_no_message_uses() {
     std::fs::write(&config, crate::support::config_text(server.dir.path(), "")).unwrap();
     let addr = server.running.as_ref().unwrap().imaps_addrs[0];
     let mut c = Imap::login(addr).await;
-    c.append("INBOX", "", b"Subject: gone\r\n\r\ngone\r\n").await;
+    // A large message that does not compress gets a file of its own; a small one is packed.
+    let mut x = 7u32;
+    let noise: String = (0..100_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    c.append("INBOX", "", format!("Subject: gone\r\n\r\n{noise}\r\n").as_bytes()).await;
     c.append("INBOX", "", b"Subject: kept\r\n\r\nkept\r\n").await;
     c.cmd("SELECT INBOX").await;
     c.cmd("STORE 1 +FLAGS (\\Deleted)").await;
     c.cmd("EXPUNGE").await;
     let blob_files = || walk(&server.dir.path().join("blobs"));
-    assert_eq!(blob_files(), 2);
+    assert_eq!(blob_files(), 2, "the large message's file and the pack");
     let o = gatepost(&config, &["store", "gc"]);
     assert!(o.status.success() && text(&o).contains("collected 1 unreferenced blob"), "{}", text(&o));
-    assert_eq!(blob_files(), 1);
+    assert_eq!(blob_files(), 1, "the pack stays");
     let r = c.cmd("FETCH 1 (BODY.PEEK[TEXT])").await;
     assert!(r[0].contains("kept"), "{r:?}");
     let o = gatepost(&config, &["store", "verify"]);

@@ -474,7 +474,7 @@ fn load(
     structure: bool,
 ) -> Result<(Option<Vec<u8>>, Option<crate::mailstore::structure::Structure>), MailError> {
     let hash: BlobHash = m.message.blob.parse()?;
-    let raw = store.blobs.get(&hash)?;
+    let raw = store.db.read_blob(store.blobs.as_ref(), &hash)?;
     let s = if structure {
         Some(match store.db.structure(&hash)? {
             Some(s) => s,

@@ -20,13 +20,14 @@ use redb::ReadableTable;
 use super::write::Work;
 use super::*;
 use crate::accounts::quota::Writer;
-use crate::blobs::BlobHash;
+use crate::blobs::{BlobHash, Place};
 
 /// One message to file, its blob already durable.
 pub(super) struct Filing {
     pub user: u32,
     pub mailbox: u32,
     pub hash: BlobHash,
+    pub place: Place,
     pub size: u64,
     pub internaldate: Timestamp,
     /// Shared flags (`\Deleted` is per membership: `deleted`).
@@ -171,6 +172,7 @@ impl MailDb {
         let (uid, modseq) = work.new_message(
             f.mailbox,
             &f.hash,
+            Some(f.place),
             f.size,
             f.internaldate,
             f.flags.clone(),

@@ -78,7 +78,7 @@ impl MailDb {
             quota::decide(&self.rule, state.ceiling, state.limit, state.used, b.len() as u64, source.writer)?;
         }
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
-        let hash = bytes.as_deref().map(|b| blobs.put(b)).transpose()?;
+        let put = bytes.as_deref().map(|b| self.put_blob(blobs, b)).transpose()?;
         let txn = self.write()?;
         let uid = {
             let mut held = txn.open_table(HELD)?;
@@ -111,7 +111,7 @@ impl MailDb {
                     Some(uid)
                 }
                 (Some(w), old) => {
-                    let (Some(raw), Some(hash)) = (&bytes, &hash) else {
+                    let (Some(raw), Some((hash, place))) = (&bytes, &put) else {
                         // Another writer changed the entry between the look and now: look again.
                         drop(work);
                         drop(held);
@@ -128,8 +128,16 @@ impl MailDb {
                     let size = raw.len() as u64;
                     work.charge(&self.rule, size, source.writer, source.now)?;
                     let origin = Origin::Held { queue: queue.to_string() };
-                    let (uid, _) =
-                        work.new_message(mailbox, hash, size, w.release, shared, origin, message_id_of(raw))?;
+                    let (uid, _) = work.new_message(
+                        mailbox,
+                        hash,
+                        Some(*place),
+                        size,
+                        w.release,
+                        shared,
+                        origin,
+                        message_id_of(raw),
+                    )?;
                     if w.paused {
                         let id = work.member(mailbox, uid)?.map(|m| m.0).unwrap_or_default();
                         work.set_deleted(mailbox, uid, id, size, true)?;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::*;
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobStore, Place};
 
 #[derive(Debug, Default)]
 pub struct VerifyReport {
@@ -131,6 +131,7 @@ impl MailDb {
             }
         }
         let stored = txn.open_table(BLOB_REFS)?;
+        let places = txn.open_table(BLOB_PLACES)?;
         for (blob, want) in &refs {
             let hash: BlobHash = match blob.parse() {
                 Ok(h) => h,
@@ -144,7 +145,8 @@ impl MailDb {
                 report.problems.push(format!("blob {blob}: reference count {have}, {want} messages use it"));
             }
             report.blobs += 1;
-            match blobs.get(&hash) {
+            let place = places.get(&hash.0)?.map_or(Place::Own, |v| packed(v.value()));
+            match blobs.get(&hash, place) {
                 Ok(raw) => report.bytes += raw.len() as u64,
                 Err(e) => report.problems.push(format!("blob {blob}: {e}")),
             }
@@ -154,6 +156,12 @@ impl MailDb {
             let name = BlobHash(*k.value()).to_string();
             if v.value() > 0 && !refs.contains_key(&name) {
                 report.problems.push(format!("blob {name}: reference count {} but no message uses it", v.value()));
+            }
+        }
+        for entry in places.iter()? {
+            let (k, _) = entry?;
+            if stored.get(k.value())?.is_none() {
+                report.problems.push(format!("blob {}: a pack place but no reference count", BlobHash(*k.value())));
             }
         }
         Ok(report)

@@ -10,7 +10,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::*;
 use crate::accounts::quota::{self, Writer};
-use crate::blobs::{BlobHash, BlobStore};
+use crate::blobs::{BlobHash, BlobStore, Place};
 
 /// STORE's three forms (RFC 3501 §6.4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub(super) struct Work<'t> {
     expunged: Table<'t, (u32, u32, u64), u32>,
     unseen: Table<'t, (u32, u32, u32), ()>,
     refs: Table<'t, &'static [u8; 32], u64>,
+    places: Table<'t, &'static [u8; 32], (u64, u64, u32)>,
     /// Expunge-log entries kept per mailbox ([`EXPUNGE_LOG_KEEP`]).
     keep: u32,
 }
@@ -66,6 +67,7 @@ impl<'t> Work<'t> {
             expunged: txn.open_table(EXPUNGED)?,
             unseen: txn.open_table(UNSEEN)?,
             refs: txn.open_table(BLOB_REFS)?,
+            places: txn.open_table(BLOB_PLACES)?,
             keep,
         })
     }
@@ -120,12 +122,14 @@ impl<'t> Work<'t> {
         Ok(())
     }
 
-    /// A new message with one membership; its blob is referenced once more.
+    /// A new message with one membership; its blob is referenced once more. `place`: where
+    /// a blob just written went (`None`: a blob already referenced, as by COPY).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new_message(
         &mut self,
         mailbox: u32,
         blob: &BlobHash,
+        place: Option<Place>,
         size: u64,
         internaldate: Timestamp,
         flags: Vec<String>,
@@ -136,6 +140,13 @@ impl<'t> Work<'t> {
         self.state.next_message += 1;
         let count = self.refs.get(&blob.0)?.map_or(0, |v| v.value());
         self.refs.insert(&blob.0, count + 1)?;
+        // A recorded pack place stays (its bytes exist; a second copy is dead space for
+        // compaction). A packed put means no file of its own existed: record where it went.
+        if let Some(Place::Packed { pack, offset, len }) = place
+            && self.places.get(&blob.0)?.is_none()
+        {
+            self.places.insert(&blob.0, (pack, offset, len))?;
+        }
         let mut msg =
             Message { blob: blob.to_string(), size, internaldate, flags, origin, members: vec![], message_id: None };
         msg.message_id = message_id;
@@ -369,11 +380,12 @@ impl MailDb {
         let structure = Structure::of(raw).encode();
         // From the blob's write to the commit that references it, the collector waits.
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
-        let hash = blobs.put(raw)?;
+        let (hash, place) = self.put_blob(blobs, raw)?;
         let done = self.grouped(group::Job::File(group::Filing {
             user,
             mailbox,
             hash,
+            place,
             size: raw.len() as u64,
             internaldate,
             flags,
@@ -517,6 +529,7 @@ impl MailDb {
                 let (new_uid, _) = work.new_message(
                     to,
                     &hash,
+                    None,
                     msg.size,
                     msg.internaldate,
                     msg.flags.clone(),
