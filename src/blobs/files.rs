@@ -100,6 +100,33 @@ impl BlobStore for FileBlobs {
         Ok((hash, Place::Own))
     }
 
+    fn put_all(&self, raws: &[&[u8]]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
+        let mut out = Vec::with_capacity(raws.len());
+        let mut small: Vec<(usize, BlobHash, Vec<u8>)> = Vec::new();
+        for raw in raws {
+            let hash = BlobHash::of(raw);
+            let stored = codec::encode(raw);
+            if stored.len() <= self.pack_below && !self.path(&hash).is_file() {
+                small.push((out.len(), hash, stored));
+                out.push((hash, Place::Own)); // its place follows
+            } else {
+                out.push(self.put(raw)?);
+            }
+        }
+        if let Some(first) = small.first().map(|s| s.1) {
+            let batch: Vec<(BlobHash, &[u8])> = small.iter().map(|(_, h, s)| (*h, s.as_slice())).collect();
+            let places = self.packs.append_all(&batch).map_err(|source| BlobError::Io {
+                hash: first,
+                context: "writing a pack",
+                source,
+            })?;
+            for ((i, _, _), place) in small.iter().zip(places) {
+                out[*i].1 = place;
+            }
+        }
+        Ok(out)
+    }
+
     fn get(&self, hash: &BlobHash, place: Place) -> Result<Vec<u8>, BlobError> {
         if let Place::Packed { pack, offset, len } = place {
             let stored = self.packs.read(hash, pack, offset, len)?;

@@ -80,6 +80,11 @@ pub trait BlobStore: Send + Sync {
     /// Store `raw` durably (on disk when this returns) and return its name and place. Bytes
     /// already stored under their own name are not written again.
     fn put(&self, raw: &[u8]) -> Result<(BlobHash, Place), BlobError>;
+    /// Store many at once: a backend with packs makes the small ones durable under one
+    /// fsync (bulk import).
+    fn put_all(&self, raws: &[&[u8]]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
+        raws.iter().map(|raw| self.put(raw)).collect()
+    }
     /// The raw bytes, verified against `hash`.
     fn get(&self, hash: &BlobHash, place: Place) -> Result<Vec<u8>, BlobError>;
     fn contains(&self, hash: &BlobHash) -> Result<bool, BlobError>;

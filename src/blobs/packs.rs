@@ -49,7 +49,11 @@ pub struct Packs {
     open: Mutex<Option<Open>>,
     /// (pack, bytes known durable): one fsync covers every append before it.
     synced: Mutex<(u64, u64)>,
+    readers: Mutex<std::collections::HashMap<u64, Arc<File>>>,
 }
+
+/// Pack handles kept open for reading (a pack is 32 MiB: 256 of them are 8 GiB of mail).
+const READERS: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -57,7 +61,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Packs {
     pub fn new(dir: PathBuf) -> Packs {
-        Packs { dir, open: Mutex::new(None), synced: Mutex::new((0, 0)) }
+        Packs { dir, open: Mutex::new(None), synced: Mutex::new((0, 0)), readers: Mutex::default() }
     }
 
     pub fn path(&self, id: u64) -> PathBuf {
@@ -143,7 +147,7 @@ impl Packs {
     pub fn read(&self, hash: &BlobHash, pack: u64, offset: u64, len: u32) -> Result<Vec<u8>, BlobError> {
         let io_err = |context, source| BlobError::Io { hash: *hash, context, source };
         let damaged = |why: String| BlobError::Damaged { hash: *hash, why };
-        let file = match File::open(self.path(pack)) {
+        let file = match self.reader(pack) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::Missing(*hash)),
             Err(e) => return Err(io_err("opening its pack", e)),
@@ -154,11 +158,27 @@ impl Packs {
             io::ErrorKind::UnexpectedEof => damaged(format!("pack {pack:016x} ends before {len} bytes at {offset}")),
             _ => io_err("reading its pack", e),
         })?;
-        let (head, stored) = buf.split_at(RECORD_HEAD as usize);
-        if head[..32] != hash.0 || head[32..] != len.to_le_bytes() {
+        if buf[..32] != hash.0 || buf[32..RECORD_HEAD as usize] != len.to_le_bytes() {
             return Err(damaged(format!("pack {pack:016x} holds another record at {offset}")));
         }
-        Ok(stored.to_vec())
+        buf.drain(..RECORD_HEAD as usize);
+        Ok(buf)
+    }
+
+    /// An open handle on a pack for reading, kept (up to [`READERS`]) so a FETCH of many
+    /// messages opens each pack once. A handle on a pack compaction has since deleted still
+    /// reads the bytes it held, which are verified as ever.
+    fn reader(&self, pack: u64) -> io::Result<Arc<File>> {
+        if let Some(f) = lock(&self.readers).get(&pack) {
+            return Ok(f.clone());
+        }
+        let file = Arc::new(File::open(self.path(pack))?);
+        let mut readers = lock(&self.readers);
+        if readers.len() >= READERS {
+            readers.clear();
+        }
+        readers.insert(pack, file.clone());
+        Ok(file)
     }
 
     /// Every pack on disk with its length; `None` for those a live writer holds.
@@ -183,6 +203,7 @@ impl Packs {
 
     /// Delete a pack the caller has claimed (nothing references it any more).
     pub fn remove(&self, id: u64, claim: Claim) -> io::Result<()> {
+        lock(&self.readers).remove(&id);
         match fs::remove_file(self.path(id)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

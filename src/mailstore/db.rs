@@ -485,6 +485,16 @@ impl MailDb {
         Ok(blobs.put(raw)?)
     }
 
+    /// For each hash, its recorded pack place if it has one (one read transaction).
+    pub(super) fn packed_places(
+        &self,
+        hashes: impl Iterator<Item = BlobHash>,
+    ) -> Result<Vec<Option<(BlobHash, Place)>>, MailError> {
+        let txn = self.db.begin_read()?;
+        let places = txn.open_table(BLOB_PLACES)?;
+        hashes.map(|h| Ok(places.get(&h.0)?.map(|v| (h, packed(v.value()))))).collect()
+    }
+
     pub fn blob_refs(&self, hash: &BlobHash) -> Result<u64, MailError> {
         Ok(self.db.begin_read()?.open_table(BLOB_REFS)?.get(&hash.0)?.map_or(0, |v| v.value()))
     }

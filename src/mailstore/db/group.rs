@@ -110,14 +110,24 @@ impl Drop for Lead<'_> {
 impl MailDb {
     /// Commit one job together with whatever else is being committed at the same moment.
     pub(super) fn grouped(&self, job: Job) -> Outcome {
+        self.grouped_all(vec![job]).pop().expect("one outcome per job")
+    }
+
+    /// Commit jobs (in order, each decided on its own) together with whatever else is being
+    /// committed at the same moment: a bulk import's batch is one commit, not one per message.
+    pub(super) fn grouped_all(&self, jobs: Vec<Job>) -> Vec<Outcome> {
         let group = &self.filings;
         let mut q = group.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let ticket = q.next;
-        q.next += 1;
-        q.waiting.push((ticket, job));
+        let first = q.next;
+        let count = jobs.len() as u64;
+        for job in jobs {
+            let ticket = q.next;
+            q.next += 1;
+            q.waiting.push((ticket, job));
+        }
         loop {
-            if let Some(outcome) = q.done.remove(&ticket) {
-                return outcome;
+            if (first..first + count).all(|t| q.done.contains_key(&t)) {
+                return (first..first + count).map(|t| q.done.remove(&t).expect("just checked")).collect();
             }
             if !q.leading {
                 q.leading = true;

@@ -12,9 +12,13 @@ fn small(i: usize) -> Vec<u8> {
 
 /// Bytes that do not compress: a file of their own.
 fn large(seed: u32) -> Vec<u8> {
+    noise(seed, 100_000)
+}
+
+fn noise(seed: u32, n: usize) -> Vec<u8> {
     let mut x = seed.wrapping_add(1);
     let mut out = b"Subject: large\r\n\r\n".to_vec();
-    out.extend((0..100_000).map(|_| {
+    out.extend((0..n).map(|_| {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
@@ -158,4 +162,37 @@ fn a_damaged_live_record_keeps_its_pack_from_compaction() {
     assert_eq!(db.read_blob(&blobs, &BlobHash::of(&small(8))).unwrap(), small(8), "its neighbour still reads");
     let report = db.verify(&blobs, || {}).unwrap();
     assert!(report.problems.iter().any(|p| p.contains(&BlobHash::of(&small(9)).to_string())), "{:?}", report.problems);
+}
+
+#[test]
+fn a_batch_is_filed_under_one_commit_each_message_decided_on_its_own() {
+    let (dir, db) = open();
+    let root = dir.path().join("blobs");
+    let now = ts("2026-12-01T10:00:00Z");
+    let alice = db.user("alice", now).unwrap();
+    let inbox = db.mailbox_id(alice, "INBOX").unwrap();
+    let blobs = FileBlobs::new(root.clone());
+    let too_big = noise(9, 71 * MB as usize); // over the tests' ceiling of 70 "MB"
+    let mut raws: Vec<Vec<u8>> = (0..100).map(small).collect();
+    raws.insert(50, too_big);
+    raws.push(small(7)); // the same bytes twice in one batch
+    let news: Vec<NewMessage> =
+        raws.iter().map(|raw| NewMessage { raw, flags: &[], internaldate: now, writer: Writer::User }).collect();
+    let origin = Origin::Append;
+    let out = db.file_all(&blobs, alice, inbox, &news, &origin).unwrap();
+    assert_eq!(out.len(), 102);
+    assert!(matches!(out[50], Err(MailError::OverQuota(_))), "{:?}", out[50].as_ref().err());
+    let uids: Vec<u32> = out.iter().filter_map(|o| o.as_ref().ok()).map(|a| a.uid).collect();
+    assert_eq!(uids, (1..=101).collect::<Vec<u32>>());
+    assert_eq!(db.blob_refs(&BlobHash::of(&small(7))).unwrap(), 2);
+    for i in 0..100 {
+        assert_eq!(db.read_blob(&blobs, &BlobHash::of(&small(i))).unwrap(), small(i));
+    }
+    let Place::Packed { pack, .. } = db.blob_place(&BlobHash::of(&small(0))).unwrap() else { panic!("packed") };
+    assert_eq!(blobs.packs().unwrap().records(pack).unwrap().len(), 101, "written once each, the twin twice");
+    // The refused message cost no disk: no file of its own was written.
+    assert!(blobs.own_names().unwrap().is_empty());
+    let report = db.verify(&blobs, || {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.messages, 101);
 }
