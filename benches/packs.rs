@@ -37,7 +37,7 @@ fn message(n: usize) -> Vec<u8> {
         x ^= x >> 17;
         x ^= x << 5;
         m.extend_from_slice(WORDS[x as usize % WORDS.len()].as_bytes());
-        m.extend_from_slice(if x % 11 == 0 { b"\r\n" } else { b" " });
+        m.extend_from_slice(if x.is_multiple_of(11) { b"\r\n" } else { b" " });
     }
     m
 }

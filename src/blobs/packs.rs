@@ -216,25 +216,43 @@ impl Packs {
     /// Every record of a pack in order, as far as it is whole (the collector's and tests' view;
     /// a torn tail ends the walk).
     pub fn records(&self, id: u64) -> io::Result<Vec<(BlobHash, u64, u32)>> {
-        let bytes = fs::read(self.path(id))?;
-        let mut out = Vec::new();
-        if bytes.get(..MAGIC.len()) != Some(MAGIC) {
-            return Ok(out);
-        }
-        let mut at = MAGIC.len();
-        while let Some(head) = bytes.get(at..at + RECORD_HEAD as usize) {
-            let hash = BlobHash(head[..32].try_into().expect("32 bytes"));
-            let len = u32::from_le_bytes(head[32..].try_into().expect("4 bytes"));
-            let offset = at + RECORD_HEAD as usize;
-            let Some(stored) = bytes.get(offset..offset + len as usize) else { break };
-            if codec::decode(&hash, stored).is_err() {
-                break;
-            }
-            out.push((hash, offset as u64, len));
-            at = offset + len as usize;
-        }
-        Ok(out)
+        Ok(parse_records(&fs::read(self.path(id))?))
     }
+}
+
+/// The whole, verified records of a pack's bytes in order: (hash, offset of the stored
+/// bytes, stored length). A torn or damaged record ends the walk; bytes that are not a pack
+/// have none. Fuzzed (`blob_decode`).
+pub fn parse_records(bytes: &[u8]) -> Vec<(BlobHash, u64, u32)> {
+    let mut out = Vec::new();
+    if bytes.get(..MAGIC.len()) != Some(MAGIC) {
+        return out;
+    }
+    let mut at = MAGIC.len();
+    while let Some(head) = bytes.get(at..at.saturating_add(RECORD_HEAD as usize)) {
+        let hash = BlobHash(head[..32].try_into().expect("32 bytes"));
+        let len = u32::from_le_bytes(head[32..].try_into().expect("4 bytes"));
+        let offset = at + RECORD_HEAD as usize;
+        let Some(stored) = bytes.get(offset..offset.saturating_add(len as usize)) else { break };
+        if codec::decode(&hash, stored).is_err() {
+            break;
+        }
+        out.push((hash, offset as u64, len));
+        at = offset + len as usize;
+    }
+    out
+}
+
+/// A pack's bytes holding `blobs` (tests and fuzz seeds: the layout `append` writes).
+pub fn pack_bytes(blobs: &[&[u8]]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    for raw in blobs {
+        let stored = codec::encode(raw);
+        out.extend_from_slice(&BlobHash::of(raw).0);
+        out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        out.extend_from_slice(&stored);
+    }
+    out
 }
 
 /// The collector's hold on a pack no live writer has: while it is held no process can

@@ -541,6 +541,27 @@ pub fn blob_decode(data: &[u8]) {
     let stored = encode(data);
     assert!(stored.len() <= data.len() + 1, "stored larger than raw plus the marker");
     assert_eq!(decode(&hash, &stored).expect("own encoding decodes"), data);
+    pack_records(data);
+}
+
+/// As a pack (`blobs/packs.rs`): the walk never panics and returns only whole records that
+/// decode to their names; a pack holding `data` then `data` again as a torn tail yields exactly
+/// the one whole record.
+fn pack_records(data: &[u8]) {
+    use gatepost::blobs::codec::decode;
+    use gatepost::blobs::packs::{pack_bytes, parse_records};
+    for (hash, offset, len) in parse_records(data) {
+        let stored = &data[offset as usize..offset as usize + len as usize];
+        assert!(decode(&hash, stored).is_ok(), "a record that does not decode to its name");
+    }
+    let mut pack = pack_bytes(&[data]);
+    let whole = pack.len();
+    pack.extend_from_slice(&pack_bytes(&[data])[8..]);
+    pack.truncate(whole + (pack.len() - whole) / 2);
+    let records = parse_records(&pack);
+    assert_eq!(records.len(), 1, "one whole record, the torn one ignored");
+    let (_, offset, len) = records[0];
+    assert_eq!(offset as usize + len as usize, whole);
 }
 
 // ---------------------------------------------------------------------------------------------
