@@ -23,6 +23,7 @@ pub mod queue;
 pub mod relay;
 pub mod rewrite;
 pub mod schedule;
+pub mod secrets;
 pub mod smtp;
 pub mod store;
 pub mod tls;

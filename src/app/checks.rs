@@ -132,6 +132,9 @@ fn check_permissions(config: &Config, f: &mut Findings) {
         "600",
     );
     warn("tls.key", &config.tls.key, "every user of this host can read the private key", 0o004, "600");
+    if let Some(key) = &config.secrets.key_file {
+        warn("secrets.key_file", key, "others can read the key that opens every stored account password", 0o077, "600");
+    }
     if let Some(pw) = &config.relay.password_file {
         warn("relay.password_file", pw, "every user of this host can read the relay password", 0o004, "600");
     }

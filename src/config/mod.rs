@@ -96,6 +96,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "quota.grow_by",
     "quota.ceiling",
     "quota.reserve",
+    "secrets.key_file",
+    "secrets.generate_if_missing",
     "log.level",
     "log.format",
 ];
@@ -130,6 +132,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub imap: ImapConfig,
     pub quota: QuotaConfig,
+    pub secrets: SecretsConfig,
     pub log: LogConfig,
     /// Things that work but should be changed (deprecated keys): `check-config` prints them
     /// and `serve` logs them.
@@ -295,6 +298,15 @@ pub struct QuotaConfig {
     pub grow_by: u64,
     pub ceiling: Option<u64>,
     pub reserve: u64,
+}
+
+/// The key that seals connected accounts' credentials (`crate::secrets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsConfig {
+    /// 64 hex digits, mode 0600. None: no credentials can be stored (`account add` refuses).
+    pub key_file: Option<PathBuf>,
+    /// Make the key at the first use when the file is missing (the development config only).
+    pub generate_if_missing: bool,
 }
 
 /// The data file system (`docs/configuration.md`, `[store]`).

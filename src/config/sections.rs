@@ -16,7 +16,7 @@ use super::values::{
 use super::{
     Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, ImapConfig, IpNetwork,
     KNOWN_KEYS, LogConfig, LogFormat, LoginConfig, QuotaConfig, RelayConfig, RewriteConfig, ScheduleConfig,
-    StoreConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
+    SecretsConfig, StoreConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -88,6 +88,10 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         ceiling: r.get("quota.ceiling", None, size_or_none),
         reserve: r.get("quota.reserve", 5_000_000, size_or_zero),
     };
+    let secrets = SecretsConfig {
+        key_file: r.opt("secrets.key_file", path),
+        generate_if_missing: r.get("secrets.generate_if_missing", false, boolean),
+    };
     let log = LogConfig {
         level: r.get("log.level", "info".to_string(), nonempty_string),
         format: r.get("log.format", LogFormat::Text, log_format),
@@ -107,6 +111,7 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         store,
         imap,
         quota,
+        secrets,
         log,
         warnings,
     }
