@@ -171,8 +171,7 @@ impl SealKey {
         let (nonce, body) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SecretError::Damaged("nonce".into()))?;
         let mut body = Zeroizing::new(body.to_vec());
-        let plain =
-            self.key.open_in_place(nonce, Aad::from(owner), &mut body).map_err(|_| SecretError::DoesNotOpen)?;
+        let plain = self.key.open_in_place(nonce, Aad::from(owner), &mut body).map_err(|_| SecretError::DoesNotOpen)?;
         let secret: Secret =
             serde_json::from_slice(plain).map_err(|e| SecretError::Damaged(format!("contents: {e}")))?;
         if secret.kind() != sealed.kind {

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod listen;
 pub mod quiet;
 pub mod registry;
+pub mod server_url;
 
 /// A short random id for logs and error replies (the random tail of a ULID).
 pub fn new_session_id() -> String {

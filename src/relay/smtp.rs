@@ -24,17 +24,10 @@ use std::time::Duration;
 use rustls::ClientConfig;
 
 use super::{BoxFuture, Delivery, Outgoing, RecipientResult, Refusal, Relay};
+use crate::net::server_url::{Protocol, ServerUrl};
 
-/// How the connection to the relay is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// `smtp://`: plain text, no STARTTLS attempted (plain means plain).
-    Plain,
-    /// `smtp+starttls://`: STARTTLS is required; nothing is sent in clear if it fails.
-    StartTls,
-    /// `smtps://`: TLS from the first byte.
-    Implicit,
-}
+/// How the connection to the relay is protected (the same three ways as an account's servers).
+pub use crate::net::server_url::Security;
 
 #[derive(Debug, Clone)]
 pub struct SmtpRelayConfig {
@@ -60,51 +53,10 @@ pub struct SmtpRelayConfig {
 pub use super::trust::SYSTEM_CA_BUNDLE;
 
 /// Parse `smtp://host[:port]` (25, plain), `smtp+starttls://host[:port]` (587, STARTTLS
-/// required) or `smtps://host[:port]` (465, implicit TLS). IPv6 literals in brackets
-/// (`[::1]:2525`); the returned host has no brackets. User names and passwords in the URL
-/// are refused (they belong in `relay.username` and a password file or variable).
+/// required) or `smtps://host[:port]` (465, implicit TLS); the grammar is `net::server_url`'s.
 pub fn parse_url(url: &str) -> Result<(String, u16, Security), String> {
-    let (scheme, rest) =
-        url.split_once("://").ok_or_else(|| "a relay URL looks like smtps://host[:port]".to_string())?;
-    let (security, default_port) = match scheme.to_ascii_lowercase().as_str() {
-        "smtp" => (Security::Plain, 25),
-        "smtp+starttls" => (Security::StartTls, 587),
-        "smtps" => (Security::Implicit, 465),
-        other => return Err(format!("unsupported relay scheme {other:?}: use smtp, smtp+starttls or smtps")),
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('@') {
-        return Err("the relay URL must not contain a user name or password".into());
-    }
-    if authority.contains(['/', '?', '#']) {
-        return Err("a relay URL is scheme://host[:port], without a path".into());
-    }
-    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
-        let (v6, tail) = after.split_once(']').ok_or("unclosed [ in the relay URL")?;
-        v6.parse::<std::net::Ipv6Addr>().map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
-        let port = match tail {
-            "" => None,
-            t => Some(t.strip_prefix(':').ok_or("expected :port after the IPv6 address")?),
-        };
-        (v6.to_string(), port)
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        };
-        if host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
-            return Err(format!("{host:?} is not a valid relay host name"));
-        }
-        (host.to_string(), port)
-    };
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("{p:?} is not a valid port")),
-        },
-    };
-    Ok((host, port, security))
+    let u = ServerUrl::parse(url, &[Protocol::Smtp], "relay")?;
+    Ok((u.host, u.port, u.security))
 }
 
 /// The relay client. Cheap to share: the TLS configuration is built once.
