@@ -26,4 +26,5 @@ pub mod schedule;
 pub mod secrets;
 pub mod smtp;
 pub mod store;
+pub mod sync;
 pub mod tls;

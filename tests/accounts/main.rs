@@ -1,0 +1,8 @@
+//! Connected accounts against real servers: a private Dovecot started by the tests
+//! (docs/accounts.md), and scripted fakes only for faults a real server cannot produce.
+
+#[path = "../common/ports.rs"]
+mod ports;
+
+mod connect;
+mod dovecot;
