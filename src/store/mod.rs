@@ -22,6 +22,7 @@ pub mod lock;
 mod record;
 pub mod space;
 mod tables;
+mod connected;
 mod trace;
 mod users;
 
@@ -40,6 +41,7 @@ use tables::QueueTables;
 pub use tables::{FILE_INBOX, FILE_SENT};
 pub use trace::TraceChange;
 use users::USERS;
+pub use connected::{ConnectedAccount, SentCopy, validate_account_name};
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");

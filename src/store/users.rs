@@ -233,7 +233,7 @@ impl Store {
 }
 
 /// Append `user` to the change feed of `txn`, trimming the oldest entry beyond the bound.
-fn note_change(txn: &redb::WriteTransaction, user: &str) -> Result<(), StoreError> {
+pub(super) fn note_change(txn: &redb::WriteTransaction, user: &str) -> Result<(), StoreError> {
     let mut changes = txn.open_table(USER_CHANGES)?;
     let seq = changes.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
     changes.insert(seq, user)?;
