@@ -42,6 +42,12 @@ enum Command {
     /// A user's quota (it grows by itself, up to a ceiling).
     #[command(subcommand)]
     Quota(cli::mail::QuotaCommand),
+    /// A user's connected external mailboxes.
+    #[command(subcommand)]
+    Account(cli::account::AccountCommand),
+    /// The key that seals account passwords.
+    #[command(subcommand)]
+    Secrets(cli::account::SecretsCommand),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Store(cmd) => cli::store::run(&args.config, cmd),
         Command::Mailbox(cmd) => cli::mail::mailbox(&args.config, cmd),
         Command::Quota(cmd) => cli::mail::quota(&args.config, cmd),
+        Command::Account(cmd) => cli::account::run(&args.config, cmd),
+        Command::Secrets(cmd) => cli::account::secrets(&args.config, cmd),
     }
 }
 

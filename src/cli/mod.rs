@@ -1,6 +1,7 @@
 //! Command implementations. Each opens what it needs from the config and prints for people,
 //! always through `output` (terminal escapes, closed pipes).
 
+pub mod account;
 pub mod mail;
 pub mod output;
 pub mod queue;

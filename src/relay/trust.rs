@@ -36,25 +36,41 @@ pub fn client_config(ca_file: Option<&Path>, what: &str) -> Result<ClientConfig,
 
 /// As `client_config`, with the system bundle's path given (tests leave it out).
 pub fn client_config_with(ca_file: Option<&Path>, system: &Path, what: &str) -> Result<ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
     let pinned = match ca_file {
         Some(path) => read_certificates(path, what)?,
         None => Vec::new(),
     };
+    build(pinned, ca_file.is_some(), system, &format!("{what} {}", path_of(ca_file)))
+}
+
+/// As `client_config`, with the extra certificates given as PEM text (an account keeps the
+/// text of its `--ca-file` in its record).
+pub fn client_config_pem(pem: &str, what: &str) -> Result<ClientConfig, String> {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| format!("{what}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{what}: no certificate in it"));
+    }
+    build(certs, true, Path::new(SYSTEM_CA_BUNDLE), what)
+}
+
+fn build(pinned: Vec<CertificateDer<'static>>, extra: bool, system: &Path, what: &str) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
     for cert in &pinned {
-        roots.add(cert.clone()).map_err(|e| format!("{what} {}: {e}", path_of(ca_file)))?;
+        roots.add(cert.clone()).map_err(|e| format!("{what}: {e}"))?;
     }
     if system.is_file() {
         let certs = CertificateDer::pem_file_iter(system)
             .map_err(|e| format!("system CA bundle {}: {e}", system.display()))?
             .filter_map(Result::ok);
         roots.add_parsable_certificates(certs);
-    } else if ca_file.is_none() {
+    } else if !extra {
         return Err(format!(
             "no CA certificates to verify the server with: {} is missing (install ca-certificates) \
-             and {what} is not set",
-            system.display()
+             and {} is not set",
+            system.display(),
+            what.trim_end()
         ));
     }
     if roots.is_empty() {

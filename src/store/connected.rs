@@ -277,7 +277,10 @@ mod tests {
             .unwrap();
         assert_eq!(n, 3);
         let a = store.connected("alice", "Work").unwrap().unwrap();
-        assert_eq!(new_key.open(&a.credential, &owner("alice", "Work")).unwrap(), Secret::Password { password: "pw".into() });
+        assert_eq!(
+            new_key.open(&a.credential, &owner("alice", "Work")).unwrap(),
+            Secret::Password { password: "pw".into() }
+        );
         let failed = store.reseal_connected::<anyhow::Error>(|a| {
             Ok(key.open(&a.credential, &owner(&a.user, &a.name)).map(|s| key.seal(&s, b"x"))?)
         });

@@ -14,6 +14,7 @@
 //! - `trace_pending`, `trace_meta`: the change feed of the trace index (`trace.rs`)
 
 mod bodies;
+mod connected;
 mod event;
 mod filing;
 mod id;
@@ -22,7 +23,6 @@ pub mod lock;
 mod record;
 pub mod space;
 mod tables;
-mod connected;
 mod trace;
 mod users;
 
@@ -32,6 +32,7 @@ use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 pub use bodies::{Bodies, create_private, sha256_hex, sync_dir};
+pub use connected::{ConnectedAccount, SentCopy, validate_account_name};
 pub use event::{Event, EventKind};
 pub use id::{BadQueueId, QueueId};
 pub use integrity::{DataDirState, Integrity};
@@ -41,7 +42,6 @@ use tables::QueueTables;
 pub use tables::{FILE_INBOX, FILE_SENT};
 pub use trace::TraceChange;
 use users::USERS;
-pub use connected::{ConnectedAccount, SentCopy, validate_account_name};
 pub use users::{USER_CHANGES_KEPT, UserChange, UserRecord};
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");

@@ -4,5 +4,6 @@
 #[path = "../common/ports.rs"]
 mod ports;
 
+mod cli;
 mod connect;
 mod dovecot;
