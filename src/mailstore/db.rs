@@ -548,6 +548,7 @@ fn uidvalidity(now: Timestamp, mailbox: u32) -> u32 {
     (now.as_second() as u32).wrapping_add(mailbox).max(1)
 }
 
+mod filing;
 mod folders;
 mod gc;
 mod group;
