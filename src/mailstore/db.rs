@@ -439,6 +439,21 @@ impl MailDb {
         Ok(())
     }
 
+    /// A blob's place and, when asked, its stored structure: FETCH's one read before the bytes.
+    pub fn blob_meta(&self, hash: &BlobHash, structure: bool) -> Result<(Place, Option<Structure>), MailError> {
+        let txn = self.db.begin_read()?;
+        let place = txn.open_table(BLOB_PLACES)?.get(&hash.0)?.map_or(Place::Own, |v| packed(v.value()));
+        if !structure {
+            return Ok((place, None));
+        }
+        let table = txn.open_table(STRUCTURES)?;
+        let s = match table.get(&hash.0)? {
+            Some(v) => Some(Structure::decode(v.value()).map_err(MailError::Damaged)?),
+            None => None,
+        };
+        Ok((place, s))
+    }
+
     /// The stored structure of a blob.
     pub fn structure(&self, hash: &BlobHash) -> Result<Option<Structure>, MailError> {
         let txn = self.db.begin_read()?;
@@ -458,7 +473,16 @@ impl MailDb {
     /// place and reading its pack (the old pack goes only after the new place is committed):
     /// a pack found missing is looked up again.
     pub fn read_blob(&self, blobs: &dyn BlobStore, hash: &BlobHash) -> Result<Vec<u8>, MailError> {
-        let mut place = self.blob_place(hash)?;
+        self.read_blob_from(blobs, hash, self.blob_place(hash)?)
+    }
+
+    /// As `read_blob`, from a place already looked up (`blob_meta`).
+    pub fn read_blob_from(
+        &self,
+        blobs: &dyn BlobStore,
+        hash: &BlobHash,
+        mut place: Place,
+    ) -> Result<Vec<u8>, MailError> {
         for _ in 0..3 {
             match blobs.get(hash, place) {
                 Err(BlobError::Missing(_)) if matches!(place, Place::Packed { .. }) => {

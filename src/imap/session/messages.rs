@@ -474,14 +474,8 @@ fn load(
     structure: bool,
 ) -> Result<(Option<Vec<u8>>, Option<crate::mailstore::structure::Structure>), MailError> {
     let hash: BlobHash = m.message.blob.parse()?;
-    let raw = store.db.read_blob(store.blobs.as_ref(), &hash)?;
-    let s = if structure {
-        Some(match store.db.structure(&hash)? {
-            Some(s) => s,
-            None => crate::mailstore::structure::Structure::of(&raw),
-        })
-    } else {
-        None
-    };
+    let (place, stored) = store.db.blob_meta(&hash, structure)?;
+    let raw = store.db.read_blob_from(store.blobs.as_ref(), &hash, place)?;
+    let s = structure.then(|| stored.unwrap_or_else(|| crate::mailstore::structure::Structure::of(&raw)));
     Ok((Some(raw), s))
 }
