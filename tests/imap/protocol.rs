@@ -96,6 +96,26 @@ async fn idle_sees_another_sessions_append_and_expunge() {
     server.stop().await;
 }
 
+/// A keyword another session just set reaches this one's FETCH before its catch-up: FLAGS
+/// must name it first (RFC 3501 §7.2.6; imaptest's stress found the FETCH without it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyword_set_elsewhere_is_announced_before_a_fetch_shows_it() {
+    let server = TestServer::start().await;
+    let addr = server.running.as_ref().unwrap().imaps_addrs[0];
+    let mut a = Imap::login(addr).await;
+    a.append("INBOX", "", MSG).await;
+    let r = a.cmd("SELECT INBOX").await;
+    assert!(r.iter().any(|l| l.starts_with("* FLAGS (") && !l.contains("$Label4")), "{r:?}");
+    let mut b = Imap::login(addr).await;
+    b.cmd("SELECT INBOX").await;
+    b.cmd("STORE 1 +FLAGS.SILENT ($Label4)").await;
+    let r = a.cmd("FETCH 1 (FLAGS)").await;
+    let flags = r.iter().position(|l| l.starts_with("* FLAGS (") && l.contains("$Label4"));
+    let fetch = r.iter().position(|l| l.starts_with("* 1 FETCH") && l.contains("$Label4"));
+    assert!(fetch.is_some() && flags < fetch && flags.is_some(), "FLAGS must come first: {r:?}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_is_held_back_from_expunge_until_allowed() {
     let server = TestServer::start().await;

@@ -112,7 +112,7 @@ impl Session {
         let Some(mut job) = self.pending.take() else { return (Step::Next, false) };
         let user = self.user_id().expect("authenticated");
         let store = self.env.store.clone();
-        let sel = self.selected.as_ref().expect("selected");
+        let mailbox = self.selected.as_ref().expect("selected").mailbox;
         let needs_raw = job.items.iter().any(Item::needs_raw);
         let needs_structure = job.items.iter().any(Item::needs_structure) || job.items.contains(&Item::Envelope);
         let start = self.out.len();
@@ -120,10 +120,21 @@ impl Session {
             let end = (job.next + SLICE_MESSAGES).min(job.uids.len());
             let batch = &job.uids[job.next..end];
             job.next = end;
-            let members = match store.db.members_of(user, sel.mailbox, batch) {
+            let members = match store.db.members_of(user, mailbox, batch) {
                 Ok(m) => m,
                 Err(e) => return (self.store_error(&job.tag, e), job.uid),
             };
+            // Flags read now may carry a keyword another session just set and this one has
+            // not announced yet: FLAGS first (RFC 3501 §7.2.6; found by imaptest's stress).
+            let sel = self.selected.as_mut().expect("selected");
+            let mut grew = false;
+            for m in &members {
+                grew |= sel.learn_keywords(&m.message.flags);
+            }
+            if grew {
+                sel.announce_flags(&mut self.out);
+            }
+            let sel = self.selected.as_ref().expect("selected");
             for m in members.iter().filter(|m| job.changed_since.is_none_or(|s| m.modseq > s)) {
                 let Some(msn) = sel.msn(m.uid) else { continue };
                 let (raw, structure) = if needs_raw {
