@@ -23,6 +23,7 @@ const TARGETS: &[&str] = &[
     "blob_decode",
     "structure",
     "imap_session",
+    "mbox",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -147,4 +148,9 @@ fn quota_seeds() {
 #[test]
 fn trace_query_seeds() {
     replay("trace_query", checks::trace_query);
+}
+
+#[test]
+fn mbox_seeds() {
+    replay("mbox", checks::mbox);
 }

@@ -2,4 +2,5 @@
 //! wrong when it fails (`problem`). Import and push sync build on these.
 
 pub mod connect;
+pub mod mbox;
 pub mod problem;

@@ -653,3 +653,57 @@ pub fn imap_session(data: &[u8]) {
     let user = store.db.find_user("fuzz").expect("readable").expect("made at login");
     store.db.mailboxes(user).expect("mailboxes readable");
 }
+
+// ---------------------------------------------------------------------------------------------
+// mbox: any bytes, read in every format, never panic and never yield a message over the
+// limit; and whatever mboxrd reads, written back as mboxrd, reads back the same (the one
+// variant that round-trips).
+// ---------------------------------------------------------------------------------------------
+
+pub fn mbox(data: &[u8]) {
+    use gatepost::sync::mbox::{MboxFormat, MboxItem, MboxReader};
+    const LIMIT: u64 = 4096;
+    for format in [MboxFormat::Mboxrd, MboxFormat::Mboxo, MboxFormat::Mboxcl2] {
+        let mut read = Vec::new();
+        for item in MboxReader::new(data, format, LIMIT) {
+            match item {
+                Ok(MboxItem::Message(m)) => {
+                    assert!(m.raw.len() as u64 <= LIMIT, "a message over the limit");
+                    read.push(m.raw);
+                }
+                Ok(MboxItem::TooLarge { .. }) => {}
+                Err(_) => break,
+            }
+        }
+        if format != MboxFormat::Mboxrd || read.iter().any(|m| m.contains(&b'\r') && !clean_crlf(m)) {
+            continue;
+        }
+        let mut written = Vec::new();
+        for m in &read {
+            written.extend_from_slice(b"From fuzz Thu Dec  2 08:00:00 2026\n");
+            let lines = m.strip_suffix(b"\r\n").unwrap_or(m);
+            for line in lines.split(|&b| b == b'\n').take(if m.is_empty() { 0 } else { usize::MAX }) {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let gt = line.iter().take_while(|&&b| b == b'>').count();
+                if line[gt..].starts_with(b"From ") {
+                    written.push(b'>');
+                }
+                written.extend_from_slice(line);
+                written.push(b'\n');
+            }
+            written.push(b'\n');
+        }
+        let again: Vec<Vec<u8>> = MboxReader::new(&written[..], MboxFormat::Mboxrd, LIMIT + 64)
+            .map(|i| match i.expect("our own mboxrd reads") {
+                MboxItem::Message(m) => m.raw,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(again, read, "mboxrd did not round-trip");
+    }
+}
+
+/// Every CR is the CR of a CRLF.
+fn clean_crlf(m: &[u8]) -> bool {
+    m.iter().enumerate().all(|(i, &b)| b != b'\r' || m.get(i + 1) == Some(&b'\n'))
+}
