@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::problem::{Problem, Step, classify_login, classify_tls};
@@ -231,19 +231,31 @@ async fn handshake(tcp: TcpStream, url: &ServerUrl, tls: &Arc<ClientConfig>) -> 
     }
 }
 
+/// A line in clear is at most this long: a hostile server cannot grow our memory with one.
+const CLEAR_LINE_MAX: u64 = 8 << 10;
+
+/// One line in clear, bounded.
+async fn clear_line(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io::Result<usize> {
+    line.clear();
+    let n = (&mut *reader).take(CLEAR_LINE_MAX).read_line(line).await?;
+    if n as u64 == CLEAR_LINE_MAX && !line.ends_with('\n') {
+        return Err(std::io::Error::other("a line longer than 8 KiB before TLS"));
+    }
+    Ok(n)
+}
+
 /// The greeting and STARTTLS in clear, by hand: nothing but these two lines passes before TLS.
 async fn starttls(tcp: TcpStream) -> Result<TcpStream, CheckError> {
     let mut reader = BufReader::new(tcp);
     let mut line = String::new();
     let read = |e: std::io::Error| CheckError::new(Step::StartTls, Problem::Protocol, e);
-    reader.read_line(&mut line).await.map_err(read)?;
+    clear_line(&mut reader, &mut line).await.map_err(read)?;
     if !line.starts_with("* OK") {
         return Err(CheckError::new(Step::Greeting, Problem::Refused, line.trim_end()));
     }
     reader.get_mut().write_all(b"s1 STARTTLS\r\n").await.map_err(read)?;
     loop {
-        line.clear();
-        if reader.read_line(&mut line).await.map_err(read)? == 0 {
+        if clear_line(&mut reader, &mut line).await.map_err(read)? == 0 {
             return Err(CheckError::new(Step::StartTls, Problem::Protocol, "closed during STARTTLS"));
         }
         if let Some(rest) = line.strip_prefix("s1 ") {

@@ -121,4 +121,19 @@ async fn network_faults_are_named_by_their_step() {
     let e = connect(&t).await.err().expect("a silent server fails");
     assert_eq!((e.step, e.problem), (Step::Tls, Problem::Timeout), "{e}");
     hold.abort();
+    // A server that sends an endless line before STARTTLS: refused at once, memory bounded.
+    let flood = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = flood.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let (mut s, _) = flood.accept().await.unwrap();
+        let chunk = vec![b'A'; 64 << 10];
+        while s.write_all(&chunk).await.is_ok() {}
+    });
+    let u = url(&format!("imap+starttls://127.0.0.1:{port}"));
+    let t = Target { url: &u, login: "a", password: "b", tls: t.tls.clone(), step_timeout: Duration::from_secs(5) };
+    let e = connect(&t).await.err().expect("a flooding server fails");
+    assert_eq!((e.step, e.problem), (Step::StartTls, Problem::Protocol), "{e}");
+    assert!(e.detail.contains("longer than 8 KiB"), "{e}");
+    hold.abort();
 }
