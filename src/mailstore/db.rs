@@ -456,10 +456,7 @@ impl MailDb {
 
     /// The stored structure of a blob.
     pub fn structure(&self, hash: &BlobHash) -> Result<Option<Structure>, MailError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(STRUCTURES)?;
-        let Some(v) = table.get(&hash.0)? else { return Ok(None) };
-        Structure::decode(v.value()).map(Some).map_err(MailError::Damaged)
+        Ok(self.blob_meta(hash, true)?.1)
     }
 
     /// Where a blob's bytes are (no row: a file of its own).

@@ -72,7 +72,7 @@ pub fn validate_account_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 64 {
         return Err(format!("account name {name:?} must be 1-64 characters"));
     }
-    if name.chars().any(|c| c.is_control() || c == '/' || c == '*' || c == '%' || c == '\0') {
+    if name.chars().any(|c| c.is_control() || c == '/' || c == '*' || c == '%') {
         return Err(format!("account name {name:?} may not contain / * % or control characters"));
     }
     if name.trim() != name || name.starts_with('.') {
