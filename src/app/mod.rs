@@ -144,6 +144,11 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     let filer = crate::filing::filer::Filer { store: store.clone(), mail: mail.clone(), clock: clock.clone() };
     tasks.push(tokio::spawn(filer.run(shutdown_rx.clone())));
     tasks.push(tokio::spawn(crate::mailstore::collector(mail.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(crate::sync::supervisor::supervise(
+        Arc::new(settings::sync_env(config, mail.clone())),
+        store.clone(),
+        shutdown_rx.clone(),
+    )));
     let login = Arc::new(Login::new(store.clone(), clock.clone(), settings::login(config))?);
     let sessions = SessionRegistry::new();
     let follower = ChangeFollower::new(store.clone(), sessions.clone(), login.clone())?;

@@ -157,6 +157,28 @@ pub fn imap(config: &Config) -> crate::imap::ImapSettings {
     }
 }
 
+/// What the accounts' sync tasks share. Without a usable `[secrets]` key no account can log
+/// in: each says so in its status (and the key's problem is logged once here).
+pub fn sync_env(config: &Config, store: Arc<crate::mailstore::MailStore>) -> crate::sync::account::SyncEnv {
+    let key = match &config.secrets.key_file {
+        None => None,
+        Some(path) => match crate::secrets::SealKey::from_config(Some(path), config.secrets.generate_if_missing) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!(error = %e, "connected accounts cannot sync: the [secrets] key cannot be read");
+                None
+            }
+        },
+    };
+    crate::sync::account::SyncEnv {
+        store,
+        key,
+        poll_interval: config.sync.poll_interval,
+        max_size: config.imap.max_append_size,
+        step_timeout: std::time::Duration::from_secs(30),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

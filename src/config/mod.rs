@@ -98,6 +98,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "quota.reserve",
     "secrets.key_file",
     "secrets.generate_if_missing",
+    "sync.poll_interval",
+    "sync.connections_per_account",
     "log.level",
     "log.format",
 ];
@@ -133,6 +135,7 @@ pub struct Config {
     pub imap: ImapConfig,
     pub quota: QuotaConfig,
     pub secrets: SecretsConfig,
+    pub sync: SyncConfig,
     pub log: LogConfig,
     /// Things that work but should be changed (deprecated keys): `check-config` prints them
     /// and `serve` logs them.
@@ -307,6 +310,15 @@ pub struct SecretsConfig {
     pub key_file: Option<PathBuf>,
     /// Make the key at the first use when the file is missing (the development config only).
     pub generate_if_missing: bool,
+}
+
+/// Connected accounts' sync (`docs/accounts.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// How often folders other than the source INBOX (which is pushed by IDLE) are polled.
+    pub poll_interval: Duration,
+    /// At most this many connections to one account's server (providers limit them).
+    pub connections_per_account: u32,
 }
 
 /// The data file system (`docs/configuration.md`, `[store]`).

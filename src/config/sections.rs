@@ -16,7 +16,7 @@ use super::values::{
 use super::{
     Config, ConfigError, ConfigErrors, DEPRECATED_KEYS, DeliveryConfig, FORBIDDEN_KEYS, ImapConfig, IpNetwork,
     KNOWN_KEYS, LogConfig, LogFormat, LoginConfig, QuotaConfig, RelayConfig, RewriteConfig, ScheduleConfig,
-    SecretsConfig, StoreConfig, SubmissionConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
+    SecretsConfig, StoreConfig, SubmissionConfig, SyncConfig, TlsConfig, TraceConfig, TrustedNetwork, env, units,
 };
 
 /// Parse, override, read. Also returns the keys the reader asked for (for the drift test).
@@ -112,6 +112,10 @@ fn read_config(r: &mut Reader<'_>) -> Config {
         imap,
         quota,
         secrets,
+        sync: SyncConfig {
+            poll_interval: r.get("sync.poll_interval", Duration::from_secs(300), duration(1)),
+            connections_per_account: r.get("sync.connections_per_account", 2, count(1)).min(100) as u32,
+        },
         log,
         warnings,
     }

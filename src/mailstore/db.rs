@@ -575,6 +575,7 @@ mod gc;
 mod group;
 mod held;
 mod read;
+mod sync;
 mod unseen;
 mod verify;
 mod write;
@@ -582,6 +583,10 @@ mod write;
 pub use gc::Collected;
 pub use held::{HeldSource, HeldWant};
 pub use read::{Changes, Member};
+pub use sync::{
+    AccountSync, Destination, FolderChanges, FolderSync, Imported, Pending, REMOVED_AT_SOURCE, RemoteMessage,
+    SyncStatus, Synced, TOO_LARGE_LISTED, same_flags,
+};
 pub use verify::VerifyReport;
 pub use write::{FlagOp, Stored, message_id_of};
 

@@ -1,6 +1,12 @@
 //! Connected accounts' servers (docs/accounts.md): reaching them (`connect`), and what went
-//! wrong when it fails (`problem`). Import and push sync build on these.
+//! wrong when it fails (`problem`); the pure sync planner (`plan`), one pass over an
+//! account's folders (`pass`), and the task that keeps an account in sync in `serve`
+//! (`account`, `supervisor`).
 
+pub mod account;
 pub mod connect;
 pub mod mbox;
+pub mod pass;
+pub mod plan;
 pub mod problem;
+pub mod supervisor;

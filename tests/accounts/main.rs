@@ -7,3 +7,4 @@ mod ports;
 mod cli;
 mod connect;
 mod dovecot;
+mod sync;

@@ -53,6 +53,7 @@ impl MailDb {
             origin,
             message_id: message_id_of(raw),
             structure,
+            pair: None,
         }))?;
         match done {
             group::Done::Filed(a) => Ok(a),
@@ -107,6 +108,7 @@ impl MailDb {
                 origin: origin.clone(),
                 message_id: message_id_of(new.raw),
                 structure,
+                pair: None,
             }));
         }
         let mut done = self.grouped_all(jobs).into_iter().map(|done| match done? {

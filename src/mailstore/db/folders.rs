@@ -9,26 +9,34 @@ use redb::ReadableTable;
 use super::write::Work;
 use super::*;
 
+/// A new mailbox `name` (canonical) inside `txn`; refused if the name exists.
+pub(super) fn create_in(
+    txn: &redb::WriteTransaction,
+    user: u32,
+    name: &str,
+    role: Option<String>,
+    now: Timestamp,
+) -> Result<u32, MailError> {
+    let mut names = txn.open_table(MAILBOX_NAMES)?;
+    if names.get((user, name))?.is_some() {
+        return Err(MailError::MailboxExists(name.to_string()));
+    }
+    let mut users = txn.open_table(USERS)?;
+    let mut state: UserState = read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
+    let mbox = state.next_mailbox;
+    state.next_mailbox += 1;
+    users.insert(user, json(&state).as_slice())?;
+    let rec = new_mailbox(name, role, now, mbox, state.modseq);
+    txn.open_table(MAILBOXES)?.insert((user, mbox), json(&rec).as_slice())?;
+    names.insert((user, name), mbox)?;
+    Ok(mbox)
+}
+
 impl MailDb {
     pub fn create_mailbox(&self, user: u32, name: &str, now: Timestamp) -> Result<u32, MailError> {
         let name = canonical_name(name)?;
         let txn = self.write()?;
-        let mbox = {
-            let mut names = txn.open_table(MAILBOX_NAMES)?;
-            if names.get((user, name.as_str()))?.is_some() {
-                return Err(MailError::MailboxExists(name));
-            }
-            let mut users = txn.open_table(USERS)?;
-            let mut state: UserState =
-                read("user", users.get(user)?.ok_or(MailError::Db("no such user".into()))?.value())?;
-            let mbox = state.next_mailbox;
-            state.next_mailbox += 1;
-            users.insert(user, json(&state).as_slice())?;
-            let rec = new_mailbox(&name, None, now, mbox, state.modseq);
-            txn.open_table(MAILBOXES)?.insert((user, mbox), json(&rec).as_slice())?;
-            names.insert((user, name.as_str()), mbox)?;
-            mbox
-        };
+        let mbox = create_in(&txn, user, &name, None, now)?;
         txn.commit()?;
         Ok(mbox)
     }

@@ -39,9 +39,13 @@ pub(super) struct Filing {
     /// The parsed structure, encoded (made before the writer is taken: parsing a message is
     /// the one costly step, and no other filing should wait for it).
     pub structure: Vec<u8>,
+    /// A second membership of the same message (the INBOX pair: a source INBOX message is
+    /// also in the unified `INBOX`).
+    pub pair: Option<u32>,
 }
 
 /// What one caller asks to commit.
+#[allow(clippy::large_enum_variant)] // one per caller, never stored in bulk
 pub(super) enum Job {
     File(Filing),
     /// Claim the mailbox's arrivals as `\Recent` (RFC 3501 §2.3.2): the answer is the first
@@ -167,7 +171,11 @@ impl MailDb {
 
     /// One filing inside the batch's transaction. The outer error fails the batch; the inner
     /// one (no such mailbox, over quota) refuses this filing before it has written anything.
-    fn apply_filing(&self, txn: &redb::WriteTransaction, f: &Filing) -> Result<Result<Appended, MailError>, MailError> {
+    pub(super) fn apply_filing(
+        &self,
+        txn: &redb::WriteTransaction,
+        f: &Filing,
+    ) -> Result<Result<Appended, MailError>, MailError> {
         let mut work = Work::open(txn, f.user, self.expunge_keep)?;
         let uidvalidity = match work.mailbox(f.mailbox) {
             Ok(m) => m.uidvalidity,
@@ -195,6 +203,12 @@ impl MailDb {
         } else {
             modseq
         };
+        if let Some(pair) = f.pair.filter(|p| *p != f.mailbox) {
+            let id = work.member(f.mailbox, uid)?.map(|m| m.0).unwrap_or_default();
+            let mut msg = work.message(id)?;
+            work.add_member(pair, id, &mut msg, false)?;
+            work.put_message(id, &msg)?;
+        }
         work.finish()?;
         let mut structures = txn.open_table(STRUCTURES)?;
         if structures.get(&f.hash.0)?.is_none() {

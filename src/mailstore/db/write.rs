@@ -94,7 +94,11 @@ impl<'t> Work<'t> {
         read("message", v.value())
     }
 
-    fn put_message(&mut self, id: u64, msg: &Message) -> Result<(), MailError> {
+    pub(super) fn message_exists(&self, id: u64) -> Result<bool, MailError> {
+        Ok(self.messages.get((self.user, id))?.is_some())
+    }
+
+    pub(super) fn put_message(&mut self, id: u64, msg: &Message) -> Result<(), MailError> {
         self.messages.insert((self.user, id), json(msg).as_slice())?;
         Ok(())
     }
@@ -156,7 +160,13 @@ impl<'t> Work<'t> {
     }
 
     /// A membership for `msg` in `mailbox` (the caller writes `msg` back).
-    fn add_member(&mut self, mailbox: u32, id: u64, msg: &mut Message, deleted: bool) -> Result<(u32, u64), MailError> {
+    pub(super) fn add_member(
+        &mut self,
+        mailbox: u32,
+        id: u64,
+        msg: &mut Message,
+        deleted: bool,
+    ) -> Result<(u32, u64), MailError> {
         let modseq = self.next_modseq();
         let (user, seen, size) = (self.user, msg.seen(), msg.size);
         let mbox = self.mailbox(mailbox)?;
@@ -180,7 +190,7 @@ impl<'t> Work<'t> {
 
     /// Remove one membership, logged for the sessions and QRESYNC; the message record is the
     /// caller's to write back or drop.
-    fn remove_member(&mut self, mailbox: u32, uid: u32, msg: &mut Message) -> Result<(), MailError> {
+    pub(super) fn remove_member(&mut self, mailbox: u32, uid: u32, msg: &mut Message) -> Result<(), MailError> {
         let Some((_, old_modseq, deleted)) = self.member(mailbox, uid)? else { return Ok(()) };
         let modseq = self.next_modseq();
         let (user, seen, size) = (self.user, msg.seen(), msg.size);
@@ -219,7 +229,7 @@ impl<'t> Work<'t> {
     }
 
     /// New flags for a message: a new modseq in every mailbox it is in (RFC 7162 §3.1).
-    fn set_flags(&mut self, id: u64, msg: &mut Message, flags: Vec<String>) -> Result<u64, MailError> {
+    pub(super) fn set_flags(&mut self, id: u64, msg: &mut Message, flags: Vec<String>) -> Result<u64, MailError> {
         let modseq = self.next_modseq();
         let (was_seen, user) = (msg.seen(), self.user);
         msg.flags = flags;

@@ -1,0 +1,438 @@
+//! One sync pass over an account's folders (docs/accounts.md, "Sync"): LIST, then per folder
+//! SELECT, list UIDs and flags (all of them, or with CONDSTORE those changed since the last
+//! pass), plan (`plan.rs`), apply, write flags back, and fetch what is new in ranged batches
+//! filed one commit per batch. Every command has a deadline (async-imap has none of its own),
+//! and each stage commits before the next, so a pass cut anywhere resumes where it stopped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use jiff::Timestamp;
+
+use super::connect::Session;
+use super::plan::{self, Listing};
+use crate::mailstore::MailStore;
+use crate::mailstore::db::{Destination, FolderSync, Imported, MailError, RemoteMessage, TOO_LARGE_LISTED};
+
+/// A command's deadline; a FETCH stream's deadline per response.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// A fetch batch: at most this many messages and (past the first) this many bytes in memory.
+pub const BATCH_MESSAGES: usize = 500;
+pub const BATCH_BYTES: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the source server: {0}")]
+    Server(String),
+    #[error("timed out waiting for the source server")]
+    Timeout,
+    #[error(transparent)]
+    Store(#[from] MailError),
+}
+
+impl From<async_imap::error::Error> for SyncError {
+    fn from(e: async_imap::error::Error) -> Self {
+        SyncError::Server(super::connect::escape(&e.to_string()))
+    }
+}
+
+async fn timed<T>(f: impl Future<Output = Result<T, async_imap::error::Error>>) -> Result<T, SyncError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(SyncError::Timeout),
+    }
+}
+
+/// Everything a pass needs to know about the account it syncs.
+pub struct Ctx {
+    pub store: Arc<MailStore>,
+    pub user: u32,
+    pub account_name: String,
+    pub account: u32,
+    /// The unified INBOX: a source INBOX message is a member there too.
+    pub inbox: u32,
+    /// `[imap] max_append_size`: larger messages are listed in the status, not fetched.
+    pub max_size: u64,
+    pub condstore: bool,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub filed: u64,
+    pub found: u64,
+    pub bytes: u64,
+    pub removed: u64,
+    pub from_source: u64,
+    pub pushed: u64,
+    /// The user's quota stopped the import; the rest waits for room.
+    pub quota_full: bool,
+}
+
+/// A source folder as LIST names it.
+#[derive(Debug, Clone)]
+pub struct RemoteFolder {
+    pub name: String,
+    pub delimiter: Option<String>,
+    pub role: Option<String>,
+}
+
+fn db<T>(
+    ctx: &Ctx,
+    f: impl FnOnce(&crate::mailstore::MailDb) -> Result<T, MailError> + Send + 'static,
+) -> impl Future<Output = Result<T, SyncError>>
+where
+    T: Send + 'static,
+{
+    let store = ctx.store.clone();
+    async move {
+        match tokio::task::spawn_blocking(move || f(&store.db)).await {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(SyncError::Store(MailError::Db(format!("sync task failed: {e}")))),
+        }
+    }
+}
+
+/// The source's selectable folders, INBOX first.
+pub async fn list_folders(session: &mut Session) -> Result<Vec<RemoteFolder>, SyncError> {
+    use async_imap::imap_proto::NameAttribute as A;
+    let names: Vec<_> =
+        timed(async { session.list(Some(""), Some("*")).await?.collect::<Vec<_>>().await.into_iter().collect() })
+            .await?;
+    let mut out: Vec<RemoteFolder> = Vec::new();
+    for n in &names {
+        let attrs = n.attributes();
+        let unselectable = attrs.iter().any(|a| match a {
+            A::NoSelect => true,
+            A::Extension(e) => e.eq_ignore_ascii_case("\\NonExistent"),
+            _ => false,
+        });
+        if unselectable {
+            continue;
+        }
+        let role = attrs.iter().find_map(|a| match a {
+            A::All => Some("\\All"),
+            A::Archive => Some("\\Archive"),
+            A::Drafts => Some("\\Drafts"),
+            A::Flagged => Some("\\Flagged"),
+            A::Junk => Some("\\Junk"),
+            A::Sent => Some("\\Sent"),
+            A::Trash => Some("\\Trash"),
+            _ => None,
+        });
+        out.push(RemoteFolder {
+            name: n.name().to_string(),
+            delimiter: n.delimiter().map(str::to_string),
+            role: role.map(str::to_string),
+        });
+    }
+    out.sort_by_key(|f| (!f.name.eq_ignore_ascii_case("INBOX"), f.name.clone()));
+    Ok(out)
+}
+
+/// Record the source's folders: new ones get their local mailbox, vanished ones are marked
+/// gone (their mail stays). Returns every live folder with its record, INBOX first.
+pub async fn open_folders(ctx: &Ctx, remote: &[RemoteFolder]) -> Result<Vec<(RemoteFolder, FolderSync)>, SyncError> {
+    let (user, account) = (ctx.user, ctx.account);
+    let known: BTreeMap<String, FolderSync> =
+        db(ctx, move |d| d.sync_folders(user, account)).await?.into_iter().collect();
+    let mut out = Vec::new();
+    for f in remote {
+        let rec = match known.get(&f.name) {
+            Some(rec) if !rec.gone && rec.role == f.role => rec.clone(),
+            Some(rec) => {
+                let rec = FolderSync { gone: false, role: f.role.clone(), ..rec.clone() };
+                let (name, r) = (f.name.clone(), rec.clone());
+                db(ctx, move |d| d.put_sync_folder(user, account, &name, &r)).await?;
+                rec
+            }
+            None => {
+                let decoded = crate::imap::utf7::decode(f.name.as_bytes()).unwrap_or_else(|| f.name.clone());
+                let delim = f.delimiter.clone();
+                let local = plan::local_path(&ctx.account_name, &decoded, delim.as_deref());
+                let new = FolderSync {
+                    mailbox: 0,
+                    uidvalidity: 0,
+                    uidnext: 0,
+                    highestmodseq: 0,
+                    exists: 0,
+                    role: f.role.clone(),
+                    gone: false,
+                };
+                let name = f.name.clone();
+                db(ctx, move |d| d.open_sync_folder(user, account, &name, &local, new, Timestamp::now())).await?
+            }
+        };
+        out.push((f.clone(), rec));
+    }
+    for (name, rec) in known {
+        if !rec.gone && !remote.iter().any(|f| f.name == name) {
+            let rec = FolderSync { gone: true, ..rec };
+            db(ctx, move |d| d.put_sync_folder(user, account, &name, &rec)).await?;
+        }
+    }
+    Ok(out)
+}
+
+/// EXAMINE the source INBOX (before IDLE).
+pub async fn select_inbox(session: &mut Session) -> Result<(), SyncError> {
+    timed(session.examine("INBOX")).await.map(|_| ())
+}
+
+fn flag_text(f: &async_imap::types::Flag<'_>) -> String {
+    use async_imap::types::Flag;
+    match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent => "\\Recent".into(),
+        Flag::MayCreate => "\\*".into(),
+        Flag::Custom(c) => c.to_string(),
+    }
+}
+
+/// Collect a FETCH response stream, each response within the deadline.
+async fn collect_fetches<S>(mut stream: S) -> Result<Vec<async_imap::types::Fetch>, SyncError>
+where
+    S: futures_util::Stream<Item = Result<async_imap::types::Fetch, async_imap::error::Error>> + Unpin,
+{
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(COMMAND_TIMEOUT, stream.next()).await {
+            Ok(Some(f)) => out.push(f?),
+            Ok(None) => return Ok(out),
+            Err(_) => return Err(SyncError::Timeout),
+        }
+    }
+}
+
+async fn uid_fetch(session: &mut Session, set: &str, query: &str) -> Result<Vec<async_imap::types::Fetch>, SyncError> {
+    let stream = timed(session.uid_fetch(set, query)).await?;
+    collect_fetches(stream).await
+}
+
+/// One folder: select, list, plan, apply, push, fetch. Returns the updated record.
+pub async fn sync_folder(
+    session: &mut Session,
+    ctx: &Ctx,
+    folder: &RemoteFolder,
+    mut rec: FolderSync,
+    report: &mut Report,
+) -> Result<FolderSync, SyncError> {
+    let (user, account, mailbox) = (ctx.user, ctx.account, rec.mailbox);
+    let selected = if ctx.condstore {
+        timed(session.select_condstore(&folder.name)).await?
+    } else {
+        timed(session.examine(&folder.name)).await?
+    };
+    let uidvalidity = selected.uid_validity.unwrap_or(0);
+    let uidnext = selected.uid_next.unwrap_or(0);
+    let highest = selected.highest_modseq.unwrap_or(0);
+    if rec.uidvalidity != 0 && rec.uidvalidity != uidvalidity {
+        tracing::info!(account = %ctx.account_name, folder = %folder.name, old = rec.uidvalidity, new = uidvalidity,
+            "UIDVALIDITY changed at the source: re-listing the folder, matching by content");
+        rec = FolderSync { uidvalidity, uidnext: 0, highestmodseq: 0, exists: 0, ..rec };
+        let (name, r) = (folder.name.clone(), rec.clone());
+        db(ctx, move |d| d.reset_sync_folder(user, account, &name, &r)).await?;
+    }
+    if rec.uidvalidity == 0 {
+        // Recorded before anything is fetched, so a change after a crash is still noticed.
+        rec.uidvalidity = uidvalidity;
+        let (name, r) = (folder.name.clone(), rec.clone());
+        db(ctx, move |d| d.put_sync_folder(user, account, &name, &r)).await?;
+    }
+    let incremental = ctx.condstore && highest != 0 && rec.highestmodseq != 0 && rec.uidvalidity == uidvalidity;
+    // Nothing changed at the source since the last pass, and nothing here waits to go there.
+    let known = db(ctx, move |d| d.synced(user, mailbox)).await?;
+    let quiet = incremental
+        && highest == rec.highestmodseq
+        && uidnext == rec.uidnext
+        && selected.exists == rec.exists
+        && known.iter().all(|k| {
+            k.local
+                .as_ref()
+                .is_none_or(|l| crate::mailstore::db::same_flags(&plan::normalize(l), &plan::normalize(&k.seen)))
+        });
+    if quiet {
+        return Ok(rec);
+    }
+    let mut listing = Listing::default();
+    if selected.exists > 0 {
+        if incremental {
+            listing.uids = timed(session.uid_search("ALL")).await?.into_iter().collect();
+            let changed =
+                uid_fetch(session, "1:*", &format!("(UID FLAGS) (CHANGEDSINCE {})", rec.highestmodseq)).await?;
+            for f in changed {
+                if let Some(uid) = f.uid {
+                    listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
+                }
+            }
+        } else {
+            for f in uid_fetch(session, "1:*", "(UID FLAGS)").await? {
+                if let Some(uid) = f.uid {
+                    listing.uids.insert(uid);
+                    listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
+                }
+            }
+        }
+    }
+    let mut the_plan = plan::plan(&listing, &known);
+    report.removed += the_plan.changes.removed.len() as u64;
+    report.from_source += the_plan.changes.from_source.len() as u64;
+    let changes = std::mem::take(&mut the_plan.changes);
+    db(ctx, move |d| d.apply_sync(user, mailbox, &changes)).await?;
+    if !the_plan.push.is_empty() {
+        push_flags(session, ctx, folder, mailbox, &the_plan.push, report).await?;
+    }
+    if !the_plan.fetch.is_empty() {
+        fetch_new(session, ctx, folder, &rec, &the_plan.fetch, report).await?;
+    }
+    if !report.quota_full {
+        rec = FolderSync { uidvalidity, uidnext, highestmodseq: highest, exists: selected.exists, ..rec };
+        let (name, r) = (folder.name.clone(), rec.clone());
+        db(ctx, move |d| d.put_sync_folder(user, account, &name, &r)).await?;
+    }
+    Ok(rec)
+}
+
+/// Write local flag changes to the source (the one write gatepost makes there besides the
+/// send-as Sent copy). The folder was selected read-write only if CONDSTORE made it so; a
+/// read-only EXAMINE is re-done as SELECT first.
+async fn push_flags(
+    session: &mut Session,
+    ctx: &Ctx,
+    folder: &RemoteFolder,
+    mailbox: u32,
+    push: &[plan::Push],
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    if !ctx.condstore {
+        timed(session.select(&folder.name)).await?;
+    }
+    let mut done = Vec::new();
+    for p in push {
+        for (op, flags) in [("+FLAGS.SILENT", &p.add), ("-FLAGS.SILENT", &p.remove)] {
+            if flags.is_empty() {
+                continue;
+            }
+            let stream = timed(session.uid_store(p.uid.to_string(), format!("{op} ({})", flags.join(" ")))).await?;
+            collect_fetches(stream).await?;
+        }
+        done.push((p.uid, p.result.clone()));
+    }
+    report.pushed += done.len() as u64;
+    let user = ctx.user;
+    let changes = crate::mailstore::db::FolderChanges { written_back: done, ..Default::default() };
+    db(ctx, move |d| d.apply_sync(user, mailbox, &changes)).await
+}
+
+/// Fetch the new UIDs in batches and file each batch in one commit.
+async fn fetch_new(
+    session: &mut Session,
+    ctx: &Ctx,
+    folder: &RemoteFolder,
+    rec: &FolderSync,
+    uids: &[u32],
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let mut sizes = Vec::with_capacity(uids.len());
+    for set in plan::uid_sets(uids, 2000) {
+        for f in uid_fetch(session, &set, "(UID RFC822.SIZE)").await? {
+            if let (Some(uid), Some(size)) = (f.uid, f.size) {
+                sizes.push((uid, u64::from(size)));
+            }
+        }
+    }
+    sizes.sort_unstable();
+    let (fits, too_large): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, s)| *s <= ctx.max_size);
+    let (user, name) = (ctx.user, ctx.account_name.clone());
+    if !too_large.is_empty() {
+        let folder_name = folder.name.clone();
+        db(ctx, move |d| {
+            d.update_sync_status(user, &name, |s| {
+                for (uid, size) in too_large {
+                    if s.too_large.len() < TOO_LARGE_LISTED
+                        && !s.too_large.iter().any(|t| t.0 == folder_name && t.1 == uid)
+                    {
+                        s.too_large.push((folder_name.clone(), uid, size));
+                    }
+                }
+            })
+        })
+        .await?;
+    }
+    let (pass_messages, pass_bytes) = (fits.len() as u64, fits.iter().map(|s| s.1).sum::<u64>());
+    let name = ctx.account_name.clone();
+    db(ctx, move |d| {
+        d.update_sync_status(user, &name, |s| {
+            s.pass_messages += pass_messages;
+            s.pass_bytes += pass_bytes;
+        })
+    })
+    .await?;
+    let pair = folder.name.eq_ignore_ascii_case("INBOX").then_some(ctx.inbox);
+    for batch in plan::batches(&fits, BATCH_MESSAGES, BATCH_BYTES) {
+        let set = plan::uid_sets(&batch, batch.len()).remove(0);
+        let fetched = uid_fetch(session, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
+        let mut owned: Vec<(u32, Vec<String>, Timestamp, Vec<u8>)> = Vec::with_capacity(fetched.len());
+        for f in &fetched {
+            let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
+            let date = f
+                .internal_date()
+                .and_then(|d| Timestamp::from_second(d.timestamp()).ok())
+                .unwrap_or_else(Timestamp::now);
+            let flags = plan::normalize(&f.flags().map(|f| flag_text(&f)).collect::<Vec<_>>());
+            owned.push((uid, flags, date, body.to_vec()));
+        }
+        drop(fetched);
+        owned.sort_by_key(|o| o.0);
+        let bytes: u64 = owned.iter().map(|o| o.3.len() as u64).sum();
+        let (account, mailbox, remote, validity) = (ctx.account, rec.mailbox, folder.name.clone(), rec.uidvalidity);
+        let blobs = ctx.store.blobs.clone();
+        let outcomes = db(ctx, move |d| {
+            let batch: Vec<RemoteMessage<'_>> = owned
+                .iter()
+                .map(|(uid, flags, date, raw)| RemoteMessage {
+                    uid: *uid,
+                    raw,
+                    flags: flags.clone(),
+                    internaldate: *date,
+                })
+                .collect();
+            let to = Destination { account, mailbox, pair, folder: &remote, uidvalidity: validity };
+            d.file_remote(blobs.as_ref(), user, &to, &batch)
+        })
+        .await?;
+        ctx.store.changed(user);
+        let mut filed = 0;
+        for o in &outcomes {
+            match o {
+                Ok(Imported::Filed) => filed += 1,
+                Ok(Imported::Found | Imported::Tombstone) => report.found += 1,
+                Err(MailError::OverQuota(_)) => report.quota_full = true,
+                Err(e) => return Err(SyncError::Server(format!("cannot file a message: {e}"))),
+            }
+        }
+        report.filed += filed;
+        report.bytes += bytes;
+        let (name, n) = (ctx.account_name.clone(), outcomes.len() as u64);
+        db(ctx, move |d| {
+            d.update_sync_status(user, &name, |s| {
+                s.done_messages += n;
+                s.done_bytes += bytes;
+                s.imported_messages += filed;
+                s.imported_bytes += bytes;
+                s.updated_at = Some(Timestamp::now());
+            })
+        })
+        .await?;
+        if report.quota_full {
+            break;
+        }
+    }
+    Ok(())
+}
