@@ -12,12 +12,12 @@ use clap::Subcommand;
 use gatepost::config::Config;
 use gatepost::net::server_url::{Protocol, ServerUrl};
 use gatepost::secrets::{SealKey, Secret, owner};
-use gatepost::store::{ConnectedAccount, SentCopy, Store, validate_account_name};
+use gatepost::store::{ConnectedAccount, SentCopy, ServerLock, Store, validate_account_name};
 use gatepost::sync::connect::{CheckError, Target, connect};
 use serde::Serialize;
 
 use super::output::{self, value};
-use super::{open_store, read_password};
+use super::{account_set, account_sync, open_store, read_password};
 
 /// Each step of `add` and `check` (docs/accounts.md, "Checking an account").
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,6 +48,36 @@ pub enum AccountCommand {
         /// Trust one extra CA, or exactly this self-signed certificate (PEM).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Return at once instead of following the first import.
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Change an account; a new server, login, password or certificate is checked first.
+    Set {
+        user: String,
+        name: String,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long, visible_alias = "imap")]
+        incoming: Option<String>,
+        /// `none` removes the outgoing server.
+        #[arg(long)]
+        smtp: Option<String>,
+        #[arg(long)]
+        login: Option<String>,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Connections to the account's server at most.
+        #[arg(long)]
+        connections: Option<u32>,
+        /// Copies of mail sent as this account in its own Sent folder: auto, append or none.
+        #[arg(long)]
+        sent_copy: Option<String>,
+        /// POP3 accounts: delete mail from the server this many days after import.
+        #[arg(long)]
+        pop3_delete_after: Option<u32>,
     },
     /// A user's accounts.
     List { user: String },
@@ -57,6 +87,9 @@ pub enum AccountCommand {
         name: String,
         #[arg(long)]
         json: bool,
+        /// Follow the sync's progress until its first import is done.
+        #[arg(long)]
+        follow: bool,
     },
     /// Log in to the account's server again and report each step.
     Check { user: String, name: String },
@@ -64,8 +97,14 @@ pub enum AccountCommand {
     Pause { user: String, name: String },
     /// Sync the account again.
     Resume { user: String, name: String },
-    /// Stop syncing for good; its mail stays, read-only, and the name stays taken.
-    Remove { user: String, name: String },
+    /// Stop syncing for good; its mail stays, read-only, and the name stays taken —
+    /// unless --delete-mail, which deletes Accounts/NAME and frees the name.
+    Remove {
+        user: String,
+        name: String,
+        #[arg(long)]
+        delete_mail: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,12 +117,12 @@ pub enum SecretsCommand {
     },
 }
 
-fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
+pub(super) fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
     SealKey::from_config(config.secrets.key_file.as_deref(), config.secrets.generate_if_missing)
         .context("cannot seal or open account passwords")
 }
 
-fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
+pub(super) fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
     let u = ServerUrl::parse(url, &[Protocol::Imap, Protocol::Pop3], "incoming server").map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         u.protocol == Protocol::Imap,
@@ -101,7 +140,7 @@ fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
 }
 
 /// Log in and list the capabilities, or the failed step.
-fn check(
+pub(super) fn check(
     url: &ServerUrl,
     login: &str,
     password: &str,
@@ -117,7 +156,7 @@ fn check(
     }))
 }
 
-fn report_failure(e: &CheckError) -> anyhow::Result<ExitCode> {
+pub(super) fn report_failure(e: &CheckError) -> anyhow::Result<ExitCode> {
     output::eprintln(&format!(
         "gatepost: {} step failed: {}\n  the server said: {}\n  what to do: {}",
         e.step,
@@ -132,7 +171,7 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
     let (config, store) = open_store(config_path)?;
     let now = jiff::Timestamp::now();
     match cmd {
-        AccountCommand::Add { user, name, address, incoming, smtp, login, password_file, ca_file } => {
+        AccountCommand::Add { user, name, address, incoming, smtp, login, password_file, ca_file, no_follow } => {
             let owner_record = store.get_user(&user)?.ok_or_else(|| anyhow::anyhow!("no user {user:?}"))?;
             validate_account_name(&name).map_err(anyhow::Error::msg)?;
             gatepost::accounts::validate_email(&address)?;
@@ -188,6 +227,39 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
                 value(&name),
                 value(&caps.join(" "))
             ))?;
+            if !ServerLock::server_seems_running(&config.data_dir) {
+                output::println("the import starts when gatepost serve runs (only the server syncs)")?;
+            } else if no_follow {
+                output::println(&format!("the server imports it now: gatepost account show {user} {name} --follow"))?;
+            } else {
+                return account_sync::follow(config_path, &config, &user, &name);
+            }
+        }
+        AccountCommand::Set {
+            user,
+            name,
+            address,
+            incoming,
+            smtp,
+            login,
+            password_file,
+            ca_file,
+            connections,
+            sent_copy,
+            pop3_delete_after,
+        } => {
+            let change = account_set::Change {
+                address,
+                incoming,
+                smtp,
+                login,
+                password_file,
+                ca_file,
+                connections,
+                sent_copy,
+                pop3_delete_after,
+            };
+            return account_set::set(&config, &store, &user, &name, change);
         }
         AccountCommand::List { user } => {
             anyhow::ensure!(store.get_user(&user)?.is_some(), "no user {user:?}");
@@ -203,14 +275,19 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
             }
             output::print(&table)?;
         }
-        AccountCommand::Show { user, name, json } => {
+        AccountCommand::Show { user, name, json, follow } => {
             let a = find(&store, &user, &name)?;
-            let view = View::of(&a);
+            if follow {
+                return account_sync::follow(config_path, &config, &user, &name);
+            }
+            let mut view = View::of(&a);
+            view.sync = account_sync::status(&config, &user, &name)?;
             if json {
                 output::println(&output::json(&view)?)?;
             } else {
                 let mut out = String::new();
-                for (k, v) in view.lines() {
+                let running = ServerLock::server_seems_running(&config.data_dir);
+                for (k, v) in view.lines().into_iter().chain(account_sync::lines(view.sync.as_ref(), running)) {
                     out += &format!("{k:<18} {}\n", value(&v));
                 }
                 output::print(&out)?;
@@ -237,8 +314,11 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
         }
         AccountCommand::Pause { user, name } => set(&store, &user, &name, "paused", |a| a.paused = true)?,
         AccountCommand::Resume { user, name } => set(&store, &user, &name, "resumed", |a| a.paused = false)?,
-        AccountCommand::Remove { user, name } => {
+        AccountCommand::Remove { user, name, delete_mail: false } => {
             set(&store, &user, &name, "removed (its mail stays)", |a| a.removed = true)?
+        }
+        AccountCommand::Remove { user, name, delete_mail: true } => {
+            return account_set::remove_with_mail(&config, &store, &user, &name);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -267,7 +347,7 @@ pub fn secrets(config_path: &Path, cmd: SecretsCommand) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn find(store: &Store, user: &str, name: &str) -> anyhow::Result<ConnectedAccount> {
+pub(super) fn find(store: &Store, user: &str, name: &str) -> anyhow::Result<ConnectedAccount> {
     store.connected(user, name)?.ok_or_else(|| anyhow::anyhow!("{user} has no account named {name:?}"))
 }
 
@@ -308,6 +388,8 @@ struct View {
     incoming_checked_at: Option<String>,
     smtp_checked_at: Option<String>,
     created_at: String,
+    /// The server's sync status (absent until the server has started syncing the account).
+    sync: Option<gatepost::mailstore::db::SyncStatus>,
 }
 
 impl View {
@@ -326,6 +408,7 @@ impl View {
             incoming_checked_at: a.incoming_checked_at.map(|t| t.to_string()),
             smtp_checked_at: a.smtp_checked_at.map(|t| t.to_string()),
             created_at: a.created_at.to_string(),
+            sync: None,
         }
     }
 

@@ -2,6 +2,8 @@
 //! always through `output` (terminal escapes, closed pipes).
 
 pub mod account;
+mod account_set;
+mod account_sync;
 pub mod mail;
 pub mod output;
 pub mod queue;

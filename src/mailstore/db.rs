@@ -315,6 +315,7 @@ impl MailDb {
         txn.open_table(STRUCTURES)?;
         txn.open_table(HELD)?;
         txn.open_table(UNSEEN)?;
+        sync::create_tables(&txn)?;
         txn.commit()?;
         let db = MailDb {
             db,

@@ -69,6 +69,15 @@ impl ServerLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether a `gatepost serve` seems to run on `data_dir`: the pid in the lock file is a
+    /// live gatepost process. Read only, so it can never make a starting server fail (a
+    /// probe of the lock itself could, for an instant). For messages, not for safety.
+    pub fn server_seems_running(data_dir: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(data_dir.join(LOCK_FILE)) else { return false };
+        let Ok(pid) = text.trim().parse::<u32>() else { return false };
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim().starts_with("gatepost"))
+    }
 }
 
 #[cfg(test)]

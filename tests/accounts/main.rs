@@ -7,4 +7,5 @@ mod ports;
 mod cli;
 mod connect;
 mod dovecot;
+mod serve;
 mod sync;

@@ -85,6 +85,24 @@ impl MailDb {
         Ok(())
     }
 
+    /// Delete a mailbox and every mailbox under it, deepest first (`account remove
+    /// --delete-mail`); reserved folders are refused as by DELETE. Returns how many went.
+    pub fn delete_tree(&self, user: u32, name: &str) -> Result<usize, MailError> {
+        let name = canonical_name(name)?;
+        let prefix = format!("{name}/");
+        let mut names: Vec<String> = self
+            .mailboxes(user)?
+            .into_iter()
+            .map(|(_, m)| m.name)
+            .filter(|n| *n == name || n.starts_with(&prefix))
+            .collect();
+        names.sort_by_key(|n| std::cmp::Reverse(n.matches('/').count()));
+        for n in &names {
+            self.delete_mailbox(user, n)?;
+        }
+        Ok(names.len())
+    }
+
     /// RENAME, children included; INBOX's messages move to a new mailbox instead.
     pub fn rename_mailbox(&self, user: u32, from: &str, to: &str, now: Timestamp) -> Result<(), MailError> {
         let (from, to) = (canonical_name(from)?, canonical_name(to)?);

@@ -145,6 +145,16 @@ pub enum Imported {
 /// A local change the source has not seen: (local mailbox, source UID, seen, local flags).
 pub type Pending = (u32, u32, Vec<String>, Vec<String>);
 
+/// Made when the store opens, so readers never meet a missing table.
+pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), MailError> {
+    txn.open_table(SYNC_ACCOUNTS)?;
+    txn.open_table(SYNC_FOLDERS)?;
+    txn.open_table(SYNC_MAP)?;
+    txn.open_table(SYNC_BY_MESSAGE)?;
+    txn.open_table(SYNC_HASHES)?;
+    Ok(())
+}
+
 fn encode_flags(flags: &[String]) -> Vec<u8> {
     flags.join(" ").into_bytes()
 }
@@ -220,6 +230,37 @@ impl MailDb {
             drop(v);
             rec.written_back = rec.written_back.max(modseq);
             table.insert((user, name), json(&rec).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Forget an account's sync state (`account remove --delete-mail`): its record, folders,
+    /// map, tombstones and content index. Its messages are the caller's to delete.
+    pub fn forget_sync_account(&self, user: u32, name: &str) -> Result<(), MailError> {
+        let Some(acc) = self.find_sync_account(user, name)? else { return Ok(()) };
+        let folders = self.sync_folders(user, acc.id)?;
+        let txn = self.write()?;
+        {
+            let mut map = txn.open_table(SYNC_MAP)?;
+            let mut reverse = txn.open_table(SYNC_BY_MESSAGE)?;
+            let mut table = txn.open_table(SYNC_FOLDERS)?;
+            for (remote, rec) in &folders {
+                let range = (user, rec.mailbox, 0)..=(user, rec.mailbox, u32::MAX);
+                let mut ids = Vec::new();
+                for entry in map.range(range.clone())? {
+                    ids.push(entry?.1.value().0);
+                }
+                map.retain_in(range, |_, _| false)?;
+                for id in ids {
+                    reverse.remove((user, id))?;
+                }
+                table.remove((user, acc.id, remote.as_str()))?;
+            }
+            let zero = [0u8; 32];
+            let full = [0xffu8; 32];
+            txn.open_table(SYNC_HASHES)?.retain_in((user, acc.id, &zero)..=(user, acc.id, &full), |_, _| false)?;
+            txn.open_table(SYNC_ACCOUNTS)?.remove((user, name))?;
         }
         txn.commit()?;
         Ok(())
