@@ -176,6 +176,7 @@ pub fn sync_env(config: &Config, store: Arc<crate::mailstore::MailStore>) -> cra
         poll_interval: config.sync.poll_interval,
         max_size: config.imap.max_append_size,
         step_timeout: std::time::Duration::from_secs(30),
+        hostname: config.hostname.clone(),
     }
 }
 

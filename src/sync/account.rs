@@ -33,6 +33,7 @@ pub struct SyncEnv {
     pub poll_interval: Duration,
     pub max_size: u64,
     pub step_timeout: Duration,
+    pub hostname: String,
 }
 
 /// Why a connection ended.
@@ -182,6 +183,7 @@ async fn connected(
         inbox,
         max_size: env.max_size,
         condstore: has("CONDSTORE"),
+        hostname: env.hostname.clone(),
     };
     let idle = has("IDLE");
     let mut changes = env.store.signals.subscribe(user);
@@ -269,11 +271,14 @@ pub async fn full_pass(session: &mut Session, ctx: &Ctx) -> Result<Report, SyncE
     Ok(report)
 }
 
-/// After a pass: the status says it is done, or why the import paused.
+/// After a pass: the status says it is done, or why the import paused (and the first time
+/// it pauses, a notice goes to the user's INBOX).
 fn settle(ctx: &Ctx, report: &Report) {
     let now = Timestamp::now();
     let quota_full = report.quota_full;
+    let mut newly_paused = false;
     let r = ctx.store.db.update_sync_status(ctx.user, &ctx.account_name, |s| {
+        newly_paused = quota_full && s.quota_paused_since.is_none();
         s.last_sync = Some(now);
         s.updated_at = Some(now);
         s.problem = None;
@@ -289,6 +294,21 @@ fn settle(ctx: &Ctx, report: &Report) {
     });
     if let Err(e) = r {
         tracing::warn!(error = %e, account = %ctx.account_name, "cannot record an account's sync status");
+    }
+    if newly_paused {
+        tracing::warn!(account = %ctx.account_name, user = ctx.user, "import paused: the user's quota is full");
+        let raw = super::notice::quota_paused(&ctx.account_name, &ctx.hostname, now);
+        let new = crate::mailstore::db::NewMessage {
+            raw: &raw,
+            flags: &[],
+            internaldate: now,
+            writer: crate::accounts::quota::Writer::System,
+        };
+        let origin = crate::mailstore::db::Origin::Notice { queue: format!("sync-{}", ctx.account) };
+        match ctx.store.db.file(ctx.store.blobs.as_ref(), ctx.user, ctx.inbox, &new, origin) {
+            Ok(_) => ctx.store.changed(ctx.user),
+            Err(e) => tracing::warn!(error = %e, account = %ctx.account_name, "cannot file the quota notice"),
+        }
     }
     if report.filed > 0 || report.removed > 0 || report.from_source > 0 {
         tracing::info!(account = %ctx.account_name, filed = report.filed, found = report.found,

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod connect;
 pub mod mbox;
+pub mod notice;
 pub mod pass;
 pub mod plan;
 pub mod problem;

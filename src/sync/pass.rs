@@ -56,6 +56,8 @@ pub struct Ctx {
     /// `[imap] max_append_size`: larger messages are listed in the status, not fetched.
     pub max_size: u64,
     pub condstore: bool,
+    /// gatepost's host name, for the notices it files.
+    pub hostname: String,
 }
 
 /// What a pass did.

@@ -38,6 +38,11 @@ pub struct Local {
 }
 
 pub fn local(rule: QuotaRule) -> Local {
+    local_with(rule, true)
+}
+
+/// `condstore`: whether passes use CONDSTORE (the server offers it) or the plain UID path.
+pub fn local_with(rule: QuotaRule, condstore: bool) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(MailStore::open(dir.path(), rule, false).unwrap());
     let user = store.db.user("alice", jiff::Timestamp::now()).unwrap();
@@ -49,7 +54,8 @@ pub fn local(rule: QuotaRule) -> Local {
         account: sync.id,
         inbox: store.db.mailbox_id(user, "INBOX").unwrap(),
         max_size: 10 << 20,
-        condstore: true,
+        condstore,
+        hostname: "gp.example".into(),
     };
     Local { _dir: dir, store, user, ctx }
 }
@@ -176,13 +182,25 @@ async fn changes_at_the_source_arrive_and_nothing_is_ever_lost_or_doubled() {
     if !available() {
         return;
     }
+    changes_arrive(true).await;
+}
+
+#[tokio::test]
+async fn without_condstore_the_plain_uid_path_does_the_same() {
+    if !available() {
+        return;
+    }
+    changes_arrive(false).await;
+}
+
+async fn changes_arrive(condstore: bool) {
     let dv = Dovecot::start(&[(LOGIN, PASSWORD)]);
     let mut src = session(&dv).await;
     src.create("Archive").await.unwrap();
     for n in 1..=4 {
         append(&mut src, "INBOX", &message(n, "m"), None).await;
     }
-    let l = local(rule());
+    let l = local_with(rule(), condstore);
     assert_eq!(pass(&l, &dv).await.filed, 4);
 
     // At the source: a new message, one deleted, one moved to Archive, one flagged.
@@ -255,4 +273,51 @@ async fn a_uidvalidity_reset_is_matched_by_content_and_a_conflict_goes_to_the_so
     let r = pass(&l, &dv).await;
     assert_eq!((r.filed, r.found), (1, 3), "three matched by content, one new: {r:?}");
     assert_eq!(l.messages("Accounts/Work/Projects").len(), 4, "never doubled");
+}
+
+#[tokio::test]
+async fn at_the_quota_ceiling_import_pauses_with_one_notice_and_resumes_when_there_is_room() {
+    if !available() {
+        return;
+    }
+    let dv = Dovecot::start(&[(LOGIN, PASSWORD)]);
+    let mut src = session(&dv).await;
+    for n in 1..=30 {
+        append(&mut src, "INBOX", &message(n, "q"), None).await;
+    }
+    let size = message(1, "q").len() as u64;
+    let tight = QuotaRule {
+        initial: 10 * size,
+        grow_when_free_below: 0,
+        grow_by: size,
+        ceiling: Some(10 * size),
+        reserve: 1 << 20,
+    };
+    let l = local(tight);
+    for _ in 0..2 {
+        let r = pass(&l, &dv).await;
+        assert!(r.quota_full, "{r:?}");
+    }
+    let stored = l.messages("Accounts/Work/INBOX").len();
+    assert!((9..=10).contains(&stored), "filed up to the ceiling: {stored}");
+    let status = l.store.db.find_sync_account(l.user, "Work").unwrap().unwrap().status;
+    assert!(status.quota_paused_since.is_some() && status.phase == "paused", "{status:?}");
+    assert!(!status.first_import_done);
+    let notices: Vec<_> = l
+        .messages("INBOX")
+        .into_iter()
+        .filter(|m| String::from_utf8_lossy(&m.2).contains("Subject: Import of Work paused"))
+        .collect();
+    assert_eq!(notices.len(), 1, "one notice per pause, not per pass");
+
+    // Room appears: the rest comes, nothing twice.
+    l.store.db.set_ceiling(l.user, Some(100 * size)).unwrap();
+    let r = pass(&l, &dv).await;
+    assert!(!r.quota_full, "{r:?}");
+    let mut bodies = l.bodies("Accounts/Work/INBOX");
+    bodies.dedup();
+    assert_eq!(bodies.len(), 30);
+    assert_eq!(l.messages("Accounts/Work/INBOX").len(), 30);
+    let status = l.store.db.find_sync_account(l.user, "Work").unwrap().unwrap().status;
+    assert!(status.quota_paused_since.is_none() && status.first_import_done, "{status:?}");
 }
