@@ -377,6 +377,9 @@ async fn fetch_new(
     })
     .await?;
     let pair = folder.name.eq_ignore_ascii_case("INBOX").then_some(ctx.inbox);
+    // One batch is filed (hashed, compressed, made durable, committed: on the blocking pool)
+    // while the next is fetched; at most two batches are in memory.
+    let mut filing: Option<tokio::task::JoinHandle<Result<Filed, MailError>>> = None;
     for batch in plan::batches(&fits, BATCH_MESSAGES, BATCH_BYTES) {
         let set = plan::uid_sets(&batch, batch.len()).remove(0);
         let fetched = uid_fetch(session, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
@@ -392,49 +395,78 @@ async fn fetch_new(
         }
         drop(fetched);
         owned.sort_by_key(|o| o.0);
-        let bytes: u64 = owned.iter().map(|o| o.3.len() as u64).sum();
-        let (account, mailbox, remote, validity) = (ctx.account, rec.mailbox, folder.name.clone(), rec.uidvalidity);
-        let blobs = ctx.store.blobs.clone();
-        let outcomes = db(ctx, move |d| {
-            let batch: Vec<RemoteMessage<'_>> = owned
-                .iter()
-                .map(|(uid, flags, date, raw)| RemoteMessage {
-                    uid: *uid,
-                    raw,
-                    flags: flags.clone(),
-                    internaldate: *date,
-                })
-                .collect();
-            let to = Destination { account, mailbox, pair, folder: &remote, uidvalidity: validity };
-            d.file_remote(blobs.as_ref(), user, &to, &batch)
-        })
-        .await?;
-        ctx.store.changed(user);
-        let mut filed = 0;
-        for o in &outcomes {
-            match o {
-                Ok(Imported::Filed) => filed += 1,
-                Ok(Imported::Found | Imported::Tombstone) => report.found += 1,
-                Err(MailError::OverQuota(_)) => report.quota_full = true,
-                Err(e) => return Err(SyncError::Server(format!("cannot file a message: {e}"))),
+        if let Some(previous) = filing.take() {
+            settle_batch(previous, report).await?;
+            if report.quota_full {
+                return Ok(());
             }
         }
-        report.filed += filed;
-        report.bytes += bytes;
-        let (name, n) = (ctx.account_name.clone(), outcomes.len() as u64);
-        db(ctx, move |d| {
-            d.update_sync_status(user, &name, |s| {
-                s.done_messages += n;
-                s.done_bytes += bytes;
-                s.imported_messages += filed;
-                s.imported_bytes += bytes;
-                s.updated_at = Some(Timestamp::now());
-            })
-        })
-        .await?;
-        if report.quota_full {
-            break;
-        }
+        let to = (ctx.account, rec.mailbox, pair, folder.name.clone(), rec.uidvalidity);
+        filing = Some(tokio::task::spawn_blocking({
+            let (store, name) = (ctx.store.clone(), ctx.account_name.clone());
+            move || file_batch(&store, user, &name, to, owned)
+        }));
+    }
+    if let Some(previous) = filing.take() {
+        settle_batch(previous, report).await?;
     }
     Ok(())
+}
+
+/// What filing one batch did.
+struct Filed {
+    filed: u64,
+    found: u64,
+    bytes: u64,
+    quota_full: bool,
+    failed: Option<MailError>,
+}
+
+/// File a fetched batch, counted in the status by the same commit (blocking: hashing,
+/// compression, fsync).
+fn file_batch(
+    store: &MailStore,
+    user: u32,
+    name: &str,
+    (account, mailbox, pair, remote, uidvalidity): (u32, u32, Option<u32>, String, u32),
+    owned: Vec<(u32, Vec<String>, Timestamp, Vec<u8>)>,
+) -> Result<Filed, MailError> {
+    let batch: Vec<RemoteMessage<'_>> = owned
+        .iter()
+        .map(|(uid, flags, date, raw)| RemoteMessage { uid: *uid, raw, flags: flags.clone(), internaldate: *date })
+        .collect();
+    let to = Destination { name, account, mailbox, pair, folder: &remote, uidvalidity };
+    let outcomes = store.db.file_remote(store.blobs.as_ref(), user, &to, &batch)?;
+    store.changed(user);
+    let mut out = Filed { filed: 0, found: 0, bytes: 0, quota_full: false, failed: None };
+    for (o, m) in outcomes.into_iter().zip(&batch) {
+        match o {
+            Ok(Imported::Filed) => {
+                out.filed += 1;
+                out.bytes += m.raw.len() as u64;
+            }
+            Ok(Imported::Found | Imported::Tombstone) => out.found += 1,
+            Err(MailError::OverQuota(_)) => out.quota_full = true,
+            Err(e) => out.failed = Some(e),
+        }
+    }
+    Ok(out)
+}
+
+async fn settle_batch(
+    filing: tokio::task::JoinHandle<Result<Filed, MailError>>,
+    report: &mut Report,
+) -> Result<(), SyncError> {
+    let done = match filing.await {
+        Ok(r) => r?,
+        Err(e) => return Err(SyncError::Store(MailError::Db(format!("a filing task failed: {e}")))),
+    };
+    report.filed += done.filed;
+    report.found += done.found;
+    report.bytes += done.bytes;
+    report.quota_full |= done.quota_full;
+    match done.failed {
+        Some(e) => Err(SyncError::Store(e)),
+        None => Ok(()),
+    }
 }

@@ -125,6 +125,8 @@ pub struct RemoteMessage<'a> {
 /// in each message's origin), its local mailbox, and the unified INBOX for the source INBOX.
 #[derive(Debug, Clone, Copy)]
 pub struct Destination<'a> {
+    /// The account's name: its status counts the batch in the batch's own commit.
+    pub name: &'a str,
     pub account: u32,
     pub mailbox: u32,
     pub pair: Option<u32>,
@@ -458,7 +460,7 @@ impl MailDb {
         to: &Destination<'_>,
         batch: &[RemoteMessage<'_>],
     ) -> Result<Vec<Result<Imported, MailError>>, MailError> {
-        let &Destination { account, mailbox, pair, folder, uidvalidity } = to;
+        let &Destination { name, account, mailbox, pair, folder, uidvalidity } = to;
         let hashes: Vec<BlobHash> = batch.iter().map(|m| BlobHash::of(m.raw)).collect();
         let known = self.known_by_content(user, account, &hashes)?;
         let state = self.user_state(user)?;
@@ -534,6 +536,7 @@ impl MailDb {
             };
             out.push(outcome);
         }
+        count_batch(&txn, user, name, batch, &out)?;
         txn.commit()?;
         Ok(out)
     }
@@ -628,6 +631,32 @@ impl MailDb {
         map_entry(txn, user, account, mailbox, m, id, hash)?;
         Ok(Ok(Imported::Filed))
     }
+}
+
+/// The batch in the account's progress, in the batch's transaction (no commit of its own).
+fn count_batch(
+    txn: &redb::WriteTransaction,
+    user: u32,
+    name: &str,
+    batch: &[RemoteMessage<'_>],
+    out: &[Result<Imported, MailError>],
+) -> Result<(), MailError> {
+    let mut table = txn.open_table(SYNC_ACCOUNTS)?;
+    let Some(v) = table.get((user, name))? else { return Ok(()) };
+    let mut rec: AccountSync = read("sync account", v.value())?;
+    drop(v);
+    let s = &mut rec.status;
+    for (m, o) in batch.iter().zip(out) {
+        s.done_messages += 1;
+        s.done_bytes += m.raw.len() as u64;
+        if matches!(o, Ok(Imported::Filed)) {
+            s.imported_messages += 1;
+            s.imported_bytes += m.raw.len() as u64;
+        }
+    }
+    s.updated_at = Some(Timestamp::now());
+    table.insert((user, name), json(&rec).as_slice())?;
+    Ok(())
 }
 
 /// The map, reverse and content entries of a fetched message mapped to `id`.
