@@ -45,6 +45,7 @@ trap cleanup EXIT
 
 cert=$repo/certs/localhost-cert.pem key=$repo/certs/localhost-key.pem
 printf 'bench import password\n' > "$work/password"
+printf 'bench own gatepost password\n' > "$work/own-password"
 log "generating $count messages"
 python3 "$repo/benches/mailgen.py" "$work/msgs" --count "$count" >/dev/null
 client() { taskset -c 1 python3 "$repo/benches/imap_client.py" "$1" localhost "$2" "$cert" bench "$work/password" "${@:3}"; }
@@ -93,7 +94,7 @@ Host localhost
 Port $dv_port
 User bench
 PassCmd "cat $work/password"
-TLSType IMAPS
+SSLType IMAPS
 CertificateFile $cert
 
 IMAPStore src-remote
@@ -118,10 +119,14 @@ RC
     echo "mbsync $n $(python3 -c "print($end - $start)")"; mb+=("$n $(python3 -c "print($end - $start)")")
 
     rm -rf "$work/gp-data" "$work/secrets.key"
-    "$bin" --config "$work/gatepost.toml" user add bench --email bench@example.com --password-file "$work/password" >/dev/null
+    "$bin" --config "$work/gatepost.toml" user add bench --email bench@example.com --password-file "$work/own-password" >/dev/null
     "$bin" --config "$work/gatepost.toml" account add bench --name Src --address bench@example.org \
         --imap "imaps://localhost:$dv_port" --login bench --password-file "$work/password" --ca-file "$cert" >/dev/null
-    taskset -c 1 "$bin" --config "$work/gatepost.toml" serve 2>"$work/gatepost.log" &
+    if [ -n "${GATEPOST_BENCH_PERF:-}" ]; then # a profile of the server's import: perf report -i FILE
+        taskset -c 1 perf record -F 499 -g -o "$GATEPOST_BENCH_PERF" "$bin" --config "$work/gatepost.toml" serve 2>"$work/gatepost.log" &
+    else
+        taskset -c 1 "$bin" --config "$work/gatepost.toml" serve 2>"$work/gatepost.log" &
+    fi
     gp_pid=$!
     wait_port "$gp_port" 30 "$gp_pid" || die "gatepost did not start: $(cat "$work/gatepost.log")"
     for _ in $(seq 1 1200); do

@@ -19,6 +19,10 @@ use crate::store::{create_private, integrity::private_dir_all, sync_dir};
 /// smaller; a message with a real attachment is not).
 pub const PACK_BELOW: usize = 64 << 10;
 
+/// In a batch (`put_all`: import), stored forms up to this size are packed too: a file each
+/// would cost an fsync per message, which bulk import must not (decision D44).
+pub const PACK_BULK_BELOW: usize = 1 << 20;
+
 pub struct FileBlobs {
     root: PathBuf,
     /// Makes temporary names unique within the process (the pid, across processes).
@@ -100,17 +104,22 @@ impl BlobStore for FileBlobs {
         Ok((hash, Place::Own))
     }
 
-    fn put_all(&self, raws: &[&[u8]]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
-        let mut out = Vec::with_capacity(raws.len());
+    fn put_all(&self, blobs: &[(BlobHash, &[u8])]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
+        let bulk_below = if self.pack_below == 0 { 0 } else { self.pack_below.max(PACK_BULK_BELOW) };
+        let mut out = Vec::with_capacity(blobs.len());
         let mut small: Vec<(usize, BlobHash, Vec<u8>)> = Vec::new();
-        for raw in raws {
-            let hash = BlobHash::of(raw);
+        for &(hash, raw) in blobs {
+            if self.path(&hash).is_file() {
+                out.push((hash, Place::Own)); // the same bytes, stored already
+                continue;
+            }
             let stored = codec::encode(raw);
-            if stored.len() <= self.pack_below && !self.path(&hash).is_file() {
+            if stored.len() <= bulk_below {
                 small.push((out.len(), hash, stored));
                 out.push((hash, Place::Own)); // its place follows
             } else {
-                out.push(self.put(raw)?);
+                self.write_new(&hash, &stored).map_err(|source| BlobError::Io { hash, context: "writing", source })?;
+                out.push((hash, Place::Own));
             }
         }
         if let Some(first) = small.first().map(|s| s.1) {

@@ -80,10 +80,10 @@ pub trait BlobStore: Send + Sync {
     /// Store `raw` durably (on disk when this returns) and return its name and place. Bytes
     /// already stored under their own name are not written again.
     fn put(&self, raw: &[u8]) -> Result<(BlobHash, Place), BlobError>;
-    /// Store many at once: a backend with packs makes the small ones durable under one
-    /// fsync (bulk import).
-    fn put_all(&self, raws: &[&[u8]]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
-        raws.iter().map(|raw| self.put(raw)).collect()
+    /// Store many at once, each with its hash (`BlobHash::of`, computed by the caller once):
+    /// a backend with packs makes them durable under one fsync (bulk import).
+    fn put_all(&self, blobs: &[(BlobHash, &[u8])]) -> Result<Vec<(BlobHash, Place)>, BlobError> {
+        blobs.iter().map(|(_, raw)| self.put(raw)).collect()
     }
     /// The raw bytes, verified against `hash`.
     fn get(&self, hash: &BlobHash, place: Place) -> Result<Vec<u8>, BlobError>;

@@ -455,6 +455,23 @@ impl MailDb {
         Ok((place, s))
     }
 
+    /// Keep structures parsed on first use (FETCH of an imported message), one commit.
+    pub fn put_structures(&self, parsed: &[(BlobHash, Vec<u8>)]) -> Result<(), MailError> {
+        let txn = self.write()?;
+        {
+            let mut table = txn.open_table(STRUCTURES)?;
+            let refs = txn.open_table(BLOB_REFS)?;
+            for (hash, s) in parsed {
+                // Only for a blob still referenced: the collector removes a gone blob's row.
+                if table.get(&hash.0)?.is_none() && refs.get(&hash.0)?.is_some_and(|v| v.value() > 0) {
+                    table.insert(&hash.0, s.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// The stored structure of a blob.
     pub fn structure(&self, hash: &BlobHash) -> Result<Option<Structure>, MailError> {
         Ok(self.blob_meta(hash, true)?.1)

@@ -382,19 +382,10 @@ async fn fetch_new(
     let mut filing: Option<tokio::task::JoinHandle<Result<Filed, MailError>>> = None;
     for batch in plan::batches(&fits, BATCH_MESSAGES, BATCH_BYTES) {
         let set = plan::uid_sets(&batch, batch.len()).remove(0);
-        let fetched = uid_fetch(session, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
-        let mut owned: Vec<(u32, Vec<String>, Timestamp, Vec<u8>)> = Vec::with_capacity(fetched.len());
-        for f in &fetched {
-            let (Some(uid), Some(body)) = (f.uid, f.body()) else { continue };
-            let date = f
-                .internal_date()
-                .and_then(|d| Timestamp::from_second(d.timestamp()).ok())
-                .unwrap_or_else(Timestamp::now);
-            let flags = plan::normalize(&f.flags().map(|f| flag_text(&f)).collect::<Vec<_>>());
-            owned.push((uid, flags, date, body.to_vec()));
-        }
-        drop(fetched);
-        owned.sort_by_key(|o| o.0);
+        let mut fetched = uid_fetch(session, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
+        // The responses themselves go to the filing thread: their bodies are not copied.
+        fetched.retain(|f| f.uid.is_some() && f.body().is_some());
+        fetched.sort_by_key(|f| f.uid);
         if let Some(previous) = filing.take() {
             settle_batch(previous, report).await?;
             if report.quota_full {
@@ -404,7 +395,7 @@ async fn fetch_new(
         let to = (ctx.account, rec.mailbox, pair, folder.name.clone(), rec.uidvalidity);
         filing = Some(tokio::task::spawn_blocking({
             let (store, name) = (ctx.store.clone(), ctx.account_name.clone());
-            move || file_batch(&store, user, &name, to, owned)
+            move || file_batch(&store, user, &name, to, fetched)
         }));
     }
     if let Some(previous) = filing.take() {
@@ -429,11 +420,19 @@ fn file_batch(
     user: u32,
     name: &str,
     (account, mailbox, pair, remote, uidvalidity): (u32, u32, Option<u32>, String, u32),
-    owned: Vec<(u32, Vec<String>, Timestamp, Vec<u8>)>,
+    fetched: Vec<async_imap::types::Fetch>,
 ) -> Result<Filed, MailError> {
-    let batch: Vec<RemoteMessage<'_>> = owned
+    let batch: Vec<RemoteMessage<'_>> = fetched
         .iter()
-        .map(|(uid, flags, date, raw)| RemoteMessage { uid: *uid, raw, flags: flags.clone(), internaldate: *date })
+        .filter_map(|f| {
+            let (uid, raw) = (f.uid?, f.body()?);
+            let internaldate = f
+                .internal_date()
+                .and_then(|d| Timestamp::from_second(d.timestamp()).ok())
+                .unwrap_or_else(Timestamp::now);
+            let flags = plan::normalize(&f.flags().map(|f| flag_text(&f)).collect::<Vec<_>>());
+            Some(RemoteMessage { uid, raw, flags, internaldate })
+        })
         .collect();
     let to = Destination { name, account, mailbox, pair, folder: &remote, uidvalidity };
     let outcomes = store.db.file_remote(store.blobs.as_ref(), user, &to, &batch)?;

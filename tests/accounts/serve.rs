@@ -170,6 +170,14 @@ async fn an_added_account_is_imported_served_and_pushed() {
     assert_eq!(exists(&mut c, "Accounts/Work/INBOX").await, 3);
     assert_eq!(exists(&mut c, "Accounts/Work/Lists").await, 2);
     assert_eq!(exists(&mut c, "INBOX").await, 3, "the unified INBOX holds the source INBOX");
+    // Imported messages get their structure parsed when first wanted, and served.
+    c.select("Accounts/Work/Lists").await.unwrap();
+    let f: Vec<_> = c.fetch("1:*", "(BODYSTRUCTURE ENVELOPE)").await.unwrap().collect().await;
+    assert_eq!(f.len(), 2);
+    for m in &f {
+        let m = m.as_ref().unwrap();
+        assert!(m.bodystructure().is_some() && m.envelope().is_some(), "{m:?}");
+    }
     // The user cannot reshape the account's tree.
     assert!(c.create("Accounts/Work/Mine").await.is_err());
 

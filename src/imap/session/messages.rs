@@ -135,10 +135,11 @@ impl Session {
                 sel.announce_flags(&mut self.out);
             }
             let sel = self.selected.as_ref().expect("selected");
+            let mut learned = Vec::new();
             for m in members.iter().filter(|m| job.changed_since.is_none_or(|s| m.modseq > s)) {
                 let Some(msn) = sel.msn(m.uid) else { continue };
                 let (raw, structure) = if needs_raw {
-                    match load(&store, m, needs_structure) {
+                    match load(&store, m, needs_structure, &mut learned) {
                         Ok(r) => r,
                         Err(e) => {
                             // A damaged blob is never served (docs/mailstore.md): say which.
@@ -159,6 +160,12 @@ impl Session {
                     structure: structure.as_ref(),
                 };
                 fetch::render(&mut self.out, &msg, &job.items);
+            }
+            // Structures parsed for this slice are kept, one commit for the slice.
+            if !learned.is_empty()
+                && let Err(e) = store.db.put_structures(&learned)
+            {
+                tracing::warn!(session = %self.id, error = %e, "could not keep parsed structures");
             }
         }
         let uid = job.uid;
@@ -272,7 +279,7 @@ impl Session {
         let mut highest = 0;
         for m in &members {
             let Some(msn) = sel.msn(m.uid) else { continue };
-            let loader = || load(&store, m, false).ok().and_then(|(raw, _)| raw);
+            let loader = || load(&store, m, false, &mut Vec::new()).ok().and_then(|(raw, _)| raw);
             let c =
                 Candidate { msn: msn as u32, member: m, recent: sel.is_recent(m.uid), view: &sel.uids, raw: &loader };
             if search::matches(keys, &c) {
@@ -385,7 +392,7 @@ impl Session {
         };
         let mut messages = Vec::new();
         for m in &members {
-            match load(&self.env.store, m, false) {
+            match load(&self.env.store, m, false, &mut Vec::new()) {
                 Ok((Some(raw), _)) => messages.push((raw, m.message.flags.clone())),
                 Ok((None, _)) => {}
                 Err(e) => return self.store_error(tag, e),
@@ -478,15 +485,26 @@ fn set_contains_uid(set: &SequenceSet, uid: u32) -> bool {
     resolve(set, &probe, true).is_ok_and(|u| !u.is_empty())
 }
 
-/// The raw bytes (verified against their hash) and, when wanted, the stored structure.
+type Loaded = (Option<Vec<u8>>, Option<crate::mailstore::structure::Structure>);
+
+/// The raw bytes (verified against their hash) and, when wanted, the structure: the stored
+/// one, or parsed now and added to `learned` for the caller to store (imported messages have
+/// none until first wanted).
 fn load(
     store: &crate::mailstore::MailStore,
     m: &Member,
     structure: bool,
-) -> Result<(Option<Vec<u8>>, Option<crate::mailstore::structure::Structure>), MailError> {
+    learned: &mut Vec<(BlobHash, Vec<u8>)>,
+) -> Result<Loaded, MailError> {
     let hash: BlobHash = m.message.blob.parse()?;
     let (place, stored) = store.db.blob_meta(&hash, structure)?;
     let raw = store.db.read_blob_from(store.blobs.as_ref(), &hash, place)?;
-    let s = structure.then(|| stored.unwrap_or_else(|| crate::mailstore::structure::Structure::of(&raw)));
+    let s = structure.then(|| {
+        stored.unwrap_or_else(|| {
+            let s = crate::mailstore::structure::Structure::of(&raw);
+            learned.push((hash, s.encode()));
+            s
+        })
+    });
     Ok((Some(raw), s))
 }

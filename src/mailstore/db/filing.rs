@@ -52,7 +52,7 @@ impl MailDb {
             writer,
             origin,
             message_id: message_id_of(raw),
-            structure,
+            structure: Some(structure),
             pair: None,
         }))?;
         match done {
@@ -85,8 +85,15 @@ impl MailDb {
         let news: Vec<&NewMessage> = news.iter().zip(&refused).filter(|(_, r)| r.is_none()).map(|(n, _)| n).collect();
         let structures: Vec<Vec<u8>> = news.iter().map(|n| Structure::of(n.raw).encode()).collect();
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
-        let known = self.packed_places(news.iter().map(|n| BlobHash::of(n.raw)))?;
-        let fresh: Vec<&[u8]> = news.iter().zip(&known).filter(|(_, k)| k.is_none()).map(|(n, _)| n.raw).collect();
+        let hashes: Vec<BlobHash> = news.iter().map(|n| BlobHash::of(n.raw)).collect();
+        let known = self.packed_places(hashes.iter().copied())?;
+        let fresh: Vec<(BlobHash, &[u8])> = news
+            .iter()
+            .zip(&known)
+            .zip(&hashes)
+            .filter(|((_, k), _)| k.is_none())
+            .map(|((n, _), h)| (*h, n.raw))
+            .collect();
         let mut written = blobs.put_all(&fresh)?.into_iter();
         let mut jobs = Vec::with_capacity(news.len());
         for ((new, known), structure) in news.iter().zip(known).zip(structures) {
@@ -107,7 +114,7 @@ impl MailDb {
                 writer: new.writer,
                 origin: origin.clone(),
                 message_id: message_id_of(new.raw),
-                structure,
+                structure: Some(structure),
                 pair: None,
             }));
         }

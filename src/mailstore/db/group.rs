@@ -37,8 +37,9 @@ pub(super) struct Filing {
     pub origin: Origin,
     pub message_id: Option<String>,
     /// The parsed structure, encoded (made before the writer is taken: parsing a message is
-    /// the one costly step, and no other filing should wait for it).
-    pub structure: Vec<u8>,
+    /// the one costly step, and no other filing should wait for it). `None`: parsed when
+    /// first wanted (bulk import, decision D44).
+    pub structure: Option<Vec<u8>>,
     /// A second membership of the same message (the INBOX pair: a source INBOX message is
     /// also in the unified `INBOX`).
     pub pair: Option<u32>,
@@ -210,9 +211,11 @@ impl MailDb {
             work.put_message(id, &msg)?;
         }
         work.finish()?;
-        let mut structures = txn.open_table(STRUCTURES)?;
-        if structures.get(&f.hash.0)?.is_none() {
-            structures.insert(&f.hash.0, f.structure.as_slice())?;
+        if let Some(structure) = &f.structure {
+            let mut structures = txn.open_table(STRUCTURES)?;
+            if structures.get(&f.hash.0)?.is_none() {
+                structures.insert(&f.hash.0, structure.as_slice())?;
+            }
         }
         Ok(Ok(Appended { uidvalidity, uid, modseq }))
     }

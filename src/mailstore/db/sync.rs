@@ -478,19 +478,21 @@ impl MailDb {
             })
             .collect();
         let to_write: Vec<usize> = (0..batch.len()).filter(|&i| known[i].is_none() && refused[i].is_none()).collect();
-        let structures: Vec<Vec<u8>> = to_write.iter().map(|&i| Structure::of(batch[i].raw).encode()).collect();
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
         let places = self.packed_places(to_write.iter().map(|&i| hashes[i]))?;
-        let fresh: Vec<&[u8]> =
-            to_write.iter().zip(&places).filter(|(_, p)| p.is_none()).map(|(&i, _)| batch[i].raw).collect();
+        let fresh: Vec<(BlobHash, &[u8])> = to_write
+            .iter()
+            .zip(&places)
+            .filter(|(_, p)| p.is_none())
+            .map(|(&i, _)| (hashes[i], batch[i].raw))
+            .collect();
         let mut written = blobs.put_all(&fresh)?.into_iter();
-        let mut stored: Vec<Option<(Place, Vec<u8>)>> = vec![None; batch.len()];
-        for ((&i, place), structure) in to_write.iter().zip(places).zip(structures) {
-            let place = match place {
+        let mut stored: Vec<Option<Place>> = vec![None; batch.len()];
+        for (&i, place) in to_write.iter().zip(places) {
+            stored[i] = Some(match place {
                 Some((_, p)) => p,
                 None => written.next().expect("one stored blob per fresh message").1,
-            };
-            stored[i] = Some((place, structure));
+            });
         }
         let txn = self.write()?;
         let mut out = Vec::with_capacity(batch.len());
@@ -500,7 +502,7 @@ impl MailDb {
                 continue;
             }
             let outcome = match stored[i].take() {
-                Some((place, structure)) => {
+                Some(place) => {
                     let filing = Filing {
                         user,
                         mailbox,
@@ -519,7 +521,9 @@ impl MailDb {
                             first_import: true,
                         },
                         message_id: message_id_of(m.raw),
-                        structure,
+                        // Parsed when first wanted (FETCH BODYSTRUCTURE stores it), as Dovecot
+                        // fills its cache: import is bound by this parse otherwise (D44).
+                        structure: None,
                         pair,
                     };
                     match self.apply_filing(&txn, &filing)? {
