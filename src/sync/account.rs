@@ -183,6 +183,7 @@ async fn connected(
         inbox,
         max_size: env.max_size,
         condstore: has("CONDSTORE"),
+        timeout: pass::COMMAND_TIMEOUT,
         hostname: env.hostname.clone(),
     };
     let idle = has("IDLE");
@@ -200,7 +201,7 @@ async fn connected(
             changes.borrow_and_update();
             write_back(&mut session, &ctx).await?;
             let woke = if idle {
-                let (s, woke) = idle_until(session, next_poll, &mut changes, stop).await?;
+                let (s, woke) = idle_until(session, ctx.timeout, next_poll, &mut changes, stop).await?;
                 session = s;
                 woke
             } else {
@@ -253,7 +254,7 @@ pub async fn full_pass(session: &mut Session, ctx: &Ctx) -> Result<Report, SyncE
         s.done_bytes = 0;
     })?;
     let since = ctx.store.db.modseq(user)?;
-    let remote = pass::list_folders(session).await?;
+    let remote = pass::list_folders(session, ctx.timeout).await?;
     let folders = pass::open_folders(ctx, &remote).await?;
     let mut report = Report::default();
     for (folder, rec) in folders {
@@ -350,14 +351,15 @@ async fn wait_until(
 /// IDLE on the source INBOX until it speaks, a local change, the poll time, or stop.
 async fn idle_until(
     mut session: Session,
+    limit: Duration,
     until: tokio::time::Instant,
     changes: &mut watch::Receiver<u64>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(Session, Woke), SyncError> {
-    pass::select_inbox(&mut session).await?;
+    pass::select_inbox(&mut session, limit).await?;
     // async-imap's IDLE takes the session by value and gives it back at DONE.
     let mut handle = session.idle();
-    let init = tokio::time::timeout(pass::COMMAND_TIMEOUT, handle.init()).await;
+    let init = tokio::time::timeout(limit, handle.init()).await;
     match init {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.into()),
@@ -385,7 +387,7 @@ async fn idle_until(
             _ => Woke::Timer,
         }
     };
-    let session = match tokio::time::timeout(pass::COMMAND_TIMEOUT, handle.done()).await {
+    let session = match tokio::time::timeout(limit, handle.done()).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(SyncError::Timeout),

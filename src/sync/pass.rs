@@ -38,8 +38,11 @@ impl From<async_imap::error::Error> for SyncError {
     }
 }
 
-async fn timed<T>(f: impl Future<Output = Result<T, async_imap::error::Error>>) -> Result<T, SyncError> {
-    match tokio::time::timeout(COMMAND_TIMEOUT, f).await {
+async fn timed<T>(
+    limit: Duration,
+    f: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, SyncError> {
+    match tokio::time::timeout(limit, f).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(SyncError::Timeout),
     }
@@ -56,6 +59,8 @@ pub struct Ctx {
     /// `[imap] max_append_size`: larger messages are listed in the status, not fetched.
     pub max_size: u64,
     pub condstore: bool,
+    /// Each command's deadline, and each FETCH response's ([`COMMAND_TIMEOUT`]).
+    pub timeout: Duration,
     /// gatepost's host name, for the notices it files.
     pub hostname: String,
 }
@@ -98,11 +103,12 @@ where
 }
 
 /// The source's selectable folders, INBOX first.
-pub async fn list_folders(session: &mut Session) -> Result<Vec<RemoteFolder>, SyncError> {
+pub async fn list_folders(session: &mut Session, limit: Duration) -> Result<Vec<RemoteFolder>, SyncError> {
     use async_imap::imap_proto::NameAttribute as A;
-    let names: Vec<_> =
-        timed(async { session.list(Some(""), Some("*")).await?.collect::<Vec<_>>().await.into_iter().collect() })
-            .await?;
+    let names: Vec<_> = timed(limit, async {
+        session.list(Some(""), Some("*")).await?.collect::<Vec<_>>().await.into_iter().collect()
+    })
+    .await?;
     let mut out: Vec<RemoteFolder> = Vec::new();
     for n in &names {
         let attrs = n.attributes();
@@ -179,8 +185,8 @@ pub async fn open_folders(ctx: &Ctx, remote: &[RemoteFolder]) -> Result<Vec<(Rem
 }
 
 /// EXAMINE the source INBOX (before IDLE).
-pub async fn select_inbox(session: &mut Session) -> Result<(), SyncError> {
-    timed(session.examine("INBOX")).await.map(|_| ())
+pub async fn select_inbox(session: &mut Session, limit: Duration) -> Result<(), SyncError> {
+    timed(limit, session.examine("INBOX")).await.map(|_| ())
 }
 
 fn flag_text(f: &async_imap::types::Flag<'_>) -> String {
@@ -198,13 +204,13 @@ fn flag_text(f: &async_imap::types::Flag<'_>) -> String {
 }
 
 /// Collect a FETCH response stream, each response within the deadline.
-async fn collect_fetches<S>(mut stream: S) -> Result<Vec<async_imap::types::Fetch>, SyncError>
+async fn collect_fetches<S>(limit: Duration, mut stream: S) -> Result<Vec<async_imap::types::Fetch>, SyncError>
 where
     S: futures_util::Stream<Item = Result<async_imap::types::Fetch, async_imap::error::Error>> + Unpin,
 {
     let mut out = Vec::new();
     loop {
-        match tokio::time::timeout(COMMAND_TIMEOUT, stream.next()).await {
+        match tokio::time::timeout(limit, stream.next()).await {
             Ok(Some(f)) => out.push(f?),
             Ok(None) => return Ok(out),
             Err(_) => return Err(SyncError::Timeout),
@@ -212,9 +218,14 @@ where
     }
 }
 
-async fn uid_fetch(session: &mut Session, set: &str, query: &str) -> Result<Vec<async_imap::types::Fetch>, SyncError> {
-    let stream = timed(session.uid_fetch(set, query)).await?;
-    collect_fetches(stream).await
+async fn uid_fetch(
+    session: &mut Session,
+    limit: Duration,
+    set: &str,
+    query: &str,
+) -> Result<Vec<async_imap::types::Fetch>, SyncError> {
+    let stream = timed(limit, session.uid_fetch(set, query)).await?;
+    collect_fetches(limit, stream).await
 }
 
 /// One folder: select, list, plan, apply, push, fetch. Returns the updated record.
@@ -227,9 +238,9 @@ pub async fn sync_folder(
 ) -> Result<FolderSync, SyncError> {
     let (user, account, mailbox) = (ctx.user, ctx.account, rec.mailbox);
     let selected = if ctx.condstore {
-        timed(session.select_condstore(&folder.name)).await?
+        timed(ctx.timeout, session.select_condstore(&folder.name)).await?
     } else {
-        timed(session.examine(&folder.name)).await?
+        timed(ctx.timeout, session.examine(&folder.name)).await?
     };
     let uidvalidity = selected.uid_validity.unwrap_or(0);
     let uidnext = selected.uid_next.unwrap_or(0);
@@ -265,16 +276,17 @@ pub async fn sync_folder(
     let mut listing = Listing::default();
     if selected.exists > 0 {
         if incremental {
-            listing.uids = timed(session.uid_search("ALL")).await?.into_iter().collect();
+            listing.uids = timed(ctx.timeout, session.uid_search("ALL")).await?.into_iter().collect();
             let changed =
-                uid_fetch(session, "1:*", &format!("(UID FLAGS) (CHANGEDSINCE {})", rec.highestmodseq)).await?;
+                uid_fetch(session, ctx.timeout, "1:*", &format!("(UID FLAGS) (CHANGEDSINCE {})", rec.highestmodseq))
+                    .await?;
             for f in changed {
                 if let Some(uid) = f.uid {
                     listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
                 }
             }
         } else {
-            for f in uid_fetch(session, "1:*", "(UID FLAGS)").await? {
+            for f in uid_fetch(session, ctx.timeout, "1:*", "(UID FLAGS)").await? {
                 if let Some(uid) = f.uid {
                     listing.uids.insert(uid);
                     listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
@@ -313,7 +325,7 @@ async fn push_flags(
     report: &mut Report,
 ) -> Result<(), SyncError> {
     if !ctx.condstore {
-        timed(session.select(&folder.name)).await?;
+        timed(ctx.timeout, session.select(&folder.name)).await?;
     }
     let mut done = Vec::new();
     for p in push {
@@ -321,8 +333,9 @@ async fn push_flags(
             if flags.is_empty() {
                 continue;
             }
-            let stream = timed(session.uid_store(p.uid.to_string(), format!("{op} ({})", flags.join(" ")))).await?;
-            collect_fetches(stream).await?;
+            let stream =
+                timed(ctx.timeout, session.uid_store(p.uid.to_string(), format!("{op} ({})", flags.join(" ")))).await?;
+            collect_fetches(ctx.timeout, stream).await?;
         }
         done.push((p.uid, p.result.clone()));
     }
@@ -343,7 +356,7 @@ async fn fetch_new(
 ) -> Result<(), SyncError> {
     let mut sizes = Vec::with_capacity(uids.len());
     for set in plan::uid_sets(uids, 2000) {
-        for f in uid_fetch(session, &set, "(UID RFC822.SIZE)").await? {
+        for f in uid_fetch(session, ctx.timeout, &set, "(UID RFC822.SIZE)").await? {
             if let (Some(uid), Some(size)) = (f.uid, f.size) {
                 sizes.push((uid, u64::from(size)));
             }
@@ -382,7 +395,7 @@ async fn fetch_new(
     let mut filing: Option<tokio::task::JoinHandle<Result<Filed, MailError>>> = None;
     for batch in plan::batches(&fits, BATCH_MESSAGES, BATCH_BYTES) {
         let set = plan::uid_sets(&batch, batch.len()).remove(0);
-        let mut fetched = uid_fetch(session, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
+        let mut fetched = uid_fetch(session, ctx.timeout, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
         // The responses themselves go to the filing thread: their bodies are not copied.
         fetched.retain(|f| f.uid.is_some() && f.body().is_some());
         fetched.sort_by_key(|f| f.uid);

@@ -7,5 +7,6 @@ mod ports;
 mod cli;
 mod connect;
 mod dovecot;
+mod faults;
 mod serve;
 mod sync;

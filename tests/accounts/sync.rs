@@ -15,8 +15,8 @@ use gatepost::sync::pass::{Ctx, Report};
 
 use crate::dovecot::{Dovecot, available, cert};
 
-const LOGIN: &str = "alice@work.example";
-const PASSWORD: &str = "the work password";
+pub const LOGIN: &str = "alice@work.example";
+pub const PASSWORD: &str = "the work password";
 
 pub async fn session(dv: &Dovecot) -> Session {
     let url = ServerUrl::parse(&format!("imap://127.0.0.1:{}", dv.imap_port), &[Protocol::Imap], "incoming").unwrap();
@@ -55,6 +55,7 @@ pub fn local_with(rule: QuotaRule, condstore: bool) -> Local {
         inbox: store.db.mailbox_id(user, "INBOX").unwrap(),
         max_size: 10 << 20,
         condstore,
+        timeout: Duration::from_secs(3),
         hostname: "gp.example".into(),
     };
     Local { _dir: dir, store, user, ctx }
