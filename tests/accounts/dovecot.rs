@@ -44,6 +44,11 @@ fn run(cmd: &mut Command) {
 
 impl Dovecot {
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, "")
+    }
+
+    /// With `extra` appended to the configuration.
+    pub fn start_with(users: &[(&str, &str)], extra_conf: &str) -> Dovecot {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for sub in ["run", "state", "mail"] {
@@ -81,7 +86,7 @@ impl Dovecot {
              passdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = {userdb_args} home={d}/mail/%u\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n  \
-             inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n",
+             inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{extra_conf}\n",
             d = d.display(),
             cert = cert().display(),
             key = repo().join("certs/localhost-key.pem").display(),

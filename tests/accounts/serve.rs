@@ -246,3 +246,34 @@ async fn an_added_account_is_imported_served_and_pushed() {
     assert!(!text(&o).contains("Work"), "{}", text(&o));
     g.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_stays_within_a_provider_connection_limit() {
+    if !available() {
+        return;
+    }
+    // One connection per user and address: a second one is refused by Dovecot.
+    let dv = Dovecot::start_with(&[(LOGIN, PASSWORD)], "protocol imap {\n  mail_max_userip_connections = 1\n}\n");
+    {
+        let mut src = session(&dv).await;
+        src.create("Lists").await.unwrap();
+        for n in 1..=3 {
+            append(&mut src, "INBOX", &message(n, "in"), None).await;
+            append(&mut src, "Lists", &message(n + 10, "list"), None).await;
+        }
+        src.logout().await.unwrap();
+    }
+    let mut g = Gatepost::new("[sync]\npoll_interval = \"2s\"\n");
+    let o = g.add_account(&dv, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    g.serve();
+    let o = gatepost(&g.config, &["account", "show", "alice", "Work", "--follow"]);
+    assert!(o.status.success() && text(&o).contains("first import done, 6 messages"), "{}\n{}", text(&o), g.log());
+    // Several polls and an IDLE later, the server never needed a second connection.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let log = dv.log();
+    assert!(!log.contains("Maximum number of connections"), "{log}");
+    let o = gatepost(&g.config, &["account", "show", "alice", "Work", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sync"]["problem"], serde_json::Value::Null, "{v}");
+}
