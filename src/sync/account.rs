@@ -255,7 +255,7 @@ pub async fn full_pass(session: &mut Session, ctx: &Ctx) -> Result<Report, SyncE
     })?;
     let since = ctx.store.db.modseq(user)?;
     let remote = pass::list_folders(session, ctx.timeout).await?;
-    let folders = pass::open_folders(ctx, &remote).await?;
+    let folders = pass::open_folders(session, ctx, &remote).await?;
     let mut report = Report::default();
     for (folder, rec) in folders {
         pass::sync_folder(session, ctx, &folder, rec, &mut report).await?;

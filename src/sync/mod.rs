@@ -10,4 +10,5 @@ pub mod notice;
 pub mod pass;
 pub mod plan;
 pub mod problem;
+pub mod rename;
 pub mod supervisor;

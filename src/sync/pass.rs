@@ -142,10 +142,30 @@ pub async fn list_folders(session: &mut Session, limit: Duration) -> Result<Vec<
 
 /// Record the source's folders: new ones get their local mailbox, vanished ones are marked
 /// gone (their mail stays). Returns every live folder with its record, INBOX first.
-pub async fn open_folders(ctx: &Ctx, remote: &[RemoteFolder]) -> Result<Vec<(RemoteFolder, FolderSync)>, SyncError> {
+pub async fn open_folders(
+    session: &mut Session,
+    ctx: &Ctx,
+    remote: &[RemoteFolder],
+) -> Result<Vec<(RemoteFolder, FolderSync)>, SyncError> {
     let (user, account) = (ctx.user, ctx.account);
-    let known: BTreeMap<String, FolderSync> =
+    let mut known: BTreeMap<String, FolderSync> =
         db(ctx, move |d| d.sync_folders(user, account)).await?.into_iter().collect();
+    // Renames first: a new folder that is a vanished one renamed takes over its record.
+    let fresh: Vec<RemoteFolder> = remote.iter().filter(|f| !known.contains_key(&f.name)).cloned().collect();
+    let vanished: Vec<(String, FolderSync)> = known
+        .iter()
+        .filter(|(n, r)| !r.gone && !remote.iter().any(|f| f.name == **n))
+        .map(|(n, r)| (n.clone(), r.clone()))
+        .collect();
+    if !fresh.is_empty() && !vanished.is_empty() {
+        for (f, old) in super::rename::detect(session, ctx, &fresh, &vanished).await? {
+            let local = local_path_of(ctx, &f);
+            let (to, from) = (f.name.clone(), old.clone());
+            let rec = db(ctx, move |d| d.move_sync_folder(user, account, &from, &to, &local, Timestamp::now())).await?;
+            known.remove(&old);
+            known.insert(f.name.clone(), rec);
+        }
+    }
     let mut out = Vec::new();
     for f in remote {
         let rec = match known.get(&f.name) {
@@ -157,9 +177,7 @@ pub async fn open_folders(ctx: &Ctx, remote: &[RemoteFolder]) -> Result<Vec<(Rem
                 rec
             }
             None => {
-                let decoded = crate::imap::utf7::decode(f.name.as_bytes()).unwrap_or_else(|| f.name.clone());
-                let delim = f.delimiter.clone();
-                let local = plan::local_path(&ctx.account_name, &decoded, delim.as_deref());
+                let local = local_path_of(ctx, f);
                 let new = FolderSync {
                     mailbox: 0,
                     uidvalidity: 0,
@@ -182,6 +200,16 @@ pub async fn open_folders(ctx: &Ctx, remote: &[RemoteFolder]) -> Result<Vec<(Rem
         }
     }
     Ok(out)
+}
+
+fn local_path_of(ctx: &Ctx, f: &RemoteFolder) -> String {
+    let decoded = crate::imap::utf7::decode(f.name.as_bytes()).unwrap_or_else(|| f.name.clone());
+    plan::local_path(&ctx.account_name, &decoded, f.delimiter.as_deref())
+}
+
+/// EXAMINE a folder; its EXISTS.
+pub(super) async fn examine(session: &mut Session, ctx: &Ctx, name: &str) -> Result<u32, SyncError> {
+    timed(ctx.timeout, session.examine(name)).await.map(|m| m.exists)
 }
 
 /// EXAMINE the source INBOX (before IDLE).
@@ -218,7 +246,7 @@ where
     }
 }
 
-async fn uid_fetch(
+pub(super) async fn uid_fetch(
     session: &mut Session,
     limit: Duration,
     set: &str,

@@ -322,3 +322,37 @@ async fn at_the_quota_ceiling_import_pauses_with_one_notice_and_resumes_when_the
     let status = l.store.db.find_sync_account(l.user, "Work").unwrap().unwrap().status;
     assert!(status.quota_paused_since.is_none() && status.first_import_done, "{status:?}");
 }
+
+#[tokio::test]
+async fn a_folder_renamed_at_the_source_moves_here_with_its_children_and_nothing_comes_twice() {
+    if !available() {
+        return;
+    }
+    let dv = Dovecot::start(&[(LOGIN, PASSWORD)]);
+    let mut src = session(&dv).await;
+    src.create("Projects").await.unwrap();
+    src.create("Projects.2026").await.unwrap();
+    for n in 1..=3 {
+        append(&mut src, "Projects", &message(n, "p"), None).await;
+    }
+    for n in 4..=5 {
+        append(&mut src, "Projects.2026", &message(n, "p26"), None).await;
+    }
+    let l = local(rule());
+    assert_eq!(pass(&l, &dv).await.filed, 5);
+    let projects = l.store.db.mailbox_id(l.user, "Accounts/Work/Projects").unwrap();
+
+    src.rename("Projects", "Clients").await.unwrap();
+    let r = pass(&l, &dv).await;
+    assert_eq!((r.filed, r.found, r.removed), (0, 0, 0), "a rename, not new mail: {r:?}");
+    assert!(l.store.db.mailbox_id(l.user, "Accounts/Work/Projects").is_err(), "the old name is gone");
+    assert_eq!(l.store.db.mailbox_id(l.user, "Accounts/Work/Clients").unwrap(), projects, "the same mailbox, renamed");
+    assert_eq!(l.messages("Accounts/Work/Clients").len(), 3);
+    assert_eq!(l.messages("Accounts/Work/Clients/2026").len(), 2);
+    assert!(l.messages("Accounts/Work/Clients").iter().all(|m| m.1.is_empty()), "no $RemovedAtSource");
+
+    // And it keeps syncing under the new name.
+    append(&mut src, "Clients.2026", &message(6, "p26"), None).await;
+    assert_eq!(pass(&l, &dv).await.filed, 1);
+    assert_eq!(l.messages("Accounts/Work/Clients/2026").len(), 3);
+}

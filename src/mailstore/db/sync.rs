@@ -346,6 +346,63 @@ impl MailDb {
         Ok(())
     }
 
+    /// (Message-ID, size) of each message the folder's map still holds (rename detection).
+    pub fn identities(&self, user: u32, mailbox: u32) -> Result<Vec<(Option<String>, u64)>, MailError> {
+        let txn = self.db.begin_read()?;
+        let (map, messages) = (txn.open_table(SYNC_MAP)?, txn.open_table(MESSAGES)?);
+        let mut out = Vec::new();
+        for entry in map.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
+            let id = entry?.1.value().0;
+            if let Some(m) = messages.get((user, id))? {
+                let m: Message = read("message", m.value())?;
+                out.push((m.message_id, m.size));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A source folder renamed: its record moves to the new name and its local mailbox (with
+    /// its children) to `local`. Two steps; a crash between is finished by the next pass
+    /// (the rename is found again, the local name is already right).
+    pub fn move_sync_folder(
+        &self,
+        user: u32,
+        account: u32,
+        from: &str,
+        to: &str,
+        local: &str,
+        now: Timestamp,
+    ) -> Result<FolderSync, MailError> {
+        let rec: FolderSync = {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(SYNC_FOLDERS)?;
+            let v = table.get((user, account, from))?.ok_or_else(|| MailError::NoMailbox(from.to_string()))?;
+            read("sync folder", v.value())?
+        };
+        let local = canonical_name(local)?;
+        let current = self.mailbox(user, rec.mailbox)?.name;
+        if current != local {
+            if let Some((parent, _)) = local.rsplit_once('/') {
+                let levels: Vec<&str> = parent.split('/').collect();
+                for depth in 1..=levels.len() {
+                    let name = levels[..depth].join("/");
+                    if self.mailbox_id(user, &name).is_err() {
+                        self.create_mailbox(user, &name, now)?;
+                    }
+                }
+            }
+            self.rename_mailbox(user, &current, &local, now)?;
+        }
+        let txn = self.write()?;
+        {
+            let mut table = txn.open_table(SYNC_FOLDERS)?;
+            table.remove((user, account, from))?;
+            table.insert((user, account, to), json(&rec).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(rec)
+    }
+
     /// The folder's map with each message's flags now, by source UID.
     pub fn synced(&self, user: u32, mailbox: u32) -> Result<Vec<Synced>, MailError> {
         let txn = self.db.begin_read()?;
