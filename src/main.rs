@@ -48,6 +48,8 @@ enum Command {
     /// The key that seals account passwords.
     #[command(subcommand)]
     Secrets(cli::account::SecretsCommand),
+    /// Import mail from an mbox, a Maildir or .eml files (with the server stopped).
+    Import(cli::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Quota(cmd) => cli::mail::quota(&args.config, cmd),
         Command::Account(cmd) => cli::account::run(&args.config, cmd),
         Command::Secrets(cmd) => cli::account::secrets(&args.config, cmd),
+        Command::Import(cmd) => cli::import::run(&args.config, cmd),
     }
 }
 

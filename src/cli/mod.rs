@@ -4,6 +4,7 @@
 pub mod account;
 mod account_set;
 mod account_sync;
+pub mod import;
 pub mod mail;
 pub mod output;
 pub mod queue;

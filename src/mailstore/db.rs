@@ -158,6 +158,8 @@ fn one() -> u32 {
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Append,
+    /// `gatepost import` from an mbox, a Maildir or .eml files.
+    Import,
     Copy,
     /// Filed by the Sent filer for the queued message `queue`.
     SentCopy {

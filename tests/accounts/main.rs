@@ -8,5 +8,6 @@ mod cli;
 mod connect;
 mod dovecot;
 mod faults;
+mod import;
 mod serve;
 mod sync;
