@@ -233,9 +233,12 @@ fn header_date(raw: &[u8]) -> Option<Timestamp> {
     Timestamp::from_second(d.to_timestamp()).ok()
 }
 
+/// A message file and its flags.
+type MaildirFile = (PathBuf, Vec<String>);
+
 /// The Maildir's folders: "" (the Maildir itself) and each Maildir++ subfolder (`.A.B` →
 /// `A/B`), each with its message files and their flags (`:2,` info).
-pub fn maildir_folders(dir: &Path) -> anyhow::Result<Vec<(String, Vec<(PathBuf, Vec<String>)>)>> {
+pub fn maildir_folders(dir: &Path) -> anyhow::Result<Vec<(String, Vec<MaildirFile>)>> {
     let mut out = vec![(String::new(), maildir_files(dir)?)];
     let mut subs: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("--maildir {}", dir.display()))?
@@ -253,7 +256,7 @@ pub fn maildir_folders(dir: &Path) -> anyhow::Result<Vec<(String, Vec<(PathBuf, 
     Ok(out)
 }
 
-fn maildir_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<String>)>> {
+fn maildir_files(dir: &Path) -> anyhow::Result<Vec<MaildirFile>> {
     let mut files = Vec::new();
     for sub in ["cur", "new"] {
         let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
