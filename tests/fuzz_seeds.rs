@@ -24,6 +24,7 @@ const TARGETS: &[&str] = &[
     "structure",
     "imap_session",
     "mbox",
+    "sync_plan",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -153,4 +154,9 @@ fn trace_query_seeds() {
 #[test]
 fn mbox_seeds() {
     replay("mbox", checks::mbox);
+}
+
+#[test]
+fn sync_plan_seeds() {
+    replay("sync_plan", checks::sync_plan);
 }

@@ -707,3 +707,110 @@ pub fn mbox(data: &[u8]) {
 fn clean_crlf(m: &[u8]) -> bool {
     m.iter().enumerate().all(|(i, &b)| b != b'\r' || m.get(i + 1) == Some(&b'\n'))
 }
+
+// ---------------------------------------------------------------------------------------------
+// sync_plan
+// ---------------------------------------------------------------------------------------------
+
+/// Flags the fuzzer picks from: synced ones, unsynced ones, case variants, junk.
+const PLAN_FLAGS: &[&str] = &[
+    "\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted", "\\Recent", "$RemovedAtSource", "$Work", "$work",
+    "\\seen", "", "a b", "(x)", "$Label1",
+];
+
+/// The sync planner over a listing and a map made from the bytes: every UID has one fate,
+/// write-back never fights the source, a push turns what the source had into what gatepost
+/// has; and the UID-set, batch and local-path helpers it relies on.
+pub fn sync_plan(data: &[u8]) {
+    use gatepost::mailstore::db::{Synced, same_flags};
+    use gatepost::sync::plan::{Listing, batches, local_path, normalize, plan, uid_sets};
+    use std::collections::BTreeSet;
+
+    let mut bytes = data.iter().copied();
+    let mut next = || bytes.next();
+    let mut flags = |n: &mut dyn FnMut() -> Option<u8>| -> Vec<String> {
+        let mask = u16::from(n().unwrap_or(0)) | (u16::from(n().unwrap_or(0)) << 8);
+        PLAN_FLAGS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| f.to_string()).collect()
+    };
+    let mut listing = Listing::default();
+    let mut known: Vec<Synced> = Vec::new();
+    while let Some(op) = next() {
+        let uid = u32::from(next().unwrap_or(0) % 48) + 1;
+        match op % 4 {
+            0 => {
+                listing.uids.insert(uid);
+            }
+            1 => {
+                listing.uids.insert(uid);
+                let f = flags(&mut next);
+                listing.flags.insert(uid, f);
+            }
+            _ if known.iter().any(|k| k.uid == uid) => {}
+            2 => {
+                let seen = flags(&mut next);
+                let local = flags(&mut next);
+                known.push(Synced { uid, message: u64::from(uid), seen, local: Some(local) });
+            }
+            _ => {
+                let seen = flags(&mut next);
+                known.push(Synced { uid, message: u64::from(uid), seen, local: None });
+            }
+        }
+    }
+    known.sort_by_key(|k| k.uid);
+    let p = plan(&listing, &known);
+    let mapped: BTreeSet<u32> = known.iter().map(|k| k.uid).collect();
+    assert!(p.fetch.windows(2).all(|w| w[0] < w[1]), "fetch ascending");
+    for u in &p.fetch {
+        assert!(listing.uids.contains(u) && !mapped.contains(u), "fetch {u}: listed and not mapped (tombstones too)");
+    }
+    for k in &known {
+        let removed = p.changes.removed.contains(&k.uid);
+        assert_eq!(removed, !listing.uids.contains(&k.uid), "uid {}: removed iff not listed", k.uid);
+        let from = p.changes.from_source.iter().filter(|(u, _)| *u == k.uid).count();
+        let push = p.push.iter().filter(|x| x.uid == k.uid).count();
+        assert!(from + push <= 1 && !(removed && from + push > 0), "uid {}: one fate", k.uid);
+        if push == 1 {
+            assert!(k.local.is_some(), "nothing is pushed for a tombstone");
+            if let Some(remote) = listing.flags.get(&k.uid) {
+                assert!(same_flags(&normalize(remote), &normalize(&k.seen)), "a push while the source changed");
+            }
+        }
+    }
+    for (uid, f) in &p.changes.from_source {
+        assert_eq!(f, &normalize(&listing.flags[uid]), "the source's flags, normalized");
+    }
+    for x in &p.push {
+        let k = known.iter().find(|k| k.uid == x.uid).expect("a pushed uid is mapped");
+        assert!(!x.add.is_empty() || !x.remove.is_empty(), "an empty push");
+        assert!(x.add.iter().all(|a| !x.remove.iter().any(|r| r.eq_ignore_ascii_case(a))), "add and remove overlap");
+        let mut after: Vec<String> = normalize(&k.seen);
+        after.retain(|f| !x.remove.iter().any(|r| r.eq_ignore_ascii_case(f)));
+        after.extend(x.add.iter().cloned());
+        assert!(same_flags(&after, &x.result), "the push makes the source hold its result");
+        assert!(same_flags(&x.result, &normalize(k.local.as_ref().unwrap())), "the result is the local flags");
+        assert!(x.result.iter().all(|f| f != "$RemovedAtSource" && !f.eq_ignore_ascii_case("\\Deleted")));
+    }
+
+    // UID sets cover exactly their UIDs; batches keep order and bounds; local paths are names.
+    let uids: Vec<u32> = listing.uids.iter().copied().collect();
+    let max = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut back = Vec::new();
+    for set in uid_sets(&uids, max) {
+        for part in set.split(',') {
+            let (a, b) = part.split_once(':').unwrap_or((part, part));
+            back.extend(a.parse::<u32>().unwrap()..=b.parse::<u32>().unwrap());
+        }
+    }
+    assert_eq!(back, uids, "uid sets");
+    let sizes: Vec<(u32, u64)> = uids.iter().map(|&u| (u, u64::from(u) * 37 % 1000)).collect();
+    let b = batches(&sizes, max, 2000);
+    assert_eq!(b.concat(), uids, "batches keep every uid in order");
+    assert!(b.iter().all(|x| !x.is_empty() && x.len() <= max), "batch bounds");
+    let text = String::from_utf8_lossy(data);
+    for delim in [Some("/"), Some("."), None] {
+        let path = local_path("Acc", &text, delim);
+        gatepost::mailstore::db::canonical_name(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert!(path.starts_with("Accounts/Acc/"));
+    }
+}
