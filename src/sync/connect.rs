@@ -66,47 +66,78 @@ pub fn server_words(e: &async_imap::error::Error) -> String {
     }
 }
 
-/// The connection under an IMAP session: TLS, or plain to a loopback address only.
-pub enum Wire {
+/// The connection under an IMAP session: TLS, or plain to a loopback address only — with
+/// a byte budget. async-imap buffers each response whole (up to 512 MiB) and a batch of
+/// them, so a hostile server's literal would cost that much memory; every command is given
+/// what it may read ([`Wire::allow`]) and reading past it fails the connection.
+pub struct Wire {
+    io: Io,
+    left: u64,
+}
+
+enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
+/// What a command may read unless told otherwise (greeting, LIST, SELECT, SEARCH, flags).
+pub const COMMAND_BUDGET: u64 = 64 << 20;
+
+impl Wire {
+    fn new(io: Io) -> Wire {
+        Wire { io, left: COMMAND_BUDGET }
+    }
+
+    /// From now on, at most `bytes` more may be read.
+    pub fn allow(&mut self, bytes: u64) {
+        self.left = bytes;
+    }
+}
+
 impl fmt::Debug for Wire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Wire::Plain(_) => "Wire::Plain",
-            Wire::Tls(_) => "Wire::Tls",
+        f.write_str(match self.io {
+            Io::Plain(_) => "Wire::Plain",
+            Io::Tls(_) => "Wire::Tls",
         })
     }
 }
 
 impl AsyncRead for Wire {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Wire::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(Err(std::io::Error::other(
+                "the server sent more than the command could need (a hostile or broken server)",
+            )));
         }
+        let before = buf.filled().len();
+        let r = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        this.left = this.left.saturating_sub((buf.filled().len() - before) as u64);
+        r
     }
 }
 
 impl AsyncWrite for Wire {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Wire::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Wire::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Wire::Plain(s) => Pin::new(s).poll_flush(cx),
-            Wire::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Wire::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Wire::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -168,7 +199,7 @@ pub async fn connect(t: &Target<'_>) -> Result<Connected, CheckError> {
     let peer = tcp.peer_addr().map_err(|e| CheckError::new(Step::Tcp, Problem::Unreachable, e))?;
     let _ = tcp.set_nodelay(true);
     let wire = match url.security {
-        Security::Plain => Wire::Plain(tcp),
+        Security::Plain => Wire::new(Io::Plain(tcp)),
         Security::Implicit => step(Step::Tls, limit, handshake(tcp, url, &t.tls)).await?,
         Security::StartTls => {
             let tcp = step(Step::StartTls, limit, starttls(tcp)).await?;
@@ -222,7 +253,7 @@ async fn handshake(tcp: TcpStream, url: &ServerUrl, tls: &Arc<ClientConfig>) -> 
         .map_err(|e| CheckError::new(Step::Tls, Problem::TlsOther, format!("{}: {e}", url.host)))?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
     match connector.connect(name, tcp).await {
-        Ok(s) => Ok(Wire::Tls(Box::new(s))),
+        Ok(s) => Ok(Wire::new(Io::Tls(Box::new(s)))),
         Err(e) => {
             let problem =
                 e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).map_or(Problem::TlsOther, classify_tls);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use jiff::Timestamp;
 
-use super::connect::Session;
+use super::connect::{COMMAND_BUDGET, Session};
 use super::plan::{self, Listing};
 use crate::mailstore::MailStore;
 use crate::mailstore::db::{Destination, FolderSync, Imported, MailError, RemoteMessage, TOO_LARGE_LISTED};
@@ -105,6 +105,7 @@ where
 /// The source's selectable folders, INBOX first.
 pub async fn list_folders(session: &mut Session, limit: Duration) -> Result<Vec<RemoteFolder>, SyncError> {
     use async_imap::imap_proto::NameAttribute as A;
+    session.get_mut().allow(COMMAND_BUDGET);
     let names: Vec<_> = timed(limit, async {
         session.list(Some(""), Some("*")).await?.collect::<Vec<_>>().await.into_iter().collect()
     })
@@ -209,11 +210,13 @@ fn local_path_of(ctx: &Ctx, f: &RemoteFolder) -> String {
 
 /// EXAMINE a folder; its EXISTS.
 pub(super) async fn examine(session: &mut Session, ctx: &Ctx, name: &str) -> Result<u32, SyncError> {
+    session.get_mut().allow(COMMAND_BUDGET);
     timed(ctx.timeout, session.examine(name)).await.map(|m| m.exists)
 }
 
 /// EXAMINE the source INBOX (before IDLE).
 pub async fn select_inbox(session: &mut Session, limit: Duration) -> Result<(), SyncError> {
+    session.get_mut().allow(COMMAND_BUDGET);
     timed(limit, session.examine("INBOX")).await.map(|_| ())
 }
 
@@ -252,6 +255,18 @@ pub(super) async fn uid_fetch(
     set: &str,
     query: &str,
 ) -> Result<Vec<async_imap::types::Fetch>, SyncError> {
+    uid_fetch_within(session, limit, COMMAND_BUDGET, set, query).await
+}
+
+/// [`uid_fetch`], reading at most `budget` bytes (a batch of bodies: what the sizes said).
+async fn uid_fetch_within(
+    session: &mut Session,
+    limit: Duration,
+    budget: u64,
+    set: &str,
+    query: &str,
+) -> Result<Vec<async_imap::types::Fetch>, SyncError> {
+    session.get_mut().allow(budget);
     let stream = timed(limit, session.uid_fetch(set, query)).await?;
     collect_fetches(limit, stream).await
 }
@@ -265,6 +280,7 @@ pub async fn sync_folder(
     report: &mut Report,
 ) -> Result<FolderSync, SyncError> {
     let (user, account, mailbox) = (ctx.user, ctx.account, rec.mailbox);
+    session.get_mut().allow(COMMAND_BUDGET);
     let selected = if ctx.condstore {
         timed(ctx.timeout, session.select_condstore(&folder.name)).await?
     } else {
@@ -303,18 +319,26 @@ pub async fn sync_folder(
     }
     let mut listing = Listing::default();
     if selected.exists > 0 {
+        // A listing is about 100 bytes a message.
+        let budget = COMMAND_BUDGET + u64::from(selected.exists) * 200;
+        session.get_mut().allow(budget);
         if incremental {
             listing.uids = timed(ctx.timeout, session.uid_search("ALL")).await?.into_iter().collect();
-            let changed =
-                uid_fetch(session, ctx.timeout, "1:*", &format!("(UID FLAGS) (CHANGEDSINCE {})", rec.highestmodseq))
-                    .await?;
+            let changed = uid_fetch_within(
+                session,
+                ctx.timeout,
+                budget,
+                "1:*",
+                &format!("(UID FLAGS) (CHANGEDSINCE {})", rec.highestmodseq),
+            )
+            .await?;
             for f in changed {
                 if let Some(uid) = f.uid {
                     listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
                 }
             }
         } else {
-            for f in uid_fetch(session, ctx.timeout, "1:*", "(UID FLAGS)").await? {
+            for f in uid_fetch_within(session, ctx.timeout, budget, "1:*", "(UID FLAGS)").await? {
                 if let Some(uid) = f.uid {
                     listing.uids.insert(uid);
                     listing.flags.insert(uid, f.flags().map(|f| flag_text(&f)).collect());
@@ -357,6 +381,7 @@ async fn push_flags(
     }
     let mut done = Vec::new();
     for p in push {
+        session.get_mut().allow(COMMAND_BUDGET);
         for (op, flags) in [("+FLAGS.SILENT", &p.add), ("-FLAGS.SILENT", &p.remove)] {
             if flags.is_empty() {
                 continue;
@@ -391,6 +416,7 @@ async fn fetch_new(
         }
     }
     sizes.sort_unstable();
+    let sizes_of: BTreeMap<u32, u64> = sizes.iter().copied().collect();
     let (fits, too_large): (Vec<_>, Vec<_>) = sizes.into_iter().partition(|(_, s)| *s <= ctx.max_size);
     let (user, name) = (ctx.user, ctx.account_name.clone());
     if !too_large.is_empty() {
@@ -423,7 +449,10 @@ async fn fetch_new(
     let mut filing: Option<tokio::task::JoinHandle<Result<Filed, MailError>>> = None;
     for batch in plan::batches(&fits, BATCH_MESSAGES, BATCH_BYTES) {
         let set = plan::uid_sets(&batch, batch.len()).remove(0);
-        let mut fetched = uid_fetch(session, ctx.timeout, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
+        // What the sizes announced, plus room for the responses around the bodies.
+        let budget = batch.iter().map(|u| sizes_of.get(u).copied().unwrap_or(0) + 1024).sum::<u64>() + (1 << 20);
+        let mut fetched =
+            uid_fetch_within(session, ctx.timeout, budget, &set, "(UID FLAGS INTERNALDATE BODY.PEEK[])").await?;
         // The responses themselves go to the filing thread: their bodies are not copied.
         fetched.retain(|f| f.uid.is_some() && f.body().is_some());
         fetched.sort_by_key(|f| f.uid);

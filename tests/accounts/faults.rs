@@ -221,3 +221,70 @@ async fn a_server_killed_during_import_resumes_it_with_nothing_lost_or_twice() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(imported(&g) as usize, N);
 }
+
+/// A scripted IMAP server that announces a 100-byte message and then sends a literal of
+/// 200 MiB for it: the budget of the batch stops the read long before.
+async fn lying_server() -> (u16, tokio::task::JoinHandle<usize>) {
+    use tokio::io::AsyncBufReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut lines = tokio::io::BufReader::new(r).lines();
+        w.write_all(b"* OK [CAPABILITY IMAP4rev1 IDLE] liar ready\r\n").await.unwrap();
+        let mut sent = 0usize;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let (tag, rest) = line.split_once(' ').unwrap_or((&line, ""));
+            let upper = rest.to_ascii_uppercase();
+            let reply: String = if upper.starts_with("CAPABILITY") {
+                format!("* CAPABILITY IMAP4rev1 IDLE\r\n{tag} OK done\r\n")
+            } else if upper.starts_with("LIST") {
+                format!("* LIST () \"/\" INBOX\r\n{tag} OK done\r\n")
+            } else if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
+                format!("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n")
+            } else if upper.contains("BODY.PEEK[]") {
+                w.write_all(b"* 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Dec-2026 10:00:00 +0000\" BODY[] {209715200}\r\n")
+                    .await
+                    .unwrap();
+                let chunk = vec![b'x'; 1 << 16];
+                while sent < 200 << 20 {
+                    if w.write_all(&chunk).await.is_err() {
+                        return sent;
+                    }
+                    sent += chunk.len();
+                }
+                return sent;
+            } else if upper.contains("RFC822.SIZE") {
+                format!("* 1 FETCH (UID 1 RFC822.SIZE 100)\r\n{tag} OK done\r\n")
+            } else if upper.starts_with("UID FETCH") {
+                format!("* 1 FETCH (UID 1 FLAGS ())\r\n{tag} OK done\r\n")
+            } else if upper.starts_with("LOGOUT") {
+                format!("* BYE\r\n{tag} OK done\r\n")
+            } else {
+                format!("{tag} OK done\r\n")
+            };
+            if w.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        sent
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_server_sending_more_than_it_announced_is_cut_off_within_the_budget() {
+    let (port, server) = lying_server().await;
+    let l = local(rule());
+    let url = ServerUrl::parse(&format!("imap://127.0.0.1:{port}"), &[Protocol::Imap], "x").unwrap();
+    let tls = std::sync::Arc::new(gatepost::relay::trust::client_config(Some(&cert()), "--ca-file").unwrap());
+    let t = Target { url: &url, login: "a", password: "b", tls, step_timeout: Duration::from_secs(5) };
+    let mut s = connect(&t).await.unwrap().session;
+    let e = full_pass(&mut s, &l.ctx).await.expect_err("a lying server cannot finish a pass");
+    assert!(e.to_string().contains("sent more than the command could need"), "{e}");
+    drop(s);
+    let sent = server.await.unwrap();
+    assert!(sent < 64 << 20, "read far past the budget: {sent} bytes");
+    assert!(l.messages("Accounts/Work/INBOX").is_empty());
+}

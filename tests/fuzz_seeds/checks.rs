@@ -714,8 +714,20 @@ fn clean_crlf(m: &[u8]) -> bool {
 
 /// Flags the fuzzer picks from: synced ones, unsynced ones, case variants, junk.
 const PLAN_FLAGS: &[&str] = &[
-    "\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted", "\\Recent", "$RemovedAtSource", "$Work", "$work",
-    "\\seen", "", "a b", "(x)", "$Label1",
+    "\\Seen",
+    "\\Answered",
+    "\\Flagged",
+    "\\Draft",
+    "\\Deleted",
+    "\\Recent",
+    "$RemovedAtSource",
+    "$Work",
+    "$work",
+    "\\seen",
+    "",
+    "a b",
+    "(x)",
+    "$Label1",
 ];
 
 /// The sync planner over a listing and a map made from the bytes: every UID has one fate,
@@ -728,7 +740,7 @@ pub fn sync_plan(data: &[u8]) {
 
     let mut bytes = data.iter().copied();
     let mut next = || bytes.next();
-    let mut flags = |n: &mut dyn FnMut() -> Option<u8>| -> Vec<String> {
+    let flags = |n: &mut dyn FnMut() -> Option<u8>| -> Vec<String> {
         let mask = u16::from(n().unwrap_or(0)) | (u16::from(n().unwrap_or(0)) << 8);
         PLAN_FLAGS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| f.to_string()).collect()
     };
