@@ -59,12 +59,20 @@ pub fn mailbox(config: &Path, cmd: MailboxCommand) -> anyhow::Result<ExitCode> {
     let MailboxCommand::List { user, json } = cmd;
     let (db, id) = open(config, &user)?;
     let boxes = db.mailboxes(id)?;
+    // An account folder's role at its source: shown, never advertised in LIST.
+    let sources = db.source_roles(id)?;
+    let role = |id: &u32, m: &gatepost::mailstore::db::Mailbox| match (&m.special_use, sources.get(id)) {
+        (Some(r), _) => r.clone(),
+        (None, Some(r)) => format!("({r})"),
+        (None, None) => String::new(),
+    };
     if json {
         let rows: Vec<_> = boxes
             .iter()
-            .map(|(_, m)| {
+            .map(|(id, m)| {
                 serde_json::json!({
-                    "name": m.name, "special_use": m.special_use, "messages": m.exists, "unseen": m.unseen,
+                    "name": m.name, "special_use": m.special_use, "source_role": sources.get(id),
+                    "messages": m.exists, "unseen": m.unseen,
                     "size": m.size, "uidvalidity": m.uidvalidity, "uidnext": m.uidnext,
                 })
             })
@@ -73,11 +81,11 @@ pub fn mailbox(config: &Path, cmd: MailboxCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = format!("{:<40} {:<10} {:>9} {:>8} {:>10}\n", "MAILBOX", "ROLE", "MESSAGES", "UNSEEN", "SIZE");
-    for (_, m) in &boxes {
+    for (id, m) in &boxes {
         table += &format!(
             "{:<40} {:<10} {:>9} {:>8} {:>10}\n",
             value(&m.name),
-            m.special_use.as_deref().unwrap_or(""),
+            role(id, m),
             m.exists,
             m.unseen,
             size(m.size)

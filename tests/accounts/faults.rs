@@ -244,9 +244,11 @@ async fn lying_server() -> (u16, tokio::task::JoinHandle<usize>) {
             } else if upper.starts_with("EXAMINE") || upper.starts_with("SELECT") {
                 format!("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n")
             } else if upper.contains("BODY.PEEK[]") {
-                w.write_all(b"* 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Dec-2026 10:00:00 +0000\" BODY[] {209715200}\r\n")
-                    .await
-                    .unwrap();
+                w.write_all(
+                    b"* 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Dec-2026 10:00:00 +0000\" BODY[] {209715200}\r\n",
+                )
+                .await
+                .unwrap();
                 let chunk = vec![b'x'; 1 << 16];
                 while sent < 200 << 20 {
                     if w.write_all(&chunk).await.is_err() {

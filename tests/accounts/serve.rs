@@ -138,7 +138,10 @@ async fn an_added_account_is_imported_served_and_pushed() {
     if !available() {
         return;
     }
-    let dv = Dovecot::start(&[(LOGIN, PASSWORD)]);
+    let dv = Dovecot::start_with(
+        &[(LOGIN, PASSWORD)],
+        "namespace inbox {\n  inbox = yes\n  mailbox Sent {\n    special_use = \\Sent\n    auto = create\n  }\n}\n",
+    );
     let mut src = session(&dv).await;
     src.create("Lists").await.unwrap();
     for n in 1..=3 {
@@ -164,7 +167,7 @@ async fn an_added_account_is_imported_served_and_pushed() {
     let mut c = g.imap().await;
     let names: Vec<String> =
         c.list(Some(""), Some("*")).await.unwrap().map(|n| n.unwrap().name().to_string()).collect().await;
-    for want in ["Accounts/Work", "Accounts/Work/INBOX", "Accounts/Work/Lists"] {
+    for want in ["Accounts/Work", "Accounts/Work/INBOX", "Accounts/Work/Lists", "Accounts/Work/Sent"] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
     assert_eq!(exists(&mut c, "Accounts/Work/INBOX").await, 3);
@@ -180,6 +183,21 @@ async fn an_added_account_is_imported_served_and_pushed() {
     }
     // The user cannot reshape the account's tree.
     assert!(c.create("Accounts/Work/Mine").await.is_err());
+    assert!(c.delete("Accounts/Work/Lists").await.is_err());
+    assert!(c.rename("Accounts/Work/Lists", "Mine").await.is_err());
+    assert!(c.rename("Archive", "Accounts/Work/Archive").await.is_err());
+    // The source's roles are shown to the operator, not advertised to clients.
+    let sent: Vec<_> = c
+        .list(Some(""), Some("Accounts/Work/Sent"))
+        .await
+        .unwrap()
+        .map(|n| format!("{:?}", n.unwrap().attributes()))
+        .collect()
+        .await;
+    assert!(sent.len() == 1 && !sent[0].contains("Sent"), "{sent:?}");
+    let o = gatepost(&g.config, &["mailbox", "list", "alice"]);
+    let row = text(&o).lines().find(|l| l.starts_with("Accounts/Work/Sent")).map(str::to_string);
+    assert!(row.as_deref().is_some_and(|r| r.contains("(\\Sent)")), "{}", text(&o));
 
     // Push: a gatepost client in IDLE on INBOX sees a message APPENDed at the source.
     c.select("INBOX").await.unwrap();

@@ -191,6 +191,9 @@ impl Session {
             Ok(n) => n,
             Err(s) => return s,
         };
+        if canonical_name(&name).is_ok_and(|n| n.starts_with("Accounts/")) {
+            return self.no(tag, Some(code::NOPERM), "Folders under Accounts follow the connected accounts");
+        }
         if let Ok(canonical) = canonical_name(&name)
             && self.selected.as_ref().is_some_and(|s| s.name == canonical)
         {
@@ -211,6 +214,9 @@ impl Session {
             (Ok(f), Ok(t)) => (f, t),
             (Err(s), _) | (_, Err(s)) => return s,
         };
+        if [&from, &to].iter().any(|n| canonical_name(n).is_ok_and(|n| n.starts_with("Accounts/"))) {
+            return self.no(tag, Some(code::NOPERM), "Folders under Accounts follow the connected accounts");
+        }
         match self.env.store.db.rename_mailbox(user, &from, &to, self.env.clock.now()) {
             Ok(()) => {
                 if let Some(sel) = self.selected.as_mut()

@@ -268,6 +268,20 @@ impl MailDb {
         Ok(())
     }
 
+    /// The source's special-use role of each account folder of the user (`mailbox list`).
+    pub fn source_roles(&self, user: u32) -> Result<std::collections::HashMap<u32, String>, MailError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SYNC_FOLDERS)?;
+        let mut out = std::collections::HashMap::new();
+        for entry in table.range((user, 0, "")..=(user, u32::MAX, "\u{10ffff}"))? {
+            let rec: FolderSync = read("sync folder", entry?.1.value())?;
+            if let Some(role) = rec.role {
+                out.insert(rec.mailbox, role);
+            }
+        }
+        Ok(out)
+    }
+
     /// The account's source folders, by source name.
     pub fn sync_folders(&self, user: u32, account: u32) -> Result<Vec<(String, FolderSync)>, MailError> {
         let txn = self.db.begin_read()?;
