@@ -156,6 +156,40 @@ pub(super) fn check(
     }))
 }
 
+/// Log in to the account's SMTP server (the send-as route) and leave; why not, if not.
+pub(super) fn check_smtp(
+    config: &Config,
+    url: &ServerUrl,
+    login: &str,
+    password: &str,
+    ca_pem: Option<&str>,
+) -> anyhow::Result<Result<(), String>> {
+    let tls = tls_for(ca_pem)?;
+    let relay = gatepost::relay::smtp::SmtpRelayConfig {
+        host: url.host.clone(),
+        port: url.port,
+        security: url.security,
+        credentials: Some((login.to_string(), password.to_string())),
+        ca_file: None,
+        helo_name: config.hostname.clone(),
+        connect_timeout: STEP_TIMEOUT,
+        command_timeout: STEP_TIMEOUT,
+        data_timeout: STEP_TIMEOUT,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(gatepost::relay::smtp::check_login(&relay, &tls)))
+}
+
+fn report_smtp_failure(url: &ServerUrl, why: &str) -> anyhow::Result<ExitCode> {
+    output::eprintln(&format!(
+        "gatepost: outgoing server {url} refused the login: {}\n  what to do: check --smtp, the login and the \
+         password (the account's own; most providers use the same for IMAP and SMTP), or add the account \
+         without --smtp and send through the system relay",
+        value(why)
+    ));
+    Ok(ExitCode::FAILURE)
+}
+
 pub(super) fn report_failure(e: &CheckError) -> anyhow::Result<ExitCode> {
     output::eprintln(&format!(
         "gatepost: {} step failed: {}\n  the server said: {}\n  what to do: {}",
@@ -203,12 +237,17 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
                 Ok(caps) => caps,
                 Err(e) => return report_failure(&e),
             };
+            if let Some(s) = &smtp
+                && let Err(why) = check_smtp(&config, s, &login, &password, ca_pem.as_deref())?
+            {
+                return report_smtp_failure(s, &why);
+            }
             let account = ConnectedAccount {
                 user: user.clone(),
                 name: name.clone(),
                 address: address.to_lowercase(),
                 incoming: url.to_string(),
-                smtp: smtp.map(|s| s.to_string()),
+                smtp: smtp.as_ref().map(|s| s.to_string()),
                 login,
                 credential: key.seal(&Secret::Password { password: password.to_string() }, &owner(&user, &name)),
                 ca_pem,
@@ -218,7 +257,7 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
                 paused: false,
                 removed: false,
                 incoming_checked_at: Some(now),
-                smtp_checked_at: None,
+                smtp_checked_at: smtp.is_some().then_some(now),
                 created_at: now,
             };
             anyhow::ensure!(store.insert_connected(&account)?, "{user} already has an account named {name:?}");
@@ -310,6 +349,20 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
                     ))?;
                 }
                 Err(e) => return report_failure(&e),
+            }
+            if let Some(s) = &a.smtp {
+                let s = ServerUrl::parse(s, &[Protocol::Smtp], "outgoing server").map_err(anyhow::Error::msg)?;
+                let outcome = check_smtp(&config, &s, &a.login, password, a.ca_pem.as_deref())?;
+                // The address may send through the route only while its login is accepted.
+                let checked = outcome.is_ok().then_some(now);
+                store.update_connected::<anyhow::Error>(&user, &name, |a| {
+                    a.smtp_checked_at = checked;
+                    Ok(())
+                })?;
+                match outcome {
+                    Ok(()) => output::println(&format!("{s}: login fine; {} may send through it", a.address))?,
+                    Err(why) => return report_smtp_failure(&s, &why),
+                }
             }
         }
         AccountCommand::Pause { user, name } => set(&store, &user, &name, "paused", |a| a.paused = true)?,

@@ -12,7 +12,7 @@ use gatepost::net::server_url::{Protocol, Security, ServerUrl};
 use gatepost::secrets::{Secret, owner};
 use gatepost::store::{SentCopy, ServerLock, Store};
 
-use super::account::{check, find, parse_incoming, report_failure, seal_key};
+use super::account::{check, check_smtp, find, parse_incoming, report_failure, seal_key};
 use super::output::{self, value};
 use super::read_password;
 
@@ -57,7 +57,7 @@ pub fn set(config: &Config, store: &Store, user: &str, name: &str, c: Change) ->
             );
             a.smtp = Some(u.to_string());
         }
-        // The route must be checked again before the address may send through it.
+        // The route is checked below before the address may send through it.
         a.smtp_checked_at = None;
         changed.push("outgoing server");
     }
@@ -103,6 +103,19 @@ pub fn set(config: &Config, store: &Store, user: &str, name: &str, c: Change) ->
         }
         a.incoming_checked_at = Some(jiff::Timestamp::now());
         changed.push("login");
+    }
+    // A new outgoing server, login, password or certificate: the SMTP route is checked too.
+    if let Some(s) = a.smtp.clone()
+        && (a.smtp_checked_at.is_none() || login_changes)
+    {
+        let key = seal_key(config)?;
+        let Secret::Password { password } = &key.open(&a.credential, &owner(user, name))?;
+        let url = ServerUrl::parse(&s, &[Protocol::Smtp], "outgoing server").map_err(anyhow::Error::msg)?;
+        if let Err(why) = check_smtp(config, &url, &a.login, password, a.ca_pem.as_deref())? {
+            output::eprintln(&format!("gatepost: outgoing server {url} refused the login: {}", value(&why)));
+            return Ok(ExitCode::FAILURE);
+        }
+        a.smtp_checked_at = Some(jiff::Timestamp::now());
     }
     anyhow::ensure!(!changed.is_empty(), "nothing to change: give at least one option");
     store

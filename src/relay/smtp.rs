@@ -156,3 +156,15 @@ impl Relay for SmtpRelay {
 fn deferred(msg: &Outgoing, why: &str) -> Delivery {
     Delivery::all(msg.recipients.len(), RecipientResult::Deferred(Refusal::why(why.to_string())), why)
 }
+
+/// Connect, say EHLO, secure and log in, then QUIT: whether an SMTP route (a connected
+/// account's own server, SPEC §10) accepts these credentials. The reason when not.
+pub async fn check_login(config: &SmtpRelayConfig, tls: &Arc<rustls::ClientConfig>) -> Result<(), String> {
+    match session::Session::open(config, Some(tls)).await {
+        Ok(s) => {
+            s.quit().await;
+            Ok(())
+        }
+        Err(f) => Err(f.text),
+    }
+}

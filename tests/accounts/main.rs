@@ -10,4 +10,5 @@ mod dovecot;
 mod faults;
 mod import;
 mod serve;
+mod smtp;
 mod sync;
