@@ -25,6 +25,7 @@ const TARGETS: &[&str] = &[
     "imap_session",
     "mbox",
     "sync_plan",
+    "pop3_reply",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -159,4 +160,9 @@ fn mbox_seeds() {
 #[test]
 fn sync_plan_seeds() {
     replay("sync_plan", checks::sync_plan);
+}
+
+#[test]
+fn pop3_reply_seeds() {
+    replay("pop3_reply", checks::pop3_reply);
 }

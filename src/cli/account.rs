@@ -33,7 +33,7 @@ pub enum AccountCommand {
         /// The address of the mailbox.
         #[arg(long)]
         address: String,
-        /// The incoming server: imaps://host[:port] or imap+starttls://host[:port].
+        /// The incoming server: imaps://, imap+starttls://, pop3s:// or pop3+starttls://host[:port].
         #[arg(long, visible_alias = "imap")]
         incoming: String,
         /// The outgoing server, for sending as this address: smtps:// or smtp+starttls://.
@@ -123,12 +123,7 @@ pub(super) fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
 }
 
 pub(super) fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
-    let u = ServerUrl::parse(url, &[Protocol::Imap, Protocol::Pop3], "incoming server").map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(
-        u.protocol == Protocol::Imap,
-        "POP3 accounts are not supported by this version yet: use an IMAP server"
-    );
-    Ok(u)
+    ServerUrl::parse(url, &[Protocol::Imap, Protocol::Pop3], "incoming server").map_err(anyhow::Error::msg)
 }
 
 fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
@@ -148,6 +143,13 @@ pub(super) fn check(
 ) -> anyhow::Result<Result<Vec<String>, CheckError>> {
     let tls = tls_for(ca_pem)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if url.protocol == Protocol::Pop3 {
+        return Ok(runtime.block_on(async {
+            let c = gatepost::sync::pop3::Pop3::connect(url, &tls, login, password, STEP_TIMEOUT).await?;
+            let _ = c.quit().await;
+            Ok(vec!["POP3 USER UIDL".to_string()])
+        }));
+    }
     Ok(runtime.block_on(async {
         let t = Target { url, login, password, tls, step_timeout: STEP_TIMEOUT };
         let mut c = connect(&t).await?;

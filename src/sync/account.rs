@@ -155,13 +155,17 @@ async fn connected(
         .open(&account.credential, &owner(&account.user, &account.name))
         .map_err(|e| Stopped::Setup(format!("cannot open the stored password: {e}")))?;
     let crate::secrets::Secret::Password { password } = &secret;
-    let url = ServerUrl::parse(&account.incoming, &[crate::net::server_url::Protocol::Imap], "incoming server")
+    use crate::net::server_url::Protocol;
+    let url = ServerUrl::parse(&account.incoming, &[Protocol::Imap, Protocol::Pop3], "incoming server")
         .map_err(Stopped::Setup)?;
     let tls = match &account.ca_pem {
         Some(pem) => crate::relay::trust::client_config_pem(pem, "ca_pem"),
         None => crate::relay::trust::client_config(None, "ca_pem"),
     }
     .map_err(Stopped::Setup)?;
+    if url.protocol == Protocol::Pop3 {
+        return pop3_polling(env, account, user, id, password, &url, Arc::new(tls), stop).await;
+    }
     let target = Target {
         url: &url,
         login: &account.login,
@@ -223,6 +227,50 @@ async fn connected(
                 Woke::Local => tokio::time::sleep(WRITE_BACK_DEBOUNCE).await,
                 Woke::Timer => {}
             }
+        }
+    }
+}
+
+/// A POP3 account: a pass every poll interval, each on a connection of its own (a POP3
+/// server applies deletions at QUIT, and holds a mailbox lock while connected).
+#[allow(clippy::too_many_arguments)]
+async fn pop3_polling(
+    env: &SyncEnv,
+    account: &ConnectedAccount,
+    user: u32,
+    id: u32,
+    password: &str,
+    url: &ServerUrl,
+    tls: Arc<rustls::ClientConfig>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), Stopped> {
+    let inbox = env.store.db.mailbox_id(user, "INBOX")?;
+    let ctx = Ctx {
+        store: env.store.clone(),
+        user,
+        account_name: account.name.clone(),
+        account: id,
+        inbox,
+        max_size: env.max_size,
+        condstore: false,
+        timeout: pass::COMMAND_TIMEOUT,
+        hostname: env.hostname.clone(),
+    };
+    loop {
+        let c = super::pop3::Pop3::connect(url, &tls, &account.login, password, env.step_timeout).await?;
+        ctx.store.db.update_sync_status(user, &account.name, |s| {
+            s.phase = if s.first_import_done { "syncing".into() } else { "importing".into() };
+            s.pass_started = Some(Timestamp::now());
+            (s.pass_messages, s.pass_bytes, s.done_messages, s.done_bytes) = (0, 0, 0, 0);
+        })?;
+        let report = super::pop3_pass::pop3_pass(c, &ctx, account.pop3_delete_after_days).await?;
+        if !report.quota_full {
+            ctx.store.db.update_sync_status(user, &account.name, |s| s.inbox_ready = true)?;
+        }
+        settle(&ctx, &report);
+        tokio::select! {
+            _ = tokio::time::sleep(env.poll_interval) => {}
+            _ = stop.changed() => return Ok(()),
         }
     }
 }

@@ -34,7 +34,7 @@ impl fmt::Display for CheckError {
 }
 
 impl CheckError {
-    fn new(step: Step, problem: Problem, detail: impl fmt::Display) -> CheckError {
+    pub(super) fn new(step: Step, problem: Problem, detail: impl fmt::Display) -> CheckError {
         CheckError { step, problem, detail: escape(&detail.to_string()) }
     }
 }
@@ -178,34 +178,7 @@ pub async fn connect(t: &Target<'_>) -> Result<Connected, CheckError> {
         return Err(CheckError::new(Step::Dns, Problem::PlainText, url));
     }
     let limit = t.step_timeout;
-    let addrs: Vec<SocketAddr> = step(Step::Dns, limit, async {
-        let found = tokio::net::lookup_host((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| CheckError::new(Step::Dns, Problem::NoSuchHost, format!("{}: {e}", url.host)))?;
-        Ok(found.collect())
-    })
-    .await?;
-    let tcp = step(Step::Tcp, limit, async {
-        let mut last = None;
-        for addr in &addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(format!("{addr}: {e}")),
-            }
-        }
-        Err(CheckError::new(Step::Tcp, Problem::Unreachable, last.unwrap_or_else(|| "no address".into())))
-    })
-    .await?;
-    let peer = tcp.peer_addr().map_err(|e| CheckError::new(Step::Tcp, Problem::Unreachable, e))?;
-    let _ = tcp.set_nodelay(true);
-    let wire = match url.security {
-        Security::Plain => Wire::new(Io::Plain(tcp)),
-        Security::Implicit => step(Step::Tls, limit, handshake(tcp, url, &t.tls)).await?,
-        Security::StartTls => {
-            let tcp = step(Step::StartTls, limit, starttls(tcp)).await?;
-            step(Step::Tls, limit, handshake(tcp, url, &t.tls)).await?
-        }
-    };
+    let (wire, peer) = reach(url, &t.tls, limit, starttls).await?;
     let mut client = async_imap::Client::new(wire);
     if url.security != Security::StartTls {
         step(Step::Greeting, limit, async {
@@ -248,6 +221,49 @@ pub async fn connect(t: &Target<'_>) -> Result<Connected, CheckError> {
     Ok(Connected { session, capabilities, peer })
 }
 
+/// DNS, TCP and TLS — implicit, or after `clear` has spoken the protocol's STARTTLS in clear
+/// (IMAP's here, POP3's STLS in `pop3.rs`): the wire and the server's address.
+pub(super) async fn reach<F, Fut>(
+    url: &ServerUrl,
+    tls: &Arc<ClientConfig>,
+    limit: Duration,
+    clear: F,
+) -> Result<(Wire, SocketAddr), CheckError>
+where
+    F: FnOnce(TcpStream) -> Fut,
+    Fut: Future<Output = Result<TcpStream, CheckError>>,
+{
+    let addrs: Vec<SocketAddr> = step(Step::Dns, limit, async {
+        let found = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| CheckError::new(Step::Dns, Problem::NoSuchHost, format!("{}: {e}", url.host)))?;
+        Ok(found.collect())
+    })
+    .await?;
+    let tcp = step(Step::Tcp, limit, async {
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(format!("{addr}: {e}")),
+            }
+        }
+        Err(CheckError::new(Step::Tcp, Problem::Unreachable, last.unwrap_or_else(|| "no address".into())))
+    })
+    .await?;
+    let peer = tcp.peer_addr().map_err(|e| CheckError::new(Step::Tcp, Problem::Unreachable, e))?;
+    let _ = tcp.set_nodelay(true);
+    let wire = match url.security {
+        Security::Plain => Wire::new(Io::Plain(tcp)),
+        Security::Implicit => step(Step::Tls, limit, handshake(tcp, url, tls)).await?,
+        Security::StartTls => {
+            let tcp = step(Step::StartTls, limit, clear(tcp)).await?;
+            step(Step::Tls, limit, handshake(tcp, url, tls)).await?
+        }
+    };
+    Ok((wire, peer))
+}
+
 async fn handshake(tcp: TcpStream, url: &ServerUrl, tls: &Arc<ClientConfig>) -> Result<Wire, CheckError> {
     let name = ServerName::try_from(url.host.clone())
         .map_err(|e| CheckError::new(Step::Tls, Problem::TlsOther, format!("{}: {e}", url.host)))?;
@@ -266,7 +282,7 @@ async fn handshake(tcp: TcpStream, url: &ServerUrl, tls: &Arc<ClientConfig>) -> 
 const CLEAR_LINE_MAX: u64 = 8 << 10;
 
 /// One line in clear, bounded.
-async fn clear_line(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io::Result<usize> {
+pub(super) async fn clear_line(reader: &mut BufReader<TcpStream>, line: &mut String) -> std::io::Result<usize> {
     line.clear();
     let n = (&mut *reader).take(CLEAR_LINE_MAX).read_line(line).await?;
     if n as u64 == CLEAR_LINE_MAX && !line.ends_with('\n') {

@@ -9,6 +9,8 @@ pub mod mbox;
 pub mod notice;
 pub mod pass;
 pub mod plan;
+pub mod pop3;
+pub mod pop3_pass;
 pub mod problem;
 pub mod rename;
 pub mod supervisor;

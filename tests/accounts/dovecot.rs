@@ -12,6 +12,8 @@ pub struct Dovecot {
     pub dir: tempfile::TempDir,
     pub imap_port: u16,
     pub imaps_port: u16,
+    /// POP3 (plain, STLS offered) when dovecot-pop3d is installed.
+    pub pop3_port: u16,
     conf: PathBuf,
 }
 
@@ -21,6 +23,21 @@ pub fn repo() -> PathBuf {
 
 pub fn cert() -> PathBuf {
     repo().join("certs/localhost-cert.pem")
+}
+
+/// Whether dovecot-pop3d is installed too; as `available`.
+pub fn pop3_available() -> bool {
+    if !available() {
+        return false;
+    }
+    if Path::new("/usr/lib/dovecot/pop3").exists() {
+        return true;
+    }
+    if std::env::var("GATEPOST_REQUIRE_PEERS").is_ok_and(|v| v == "1") {
+        panic!("required test peer dovecot-pop3d is not installed (GATEPOST_REQUIRE_PEERS=1)");
+    }
+    eprintln!("SKIPPED: dovecot-pop3d is not installed (apt-get install dovecot-pop3d)");
+    false
 }
 
 /// Whether Dovecot is installed; without it the test skips, unless peers are required (CI).
@@ -65,7 +82,18 @@ impl Dovecot {
         }
         let passwd: String = users.iter().map(|(u, p)| format!("{u}:{{PLAIN}}{p}\n")).collect();
         std::fs::write(d.join("passwd"), passwd).unwrap();
-        let (imap_port, imaps_port) = (free_port(), free_port());
+        let (imap_port, imaps_port, pop3_port) = (free_port(), free_port(), free_port());
+        let pop3 = Path::new("/usr/lib/dovecot/pop3").exists();
+        let (protocols, pop3_service) = if pop3 {
+            (
+                "imap pop3",
+                format!(
+                    "service pop3-login {{\n  inet_listener pop3 {{\n    port = {pop3_port}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n"
+                ),
+            )
+        } else {
+            ("imap", String::new())
+        };
         let identity = if root {
             "uid=nobody gid=nogroup".to_string()
         } else {
@@ -80,13 +108,13 @@ impl Dovecot {
         let conf = d.join("dovecot.conf");
         let text = format!(
             "base_dir = {d}/run\nstate_dir = {d}/state\ninstance_name = gatepost-test-{imaps_port}\n\
-             log_path = {d}/dovecot.log\nprotocols = imap\nlisten = 127.0.0.1, 127.0.0.2\nssl = yes\n\
+             log_path = {d}/dovecot.log\nprotocols = {protocols}\nlisten = 127.0.0.1, 127.0.0.2\nssl = yes\n\
              ssl_cert = <{cert}\nssl_key = <{key}\nauth_mechanisms = plain\n\
              mail_location = maildir:{d}/mail/%u\n{extra}\n\
              passdb {{\n  driver = passwd-file\n  args = {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = {userdb_args} home={d}/mail/%u\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n  \
-             inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{extra_conf}\n",
+             inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\n{pop3_service}{extra_conf}\n",
             d = d.display(),
             cert = cert().display(),
             key = repo().join("certs/localhost-key.pem").display(),
@@ -102,7 +130,7 @@ impl Dovecot {
             .status()
             .expect("dovecot runs");
         assert!(started.success(), "dovecot -c {}: {started}", conf.display());
-        let dv = Dovecot { dir, imap_port, imaps_port, conf };
+        let dv = Dovecot { dir, imap_port, imaps_port, pop3_port, conf };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", imaps_port)).is_err() {
             assert!(std::time::Instant::now() < deadline, "Dovecot did not start: {}", dv.log());

@@ -9,6 +9,7 @@ mod connect;
 mod dovecot;
 mod faults;
 mod import;
+mod pop3;
 mod serve;
 mod smtp;
 mod sync;

@@ -826,3 +826,31 @@ pub fn sync_plan(data: &[u8]) {
         assert!(path.starts_with("Accounts/Acc/"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// pop3_reply
+// ---------------------------------------------------------------------------------------------
+
+/// A POP3 server's lines: status, UIDL, LIST and byte-stuffing never panic, and what they
+/// accept is what RFC 1939 allows.
+pub fn pop3_reply(data: &[u8]) {
+    use gatepost::sync::pop3::{list_line, status, uidl_line, unstuff};
+    let text = String::from_utf8_lossy(data);
+    for line in text.split('\n') {
+        match status(line) {
+            Ok(rest) => assert!(line.starts_with("+OK") && line.contains(rest.trim_end_matches('\r'))),
+            Err(_) => assert!(!line.starts_with("+OK")),
+        }
+        if let Some((n, uid)) = uidl_line(line) {
+            assert!(n > 0 && !uid.is_empty() && uid.len() <= 70);
+            assert!(uid.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{uid:?}");
+        }
+        if let Some((n, _)) = list_line(line) {
+            assert!(n > 0);
+        }
+    }
+    for line in data.split(|&b| b == b'\n') {
+        let u = unstuff(line);
+        assert!(u.len() == line.len() || (u.len() + 1 == line.len() && line.starts_with(b"..")));
+    }
+}

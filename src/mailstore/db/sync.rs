@@ -28,6 +28,9 @@ const SYNC_FOLDERS: TableDefinition<(u32, u32, &str), &[u8]> = TableDefinition::
 const SYNC_MAP: TableDefinition<(u32, u32, u32), (u64, &[u8])> = TableDefinition::new("sync_map");
 const SYNC_BY_MESSAGE: TableDefinition<(u32, u64), (u32, u32, u32)> = TableDefinition::new("sync_by_message");
 const SYNC_HASHES: TableDefinition<(u32, u32, &[u8; 32]), (u64, u32)> = TableDefinition::new("sync_hashes");
+/// (user, account, POP3 unique id) → (the number it has in the map, first seen, seconds):
+/// POP3 ids are strings, the map's keys numbers; the time serves `--pop3-delete-after`.
+const SYNC_POP3: TableDefinition<(u32, u32, &str), (u32, i64)> = TableDefinition::new("sync_pop3");
 
 /// The keyword on a message the source no longer has (deleted or moved away there): it stays
 /// in gatepost for good (SPEC §7).
@@ -69,6 +72,9 @@ pub struct SyncStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSync {
     pub id: u32,
+    /// The next number for a POP3 unique id.
+    #[serde(default)]
+    pub pop3_next: u32,
     /// Local flag changes at or below this modseq have been written back to the source.
     pub written_back: u64,
     pub status: SyncStatus,
@@ -154,6 +160,7 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), MailErro
     txn.open_table(SYNC_MAP)?;
     txn.open_table(SYNC_BY_MESSAGE)?;
     txn.open_table(SYNC_HASHES)?;
+    txn.open_table(SYNC_POP3)?;
     Ok(())
 }
 
@@ -279,6 +286,48 @@ impl MailDb {
                 out.insert(rec.mailbox, role);
             }
         }
+        Ok(out)
+    }
+
+    /// The map's number and the first-seen time of each POP3 unique id the server lists now
+    /// (new ones numbered in this transaction); ids the server no longer lists are forgotten
+    /// (their messages keep their map entries, and a returning id is matched by content).
+    pub fn pop3_numbers(
+        &self,
+        user: u32,
+        name: &str,
+        uids: &[String],
+        now: Timestamp,
+    ) -> Result<Vec<(u32, Timestamp)>, MailError> {
+        let txn = self.write()?;
+        let out = {
+            let mut accounts = txn.open_table(SYNC_ACCOUNTS)?;
+            let mut rec: AccountSync = match accounts.get((user, name))? {
+                Some(v) => read("sync account", v.value())?,
+                None => return Err(MailError::Db(format!("account {name:?} has no sync record"))),
+            };
+            let mut table = txn.open_table(SYNC_POP3)?;
+            let mut out = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let found = table.get((user, rec.id, uid.as_str()))?.map(|v| v.value());
+                let (n, first) = match found {
+                    Some(v) => v,
+                    None => {
+                        rec.pop3_next = rec.pop3_next.max(1);
+                        let n = rec.pop3_next;
+                        rec.pop3_next += 1;
+                        table.insert((user, rec.id, uid.as_str()), (n, now.as_second()))?;
+                        (n, now.as_second())
+                    }
+                };
+                out.push((n, Timestamp::from_second(first).unwrap_or(now)));
+            }
+            let listed: std::collections::HashSet<&str> = uids.iter().map(String::as_str).collect();
+            table.retain_in((user, rec.id, "")..=(user, rec.id, "\u{7f}"), |k, _| listed.contains(k.2))?;
+            accounts.insert((user, name), json(&rec).as_slice())?;
+            out
+        };
+        txn.commit()?;
         Ok(out)
     }
 
@@ -473,6 +522,24 @@ impl MailDb {
             out.push((mailbox, uid, seen, local));
         }
         Ok((out, state.modseq))
+    }
+
+    /// Forget source UIDs gatepost itself deleted at the source (POP3 `--pop3-delete-after`):
+    /// their messages stay, without `$RemovedAtSource` (the user asked for it); the content
+    /// index still knows them.
+    pub fn forget_remote(&self, user: u32, mailbox: u32, uids: &[u32]) -> Result<(), MailError> {
+        let txn = self.write()?;
+        {
+            let mut map = txn.open_table(SYNC_MAP)?;
+            let mut reverse = txn.open_table(SYNC_BY_MESSAGE)?;
+            for &uid in uids {
+                if let Some(id) = map.remove((user, mailbox, uid))?.map(|v| v.value().0) {
+                    reverse.remove((user, id))?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Apply a folder's changes (removals, the source's flags, written-back flags).
