@@ -174,9 +174,6 @@ pub async fn connect(t: &Target<'_>) -> Result<Connected, CheckError> {
     if url.protocol != Protocol::Imap {
         return Err(CheckError::new(Step::Dns, Problem::Unsupported, format!("{url} is not an IMAP server")));
     }
-    if url.security == Security::Plain && !url.is_loopback() {
-        return Err(CheckError::new(Step::Dns, Problem::PlainText, url));
-    }
     let limit = t.step_timeout;
     let (wire, peer) = reach(url, &t.tls, limit, starttls).await?;
     let mut client = async_imap::Client::new(wire);
@@ -233,6 +230,10 @@ where
     F: FnOnce(TcpStream) -> Fut,
     Fut: Future<Output = Result<TcpStream, CheckError>>,
 {
+    // Plain text leaves this machine for no protocol: refused before a byte is sent.
+    if url.security == Security::Plain && !url.is_loopback() {
+        return Err(CheckError::new(Step::Dns, Problem::PlainText, url));
+    }
     let addrs: Vec<SocketAddr> = step(Step::Dns, limit, async {
         let found = tokio::net::lookup_host((url.host.as_str(), url.port))
             .await

@@ -188,8 +188,22 @@ pub async fn open_folders(
                     role: f.role.clone(),
                     gone: false,
                 };
-                let name = f.name.clone();
-                db(ctx, move |d| d.open_sync_folder(user, account, &name, &local, new, Timestamp::now())).await?
+                // Two source names can map to one local name: the later gets " (2)", " (3)"…
+                let mut opened = None;
+                for n in 1..=20 {
+                    let candidate = if n == 1 { local.clone() } else { format!("{local} ({n})") };
+                    let (name, new) = (f.name.clone(), new.clone());
+                    match db(ctx, move |d| d.open_sync_folder(user, account, &name, &candidate, new, Timestamp::now()))
+                        .await
+                    {
+                        Err(SyncError::Store(MailError::MailboxExists(_))) => continue,
+                        other => {
+                            opened = Some(other?);
+                            break;
+                        }
+                    }
+                }
+                opened.ok_or_else(|| SyncError::Server(format!("no free local name for the folder {:?}", f.name)))?
             }
         };
         out.push((f.clone(), rec));

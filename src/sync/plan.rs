@@ -138,8 +138,25 @@ pub fn batches(sizes: &[(u32, u64)], max_count: usize, max_bytes: u64) -> Vec<Ve
 /// at its delimiter) joined with `/`; in a level, `/` becomes `∕` (U+2215), `*` `∗` (U+2217),
 /// `%` `٪` (U+066A) and control characters `�`, since gatepost's names cannot hold them. The
 /// folder record keeps the source's own name, so the mapping never has to be undone. The
-/// source INBOX is `INBOX` whatever its case.
+/// source INBOX is `INBOX` whatever its case. A path longer than gatepost's names allow is
+/// cut and ends in `…` and eight hex digits of the full name's hash (still unique).
 pub fn local_path(account: &str, remote: &str, delimiter: Option<&str>) -> String {
+    let full = local_path_unbounded(account, remote, delimiter);
+    if full.len() <= LOCAL_PATH_MAX {
+        return full;
+    }
+    let mut cut = LOCAL_PATH_MAX - 16;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = crate::store::sha256_hex(remote.as_bytes());
+    format!("{}\u{2026}{}", full[..cut].trim_end_matches('/'), &hash[..8])
+}
+
+/// Local paths stay under this many bytes (mailbox names may have 1000).
+const LOCAL_PATH_MAX: usize = 900;
+
+fn local_path_unbounded(account: &str, remote: &str, delimiter: Option<&str>) -> String {
     let levels: Vec<&str> = match delimiter.filter(|d| !d.is_empty()) {
         Some(d) => remote.split(d).collect(),
         None => vec![remote],

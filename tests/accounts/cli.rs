@@ -127,7 +127,7 @@ fn bad_input_is_refused_with_a_reason_before_any_connection() {
         (vec!["--name", "a/b", "--address", "a@b.example", "--imap", "imaps://imap.b.example"], "may not contain /"),
         (vec!["--name", "B", "--address", "not-an-address", "--imap", "imaps://imap.b.example"], "not an address"),
         (vec!["--name", "B", "--address", "a@b.example", "--imap", "imap://imap.b.example"], "plain text"),
-        (vec!["--name", "B", "--address", "a@b.example", "--imap", "pop3s://pop.b.example"], "POP3"),
+        (vec!["--name", "B", "--address", "a@b.example", "--imap", "pop3://pop.b.example"], "plain text"),
         (
             vec!["--name", "B", "--address", "a@b.example", "--imap", "imaps://u:p@imap.b.example"],
             "user name or password",

@@ -356,3 +356,21 @@ async fn a_folder_renamed_at_the_source_moves_here_with_its_children_and_nothing
     assert_eq!(pass(&l, &dv).await.filed, 1);
     assert_eq!(l.messages("Accounts/Work/Clients/2026").len(), 3);
 }
+
+#[test]
+fn two_source_folders_never_share_a_local_mailbox() {
+    use gatepost::mailstore::db::{FolderSync, MailError};
+    let l = local(rule());
+    let new =
+        FolderSync { mailbox: 0, uidvalidity: 0, uidnext: 0, highestmodseq: 0, exists: 0, role: None, gone: false };
+    let now = jiff::Timestamp::now();
+    let a = l
+        .store
+        .db
+        .open_sync_folder(l.user, l.ctx.account, "a/b", "Accounts/Work/a\u{2215}b", new.clone(), now)
+        .unwrap();
+    let again = l.store.db.open_sync_folder(l.user, l.ctx.account, "a/b", "Accounts/Work/a\u{2215}b", new.clone(), now);
+    assert_eq!(again.unwrap().mailbox, a.mailbox, "the same source folder may open its own mailbox again");
+    let other = l.store.db.open_sync_folder(l.user, l.ctx.account, "a\u{2215}b", "Accounts/Work/a\u{2215}b", new, now);
+    assert!(matches!(other, Err(MailError::MailboxExists(_))), "{other:?}");
+}

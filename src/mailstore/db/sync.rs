@@ -373,8 +373,18 @@ impl MailDb {
                     None => create_in(&txn, user, &name, None, now)?,
                 };
             }
+            let mut table = txn.open_table(SYNC_FOLDERS)?;
+            // Another source folder already syncs into this mailbox (two source names mapped
+            // to one local name): refused, the caller picks another name.
+            for entry in table.range((user, 0, "")..=(user, u32::MAX, "\u{10ffff}"))? {
+                let (k, v) = entry?;
+                let other: FolderSync = read("sync folder", v.value())?;
+                if other.mailbox == mailbox && (k.value().1, k.value().2) != (account, remote) {
+                    return Err(MailError::MailboxExists(local.clone()));
+                }
+            }
             let rec = FolderSync { mailbox, ..folder };
-            txn.open_table(SYNC_FOLDERS)?.insert((user, account, remote), json(&rec).as_slice())?;
+            table.insert((user, account, remote), json(&rec).as_slice())?;
             rec
         };
         txn.commit()?;

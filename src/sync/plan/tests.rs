@@ -159,8 +159,12 @@ fn local_paths_keep_levels_and_map_what_gatepost_cannot_hold() {
     assert_eq!(local_path("work", "a/b", Some(".")), "Accounts/work/a\u{2215}b");
     assert_eq!(local_path("work", "50% * off", None), "Accounts/work/50\u{066A} \u{2217} off");
     assert_eq!(local_path("work", "a..b", Some(".")), "Accounts/work/a/_/b");
+    // A name too long for gatepost is cut, and stays unique by a hash.
+    let long = "x".repeat(2000);
+    let (a, b) = (local_path("w", &format!("{long}1"), None), local_path("w", &format!("{long}2"), None));
+    assert!(a.len() <= 1000 && a != b, "{} {}", a.len(), b.len());
     // Every result is a valid mailbox name.
-    for remote in ["a\u{7}b", "/", "..", "x/y/z", "INBOX/Sub"] {
+    for remote in ["a\u{7}b", "/", "..", "x/y/z", "INBOX/Sub", &"é/".repeat(600)] {
         let p = local_path("w", remote, Some("."));
         crate::mailstore::db::canonical_name(&p).unwrap_or_else(|e| panic!("{remote:?} → {p:?}: {e}"));
     }
