@@ -43,6 +43,10 @@ cert=$repo/certs/localhost-cert.pem key=$repo/certs/localhost-key.pem
 
 dv=$work/dovecot dv_port=$((20000 + RANDOM % 20000))
 start_dovecot "$dv" "$dv_port" "unused" gatepost-pushbench
+# One imap process per connection, and Dovecot allows 100 by default: N accounts in IDLE
+# plus the benchmark's own connections need more.
+echo "default_process_limit = $((accounts * 2 + 50))" >> "$dv_conf"
+doveadm -c "$dv_conf" reload
 for i in $(seq 0 $((accounts - 1))); do echo "src$i:{PLAIN}source password"; done > "$dv/passwd"
 
 gp_port=$((dv_port + 2))
