@@ -4,23 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use gatepost::config::Config;
 use gatepost::net::server_url::{Protocol, ServerUrl};
 use gatepost::secrets::{SealKey, Secret, owner};
 use gatepost::store::{ConnectedAccount, SentCopy, ServerLock, Store, validate_account_name};
-use gatepost::sync::connect::{CheckError, Target, connect};
 use serde::Serialize;
 
+use super::account_check::{check, check_smtp, find, parse_incoming, report_failure, report_smtp_failure, seal_key};
 use super::output::{self, value};
 use super::{account_set, account_sync, open_store, read_password};
-
-/// Each step of `add` and `check` (docs/accounts.md, "Checking an account").
-const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Subcommand)]
 pub enum AccountCommand {
@@ -115,92 +109,6 @@ pub enum SecretsCommand {
         #[arg(long)]
         new_key_file: PathBuf,
     },
-}
-
-pub(super) fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
-    SealKey::from_config(config.secrets.key_file.as_deref(), config.secrets.generate_if_missing)
-        .context("cannot seal or open account passwords")
-}
-
-pub(super) fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
-    ServerUrl::parse(url, &[Protocol::Imap, Protocol::Pop3], "incoming server").map_err(anyhow::Error::msg)
-}
-
-fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let config = match ca_pem {
-        Some(pem) => gatepost::relay::trust::client_config_pem(pem, "--ca-file"),
-        None => gatepost::relay::trust::client_config(None, "--ca-file"),
-    };
-    Ok(Arc::new(config.map_err(anyhow::Error::msg)?))
-}
-
-/// Log in and list the capabilities, or the failed step.
-pub(super) fn check(
-    url: &ServerUrl,
-    login: &str,
-    password: &str,
-    ca_pem: Option<&str>,
-) -> anyhow::Result<Result<Vec<String>, CheckError>> {
-    let tls = tls_for(ca_pem)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    if url.protocol == Protocol::Pop3 {
-        return Ok(runtime.block_on(async {
-            let c = gatepost::sync::pop3::Pop3::connect(url, &tls, login, password, STEP_TIMEOUT).await?;
-            let _ = c.quit().await;
-            Ok(vec!["POP3 USER UIDL".to_string()])
-        }));
-    }
-    Ok(runtime.block_on(async {
-        let t = Target { url, login, password, tls, step_timeout: STEP_TIMEOUT };
-        let mut c = connect(&t).await?;
-        let _ = c.session.logout().await;
-        Ok(c.capabilities)
-    }))
-}
-
-/// Log in to the account's SMTP server (the send-as route) and leave; why not, if not.
-pub(super) fn check_smtp(
-    config: &Config,
-    url: &ServerUrl,
-    login: &str,
-    password: &str,
-    ca_pem: Option<&str>,
-) -> anyhow::Result<Result<(), String>> {
-    let tls = tls_for(ca_pem)?;
-    let relay = gatepost::relay::smtp::SmtpRelayConfig {
-        host: url.host.clone(),
-        port: url.port,
-        security: url.security,
-        credentials: Some((login.to_string(), password.to_string())),
-        ca_file: None,
-        helo_name: config.hostname.clone(),
-        connect_timeout: STEP_TIMEOUT,
-        command_timeout: STEP_TIMEOUT,
-        data_timeout: STEP_TIMEOUT,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(runtime.block_on(gatepost::relay::smtp::check_login(&relay, &tls)))
-}
-
-fn report_smtp_failure(url: &ServerUrl, why: &str) -> anyhow::Result<ExitCode> {
-    output::eprintln(&format!(
-        "gatepost: outgoing server {url} refused the login: {}\n  what to do: check --smtp, the login and the \
-         password (the account's own; most providers use the same for IMAP and SMTP), or add the account \
-         without --smtp and send through the system relay",
-        value(why)
-    ));
-    Ok(ExitCode::FAILURE)
-}
-
-pub(super) fn report_failure(e: &CheckError) -> anyhow::Result<ExitCode> {
-    output::eprintln(&format!(
-        "gatepost: {} step failed: {}\n  the server said: {}\n  what to do: {}",
-        e.step,
-        e.problem,
-        value(&e.detail),
-        e.problem.hint()
-    ));
-    Ok(ExitCode::FAILURE)
 }
 
 pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> {
@@ -400,10 +308,6 @@ pub fn secrets(config_path: &Path, cmd: SecretsCommand) -> anyhow::Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn find(store: &Store, user: &str, name: &str) -> anyhow::Result<ConnectedAccount> {
-    store.connected(user, name)?.ok_or_else(|| anyhow::anyhow!("{user} has no account named {name:?}"))
 }
 
 fn set(store: &Store, user: &str, name: &str, done: &str, f: impl FnOnce(&mut ConnectedAccount)) -> anyhow::Result<()> {

@@ -12,7 +12,7 @@ use gatepost::net::server_url::{Protocol, Security, ServerUrl};
 use gatepost::secrets::{Secret, owner};
 use gatepost::store::{SentCopy, ServerLock, Store};
 
-use super::account::{check, check_smtp, find, parse_incoming, report_failure, seal_key};
+use super::account_check::{check, check_smtp, find, parse_incoming, report_failure, seal_key};
 use super::output::{self, value};
 use super::read_password;
 

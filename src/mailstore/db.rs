@@ -596,6 +596,8 @@ mod group;
 mod held;
 mod read;
 mod sync;
+mod sync_filing;
+mod sync_folders;
 mod unseen;
 mod verify;
 mod write;

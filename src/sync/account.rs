@@ -302,8 +302,8 @@ pub async fn full_pass(session: &mut Session, ctx: &Ctx) -> Result<Report, SyncE
         s.done_bytes = 0;
     })?;
     let since = ctx.store.db.modseq(user)?;
-    let remote = pass::list_folders(session, ctx.timeout).await?;
-    let folders = pass::open_folders(session, ctx, &remote).await?;
+    let remote = super::folders::list_folders(session, ctx.timeout).await?;
+    let folders = super::folders::open_folders(session, ctx, &remote).await?;
     let mut report = Report::default();
     for (folder, rec) in folders {
         pass::sync_folder(session, ctx, &folder, rec, &mut report).await?;

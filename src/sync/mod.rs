@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod connect;
+pub mod folders;
 pub mod mbox;
 pub mod notice;
 pub mod pass;

@@ -18,19 +18,18 @@ use jiff::Timestamp;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::folders::create_in;
-use super::group::Filing;
 use super::write::{Work, split_flags};
 use super::*;
 
-const SYNC_ACCOUNTS: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("sync_accounts");
-const SYNC_FOLDERS: TableDefinition<(u32, u32, &str), &[u8]> = TableDefinition::new("sync_folders");
-const SYNC_MAP: TableDefinition<(u32, u32, u32), (u64, &[u8])> = TableDefinition::new("sync_map");
-const SYNC_BY_MESSAGE: TableDefinition<(u32, u64), (u32, u32, u32)> = TableDefinition::new("sync_by_message");
-const SYNC_HASHES: TableDefinition<(u32, u32, &[u8; 32]), (u64, u32)> = TableDefinition::new("sync_hashes");
+pub(super) const SYNC_ACCOUNTS: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("sync_accounts");
+pub(super) const SYNC_FOLDERS: TableDefinition<(u32, u32, &str), &[u8]> = TableDefinition::new("sync_folders");
+pub(super) const SYNC_MAP: TableDefinition<(u32, u32, u32), (u64, &[u8])> = TableDefinition::new("sync_map");
+pub(super) const SYNC_BY_MESSAGE: TableDefinition<(u32, u64), (u32, u32, u32)> =
+    TableDefinition::new("sync_by_message");
+pub(super) const SYNC_HASHES: TableDefinition<(u32, u32, &[u8; 32]), (u64, u32)> = TableDefinition::new("sync_hashes");
 /// (user, account, POP3 unique id) → (the number it has in the map, first seen, seconds):
 /// POP3 ids are strings, the map's keys numbers; the time serves `--pop3-delete-after`.
-const SYNC_POP3: TableDefinition<(u32, u32, &str), (u32, i64)> = TableDefinition::new("sync_pop3");
+pub(super) const SYNC_POP3: TableDefinition<(u32, u32, &str), (u32, i64)> = TableDefinition::new("sync_pop3");
 
 /// The keyword on a message the source no longer has (deleted or moved away there): it stays
 /// in gatepost for good (SPEC §7).
@@ -164,7 +163,7 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), MailErro
     Ok(())
 }
 
-fn encode_flags(flags: &[String]) -> Vec<u8> {
+pub(super) fn encode_flags(flags: &[String]) -> Vec<u8> {
     flags.join(" ").into_bytes()
 }
 
@@ -275,20 +274,6 @@ impl MailDb {
         Ok(())
     }
 
-    /// The source's special-use role of each account folder of the user (`mailbox list`).
-    pub fn source_roles(&self, user: u32) -> Result<std::collections::HashMap<u32, String>, MailError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(SYNC_FOLDERS)?;
-        let mut out = std::collections::HashMap::new();
-        for entry in table.range((user, 0, "")..=(user, u32::MAX, "\u{10ffff}"))? {
-            let rec: FolderSync = read("sync folder", entry?.1.value())?;
-            if let Some(role) = rec.role {
-                out.insert(rec.mailbox, role);
-            }
-        }
-        Ok(out)
-    }
-
     /// The map's number and the first-seen time of each POP3 unique id the server lists now
     /// (new ones numbered in this transaction); ids the server no longer lists are forgotten
     /// (their messages keep their map entries, and a returning id is matched by content).
@@ -329,151 +314,6 @@ impl MailDb {
         };
         txn.commit()?;
         Ok(out)
-    }
-
-    /// The account's source folders, by source name.
-    pub fn sync_folders(&self, user: u32, account: u32) -> Result<Vec<(String, FolderSync)>, MailError> {
-        let txn = self.db.begin_read()?;
-        let Ok(table) = txn.open_table(SYNC_FOLDERS) else { return Ok(vec![]) };
-        let mut out = Vec::new();
-        for entry in table.range((user, account, "")..)? {
-            let (k, v) = entry?;
-            let (u, a, name) = k.value();
-            if (u, a) != (user, account) {
-                break;
-            }
-            out.push((name.to_string(), read("sync folder", v.value())?));
-        }
-        Ok(out)
-    }
-
-    /// Start following a source folder: its local mailbox `local` (canonical, under
-    /// `Accounts/<NAME>/`, parents made as needed) and its record, in one transaction. An
-    /// existing mailbox of that name is taken over (a crash between the two halves cannot
-    /// happen, but an account re-added after its record was lost can).
-    pub fn open_sync_folder(
-        &self,
-        user: u32,
-        account: u32,
-        remote: &str,
-        local: &str,
-        folder: FolderSync,
-        now: Timestamp,
-    ) -> Result<FolderSync, MailError> {
-        let local = canonical_name(local)?;
-        let txn = self.write()?;
-        let rec = {
-            let levels: Vec<&str> = local.split('/').collect();
-            let mut mailbox = 0;
-            for depth in 1..=levels.len() {
-                let name = levels[..depth].join("/");
-                let existing = txn.open_table(MAILBOX_NAMES)?.get((user, name.as_str()))?.map(|v| v.value());
-                mailbox = match existing {
-                    Some(id) => id,
-                    None => create_in(&txn, user, &name, None, now)?,
-                };
-            }
-            let mut table = txn.open_table(SYNC_FOLDERS)?;
-            // Another source folder already syncs into this mailbox (two source names mapped
-            // to one local name): refused, the caller picks another name.
-            for entry in table.range((user, 0, "")..=(user, u32::MAX, "\u{10ffff}"))? {
-                let (k, v) = entry?;
-                let other: FolderSync = read("sync folder", v.value())?;
-                if other.mailbox == mailbox && (k.value().1, k.value().2) != (account, remote) {
-                    return Err(MailError::MailboxExists(local.clone()));
-                }
-            }
-            let rec = FolderSync { mailbox, ..folder };
-            table.insert((user, account, remote), json(&rec).as_slice())?;
-            rec
-        };
-        txn.commit()?;
-        Ok(rec)
-    }
-
-    pub fn put_sync_folder(&self, user: u32, account: u32, remote: &str, rec: &FolderSync) -> Result<(), MailError> {
-        let txn = self.write()?;
-        txn.open_table(SYNC_FOLDERS)?.insert((user, account, remote), json(rec).as_slice())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// A new UIDVALIDITY at the source: the folder's map is dropped (its UIDs mean nothing
-    /// now) and the folder re-listed; the content index stays, so nothing is filed twice.
-    pub fn reset_sync_folder(&self, user: u32, account: u32, remote: &str, rec: &FolderSync) -> Result<(), MailError> {
-        let txn = self.write()?;
-        {
-            let mut map = txn.open_table(SYNC_MAP)?;
-            let mut reverse = txn.open_table(SYNC_BY_MESSAGE)?;
-            let mut gone = Vec::new();
-            for entry in map.range((user, rec.mailbox, 0)..=(user, rec.mailbox, u32::MAX))? {
-                gone.push(entry?.1.value().0);
-            }
-            map.retain_in((user, rec.mailbox, 0)..=(user, rec.mailbox, u32::MAX), |_, _| false)?;
-            for id in gone {
-                reverse.remove((user, id))?;
-            }
-            txn.open_table(SYNC_FOLDERS)?.insert((user, account, remote), json(rec).as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// (Message-ID, size) of each message the folder's map still holds (rename detection).
-    pub fn identities(&self, user: u32, mailbox: u32) -> Result<Vec<(Option<String>, u64)>, MailError> {
-        let txn = self.db.begin_read()?;
-        let (map, messages) = (txn.open_table(SYNC_MAP)?, txn.open_table(MESSAGES)?);
-        let mut out = Vec::new();
-        for entry in map.range((user, mailbox, 0)..=(user, mailbox, u32::MAX))? {
-            let id = entry?.1.value().0;
-            if let Some(m) = messages.get((user, id))? {
-                let m: Message = read("message", m.value())?;
-                out.push((m.message_id, m.size));
-            }
-        }
-        Ok(out)
-    }
-
-    /// A source folder renamed: its record moves to the new name and its local mailbox (with
-    /// its children) to `local`. Two steps; a crash between is finished by the next pass
-    /// (the rename is found again, the local name is already right).
-    pub fn move_sync_folder(
-        &self,
-        user: u32,
-        account: u32,
-        from: &str,
-        to: &str,
-        local: &str,
-        now: Timestamp,
-    ) -> Result<FolderSync, MailError> {
-        let rec: FolderSync = {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(SYNC_FOLDERS)?;
-            let v = table.get((user, account, from))?.ok_or_else(|| MailError::NoMailbox(from.to_string()))?;
-            read("sync folder", v.value())?
-        };
-        let local = canonical_name(local)?;
-        let current = self.mailbox(user, rec.mailbox)?.name;
-        if current != local {
-            if let Some((parent, _)) = local.rsplit_once('/') {
-                let levels: Vec<&str> = parent.split('/').collect();
-                for depth in 1..=levels.len() {
-                    let name = levels[..depth].join("/");
-                    if self.mailbox_id(user, &name).is_err() {
-                        self.create_mailbox(user, &name, now)?;
-                    }
-                }
-            }
-            self.rename_mailbox(user, &current, &local, now)?;
-        }
-        let txn = self.write()?;
-        {
-            let mut table = txn.open_table(SYNC_FOLDERS)?;
-            table.remove((user, account, from))?;
-            table.insert((user, account, to), json(&rec).as_slice())?;
-        }
-        txn.commit()?;
-        Ok(rec)
     }
 
     /// The folder's map with each message's flags now, by source UID.
@@ -595,237 +435,6 @@ impl MailDb {
         txn.commit()?;
         Ok(())
     }
-
-    /// File a batch fetched from one source folder into its local mailbox (and, from the
-    /// source INBOX, into `pair`, the unified INBOX): their small blobs durable under one
-    /// fsync, then one transaction for the messages and their map entries. A message already
-    /// here by content is mapped instead (found, or a tombstone). Outcomes in order; a
-    /// message over quota is refused on its own.
-    pub fn file_remote(
-        &self,
-        blobs: &dyn BlobStore,
-        user: u32,
-        to: &Destination<'_>,
-        batch: &[RemoteMessage<'_>],
-    ) -> Result<Vec<Result<Imported, MailError>>, MailError> {
-        let &Destination { name, account, mailbox, pair, folder, uidvalidity } = to;
-        let hashes: Vec<BlobHash> = batch.iter().map(|m| BlobHash::of(m.raw)).collect();
-        let known = self.known_by_content(user, account, &hashes)?;
-        let state = self.user_state(user)?;
-        // A message to file that cannot fit even alone is refused before its blob costs disk.
-        let mut refused: Vec<Option<MailError>> = batch
-            .iter()
-            .zip(&known)
-            .map(|(m, k)| match k {
-                Some(_) => None,
-                None => {
-                    quota::decide(&self.rule, state.ceiling, state.limit, state.used, m.raw.len() as u64, Writer::User)
-                        .err()
-                        .map(MailError::from)
-                }
-            })
-            .collect();
-        let to_write: Vec<usize> = (0..batch.len()).filter(|&i| known[i].is_none() && refused[i].is_none()).collect();
-        let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
-        let places = self.packed_places(to_write.iter().map(|&i| hashes[i]))?;
-        let fresh: Vec<(BlobHash, &[u8])> = to_write
-            .iter()
-            .zip(&places)
-            .filter(|(_, p)| p.is_none())
-            .map(|(&i, _)| (hashes[i], batch[i].raw))
-            .collect();
-        let mut written = blobs.put_all(&fresh)?.into_iter();
-        let mut stored: Vec<Option<Place>> = vec![None; batch.len()];
-        for (&i, place) in to_write.iter().zip(places) {
-            stored[i] = Some(match place {
-                Some((_, p)) => p,
-                None => written.next().expect("one stored blob per fresh message").1,
-            });
-        }
-        let txn = self.write()?;
-        let mut out = Vec::with_capacity(batch.len());
-        for (i, m) in batch.iter().enumerate() {
-            if let Some(e) = refused[i].take() {
-                out.push(Err(e));
-                continue;
-            }
-            let outcome = match stored[i].take() {
-                Some(place) => {
-                    let filing = Filing {
-                        user,
-                        mailbox,
-                        hash: hashes[i],
-                        place,
-                        size: m.raw.len() as u64,
-                        internaldate: m.internaldate,
-                        flags: split_flags(&m.flags).0,
-                        deleted: false,
-                        writer: Writer::User,
-                        origin: Origin::Remote {
-                            account,
-                            folder: folder.to_string(),
-                            uidvalidity,
-                            uid: m.uid,
-                            first_import: true,
-                        },
-                        message_id: message_id_of(m.raw),
-                        // Parsed when first wanted (FETCH BODYSTRUCTURE stores it), as Dovecot
-                        // fills its cache: import is bound by this parse otherwise (D44).
-                        structure: None,
-                        pair,
-                    };
-                    match self.apply_filing(&txn, &filing)? {
-                        Ok(a) => {
-                            let id = txn.open_table(MEMBERS)?.get((user, mailbox, a.uid))?.map(|v| v.value().0);
-                            let id = id.ok_or_else(|| MailError::Db("a filed message has no membership".into()))?;
-                            map_entry(&txn, user, account, mailbox, m, id, &hashes[i])?;
-                            Ok(Imported::Filed)
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                None => self.found_again(&txn, user, account, mailbox, m, &hashes[i])?,
-            };
-            out.push(outcome);
-        }
-        count_batch(&txn, user, name, batch, &out)?;
-        txn.commit()?;
-        Ok(out)
-    }
-
-    /// For each hash, whether the account has had that content (a message or a tombstone).
-    fn known_by_content(&self, user: u32, account: u32, hashes: &[BlobHash]) -> Result<Vec<Option<u64>>, MailError> {
-        let txn = self.db.begin_read()?;
-        let Ok(table) = txn.open_table(SYNC_HASHES) else { return Ok(vec![None; hashes.len()]) };
-        hashes.iter().map(|h| Ok(table.get((user, account, &h.0))?.map(|v| v.value().0))).collect()
-    }
-
-    /// A fetched message whose content the account already has: a message the source still
-    /// maps elsewhere is a copy at the source (filed as a new message over the same blob,
-    /// which costs no space); one it does not is found again (moved there, or a UIDVALIDITY
-    /// reset): its membership follows the source's folder if it is still where sync put it,
-    /// and it loses `$RemovedAtSource`; one the user expunged stays a tombstone.
-    fn found_again(
-        &self,
-        txn: &redb::WriteTransaction,
-        user: u32,
-        account: u32,
-        mailbox: u32,
-        m: &RemoteMessage<'_>,
-        hash: &BlobHash,
-    ) -> Result<Result<Imported, MailError>, MailError> {
-        let (id, was_in) = txn
-            .open_table(SYNC_HASHES)?
-            .get((user, account, &hash.0))?
-            .map(|v| v.value())
-            .ok_or_else(|| MailError::Db("content index changed during a sync batch".into()))?;
-        let mut work = Work::open(txn, user, self.expunge_keep)?;
-        if !work.message_exists(id)? {
-            drop(work);
-            txn.open_table(SYNC_MAP)?.insert((user, mailbox, m.uid), (id, encode_flags(&m.flags).as_slice()))?;
-            return Ok(Ok(Imported::Tombstone));
-        }
-        let mapped = txn.open_table(SYNC_BY_MESSAGE)?.get((user, id))?.is_some();
-        if mapped {
-            drop(work);
-            return self.file_copy(txn, user, account, mailbox, m, id, hash);
-        }
-        let mut msg = work.message(id)?;
-        if was_in != mailbox
-            && let Some(&(_, old_uid)) = msg.members.iter().find(|(b, _)| *b == was_in)
-        {
-            work.remove_member(was_in, old_uid, &mut msg)?;
-            work.add_member(mailbox, id, &mut msg, false)?;
-            work.put_message(id, &msg)?;
-        }
-        let (mut want, _) = split_flags(&m.flags);
-        want.retain(|f| f != REMOVED_AT_SOURCE);
-        if !same_flags(&msg.flags, &want) {
-            work.set_flags(id, &mut msg, want)?;
-        }
-        work.finish()?;
-        map_entry(txn, user, account, mailbox, m, id, hash)?;
-        Ok(Ok(Imported::Found))
-    }
-
-    /// A copy at the source of a message the account has: a new message over the same blob.
-    #[allow(clippy::too_many_arguments)]
-    fn file_copy(
-        &self,
-        txn: &redb::WriteTransaction,
-        user: u32,
-        account: u32,
-        mailbox: u32,
-        m: &RemoteMessage<'_>,
-        of: u64,
-        hash: &BlobHash,
-    ) -> Result<Result<Imported, MailError>, MailError> {
-        let mut work = Work::open(txn, user, self.expunge_keep)?;
-        let existing = work.message(of)?;
-        if let Err(e) = work.charge(&self.rule, existing.size, Writer::User, m.internaldate) {
-            return Ok(Err(e));
-        }
-        let (mut flags, _) = split_flags(&m.flags);
-        flags.retain(|f| f != REMOVED_AT_SOURCE);
-        let origin = existing.origin.clone();
-        let (uid, _) = work.new_message(
-            mailbox,
-            hash,
-            None,
-            existing.size,
-            m.internaldate,
-            flags,
-            origin,
-            existing.message_id.clone(),
-        )?;
-        let id = work.member(mailbox, uid)?.map(|v| v.0).unwrap_or_default();
-        work.finish()?;
-        map_entry(txn, user, account, mailbox, m, id, hash)?;
-        Ok(Ok(Imported::Filed))
-    }
-}
-
-/// The batch in the account's progress, in the batch's transaction (no commit of its own).
-fn count_batch(
-    txn: &redb::WriteTransaction,
-    user: u32,
-    name: &str,
-    batch: &[RemoteMessage<'_>],
-    out: &[Result<Imported, MailError>],
-) -> Result<(), MailError> {
-    let mut table = txn.open_table(SYNC_ACCOUNTS)?;
-    let Some(v) = table.get((user, name))? else { return Ok(()) };
-    let mut rec: AccountSync = read("sync account", v.value())?;
-    drop(v);
-    let s = &mut rec.status;
-    for (m, o) in batch.iter().zip(out) {
-        s.done_messages += 1;
-        s.done_bytes += m.raw.len() as u64;
-        if matches!(o, Ok(Imported::Filed)) {
-            s.imported_messages += 1;
-            s.imported_bytes += m.raw.len() as u64;
-        }
-    }
-    s.updated_at = Some(Timestamp::now());
-    table.insert((user, name), json(&rec).as_slice())?;
-    Ok(())
-}
-
-/// The map, reverse and content entries of a fetched message mapped to `id`.
-#[allow(clippy::too_many_arguments)]
-fn map_entry(
-    txn: &redb::WriteTransaction,
-    user: u32,
-    account: u32,
-    mailbox: u32,
-    m: &RemoteMessage<'_>,
-    id: u64,
-    hash: &BlobHash,
-) -> Result<(), MailError> {
-    txn.open_table(SYNC_MAP)?.insert((user, mailbox, m.uid), (id, encode_flags(&m.flags).as_slice()))?;
-    txn.open_table(SYNC_BY_MESSAGE)?.insert((user, id), (account, mailbox, m.uid))?;
-    txn.open_table(SYNC_HASHES)?.insert((user, account, &hash.0), (id, mailbox))?;
-    Ok(())
 }
 
 /// Flag lists equal as sets (system flags and keywords compare without regard to case).
