@@ -192,6 +192,8 @@ async fn connected(
     };
     let idle = has("IDLE");
     let mut changes = env.store.signals.subscribe(user);
+    // How far local changes are known to need no write-back (in memory: no commit per wake).
+    let mut scanned = 0u64;
     loop {
         full_pass(&mut session, &ctx).await?;
         let next_poll = tokio::time::Instant::now() + env.poll_interval;
@@ -205,7 +207,8 @@ async fn connected(
             changes.borrow_and_update();
             write_back(&mut session, &ctx).await?;
             let woke = if idle {
-                let (s, woke) = idle_until(session, ctx.timeout, next_poll, &mut changes, stop).await?;
+                let (s, woke) =
+                    idle_until(session, &ctx, &mut scanned, ctx.timeout, next_poll, &mut changes, stop).await?;
                 session = s;
                 woke
             } else {
@@ -399,6 +402,8 @@ async fn wait_until(
 /// IDLE on the source INBOX until it speaks, a local change, the poll time, or stop.
 async fn idle_until(
     mut session: Session,
+    ctx: &Ctx,
+    scanned: &mut u64,
     limit: Duration,
     until: tokio::time::Instant,
     changes: &mut watch::Receiver<u64>,
@@ -413,9 +418,9 @@ async fn idle_until(
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => return Err(SyncError::Timeout),
     }
-    let limit = until.saturating_duration_since(tokio::time::Instant::now()).min(IDLE_RENEW);
+    let idle_for = until.saturating_duration_since(tokio::time::Instant::now()).min(IDLE_RENEW);
     let woke = {
-        let (wait, interrupt) = handle.wait_with_timeout(limit);
+        let (wait, interrupt) = handle.wait_with_timeout(idle_for);
         tokio::pin!(wait);
         let mut interrupt = Some(interrupt);
         let mut local = false;
@@ -423,8 +428,12 @@ async fn idle_until(
             tokio::select! {
                 r = &mut wait => break r,
                 r = changes.changed(), if interrupt.is_some() => {
-                    local = r.is_ok();
-                    interrupt = None;
+                    // The user's store changed (often by another account's import): IDLE
+                    // ends only when this account has flags to write back.
+                    if r.is_err() || has_pending(ctx, scanned).await {
+                        local = r.is_ok();
+                        interrupt = None;
+                    }
                 }
                 _ = stop.changed(), if interrupt.is_some() => { interrupt = None; }
             }
@@ -442,4 +451,24 @@ async fn idle_until(
     };
     while session.unsolicited_responses.try_recv().is_ok() {}
     Ok((session, woke))
+}
+
+/// Whether local flag changes of this account wait to be written back. `scanned`: up to
+/// where none did (kept in memory, so a wake costs a read, not a commit).
+async fn has_pending(ctx: &Ctx, scanned: &mut u64) -> bool {
+    let (store, user, name, account, from) =
+        (ctx.store.clone(), ctx.user, ctx.account_name.clone(), ctx.account, *scanned);
+    let found = tokio::task::spawn_blocking(move || {
+        let since = store.db.sync_account(user, &name)?.written_back.max(from);
+        store.db.pending_write_back(user, account, since)
+    })
+    .await;
+    match found {
+        Ok(Ok((pending, cursor))) if pending.is_empty() => {
+            *scanned = cursor;
+            false
+        }
+        // When in doubt, end IDLE and let the pass look.
+        _ => true,
+    }
 }
