@@ -150,7 +150,8 @@ pub fn run(config_path: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
         for item in MboxReader::new(BufReader::new(file), format, max) {
             match item.with_context(|| format!("reading {}", path.display()))? {
                 MboxItem::Message(m) => {
-                    let date = m.from_date.or_else(|| header_date(&m.raw)).unwrap_or_else(Timestamp::now);
+                    let date =
+                        m.from_date.or_else(|| gatepost::message::date_header(&m.raw)).unwrap_or_else(Timestamp::now);
                     imp.add(target, Pending { raw: m.raw, flags: vec![], date })?;
                 }
                 MboxItem::TooLarge { line, size } => {
@@ -199,7 +200,8 @@ pub fn run(config_path: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(if imp.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// A message file: CRLF line ends, INTERNALDATE from its Date header or else the file's time.
+/// A message file: CRLF line ends (`message::canonical_line_ends`: a bare CR in the header
+/// refuses the file), INTERNALDATE from its Date header or else the file's time.
 fn read_file(path: &Path, max: u64, refused: &mut Vec<String>) -> anyhow::Result<(Option<Vec<u8>>, Timestamp)> {
     let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
     let mtime = meta.modified().ok().and_then(|t| Timestamp::try_from(t).ok()).unwrap_or_else(Timestamp::now);
@@ -207,30 +209,16 @@ fn read_file(path: &Path, max: u64, refused: &mut Vec<String>) -> anyhow::Result
         refused.push(format!("{}: {} bytes, over [imap] max_append_size", path.display(), meta.len()));
         return Ok((None, mtime));
     }
-    let raw = crlf(std::fs::read(path).with_context(|| path.display().to_string())?);
-    let date = header_date(&raw).unwrap_or(mtime);
-    Ok((Some(raw), date))
-}
-
-/// Bare LF line ends become CRLF (IMAP serves what is stored; RFC 3501 wants CRLF).
-fn crlf(raw: Vec<u8>) -> Vec<u8> {
-    if !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') && raw.first() != Some(&b'\n') {
-        return raw;
-    }
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
+    let read = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let raw = match gatepost::message::canonical_line_ends(&read) {
+        Ok(raw) => raw.into_owned(),
+        Err(e) => {
+            refused.push(format!("{}: {e}", path.display()));
+            return Ok((None, mtime));
         }
-        out.push(b);
-    }
-    out
-}
-
-fn header_date(raw: &[u8]) -> Option<Timestamp> {
-    let parsed = mail_parser::MessageParser::default().parse_headers(raw)?;
-    let d = parsed.date()?;
-    Timestamp::from_second(d.to_timestamp()).ok()
+    };
+    let date = gatepost::message::date_header(&raw).unwrap_or(mtime);
+    Ok((Some(raw), date))
 }
 
 /// A message file and its flags.
@@ -300,12 +288,5 @@ mod tests {
         assert_eq!(maildir_flags("1700000000.M1P2.host:2,DPT"), ["\\Draft", "$Forwarded", "\\Deleted"]);
         assert!(maildir_flags("1700000000.M1P2.host").is_empty());
         assert!(maildir_flags("1700000000.M1P2.host:2,").is_empty());
-    }
-
-    #[test]
-    fn bare_line_feeds_become_crlf_and_crlf_stays() {
-        assert_eq!(crlf(b"a\nb\r\nc\n".to_vec()), b"a\r\nb\r\nc\r\n");
-        assert_eq!(crlf(b"a\r\n".to_vec()), b"a\r\n");
-        assert_eq!(crlf(b"\n".to_vec()), b"\r\n");
     }
 }

@@ -14,6 +14,13 @@ use mail_parser::parsers::MessageStream;
 
 pub use lines::{BareCrInHeader, canonical_line_ends};
 
+/// The time in a message's Date field, if it has a readable one (INTERNALDATE of imported
+/// mail that carries none of its own: POP3, .eml and Maildir files).
+pub fn date_header(raw: &[u8]) -> Option<jiff::Timestamp> {
+    let parsed = mail_parser::MessageParser::default().parse_headers(raw)?;
+    jiff::Timestamp::from_second(parsed.date()?.to_timestamp()).ok()
+}
+
 /// Fields that name who sends the message besides From (RFC 5322 §3.6.2, §3.6.6). When From is
 /// not rewritten they reach recipients as written, so they must name the user too.
 pub const SENDER_FIELDS: [&str; 3] = ["Sender", "Resent-From", "Resent-Sender"];

@@ -151,10 +151,7 @@ async fn pass_inner(
 
 /// INTERNALDATE of a POP3 message (POP3 has none): its Date header, else now.
 fn date_of(raw: &[u8]) -> Timestamp {
-    mail_parser::MessageParser::default()
-        .parse_headers(raw)
-        .and_then(|m| m.date().and_then(|d| Timestamp::from_second(d.to_timestamp()).ok()))
-        .unwrap_or_else(Timestamp::now)
+    crate::message::date_header(raw).unwrap_or_else(Timestamp::now)
 }
 
 /// How long a POP3 connection may take per step and per answer.
