@@ -223,7 +223,15 @@ async fn connected(
                     if let Some((folder, rec)) = inbox_folder {
                         let mut report = Report::default();
                         pass::sync_folder(&mut session, &ctx, &folder, rec, &mut report).await?;
-                        settle(&ctx, &report);
+                        // One folder is not a whole pass: only a new quota pause is settled
+                        // here (a pause, or a first import not yet done, ends with a full pass).
+                        if report.quota_full {
+                            settle(&ctx, &report);
+                        } else {
+                            ctx.store.db.update_sync_status(user, &ctx.account_name, |s| {
+                                s.last_sync = Some(Timestamp::now());
+                            })?;
+                        }
                     }
                 }
                 // Written back at the top of the loop, after a moment for more to come.
