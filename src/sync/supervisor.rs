@@ -25,9 +25,11 @@ struct Running {
 pub async fn supervise(env: Arc<SyncEnv>, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) -> bool {
     let mut running: HashMap<(String, String), Running> = HashMap::new();
     loop {
-        let accounts = {
-            let s = store.clone();
-            tokio::task::spawn_blocking(move || s.list_connected(None)).await
+        // The read is left behind at shutdown: a store met by damage must not hold it up.
+        let s = store.clone();
+        let accounts = tokio::select! {
+            r = tokio::task::spawn_blocking(move || s.list_connected(None)) => r,
+            _ = shutdown.changed() => break,
         };
         match accounts {
             Ok(Ok(accounts)) => reconcile(&env, &mut running, accounts),
