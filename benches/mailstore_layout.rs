@@ -61,6 +61,7 @@ fn submission(n: usize) -> Submission {
         timezone: "UTC".into(),
         body: message(n, 4096),
         notice_of: None,
+        route: None,
     }
 }
 

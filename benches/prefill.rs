@@ -135,6 +135,7 @@ fn run(dir: &Path, total: usize, threads: usize) -> Result<(), Box<dyn std::erro
                 timezone: "UTC".into(),
                 state: QueueState::Held,
                 notice_of: None,
+                route: None,
                 paused: false,
                 attempts: vec![],
                 events: vec![],

@@ -260,6 +260,7 @@ fn fill(store: &Store, count: usize, offset: u64, start: Timestamp) -> Result<()
                 timezone: "UTC".into(),
                 state,
                 notice_of: None,
+                route: None,
                 paused: false,
                 attempts: vec![],
                 events: vec![Event { at: submitted, kind: EventKind::Submitted, detail: String::new() }],

@@ -129,7 +129,7 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         relay,
         clock.clone(),
         queue.waker(),
-        settings::dispatch(config),
+        settings::dispatch(config, &store),
         queue::prepare::prepare(settings::rewrite_policy(config)),
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -63,10 +63,19 @@ pub fn session_timeouts(config: &Config) -> Timeouts {
     Timeouts { command: sub.command_timeout, data: sub.data_timeout, preauth: sub.preauth_timeout }
 }
 
-/// How the dispatcher delivers.
-pub fn dispatch(config: &Config) -> DispatchSettings {
+/// How the dispatcher delivers; connected accounts' own servers get the relay's timeouts.
+pub fn dispatch(config: &Config, store: &Arc<crate::store::Store>) -> DispatchSettings {
     let d = &config.delivery;
+    let accounts = crate::relay::accounts::AccountRoutes {
+        store: store.clone(),
+        key: seal_key(config, "connected accounts cannot send"),
+        helo_name: config.hostname.clone(),
+        connect_timeout: config.relay.connect_timeout,
+        command_timeout: config.relay.command_timeout,
+        data_timeout: config.relay.data_timeout,
+    };
     DispatchSettings {
+        accounts: Some(Arc::new(accounts)),
         concurrency: d.concurrency,
         per_connection: d.messages_per_connection,
         retry: RetryPolicy { first: d.retry_first, max_interval: d.retry_max_interval, lifetime: d.lifetime },
@@ -157,19 +166,22 @@ pub fn imap(config: &Config) -> crate::imap::ImapSettings {
     }
 }
 
+/// The `[secrets]` key, if one is set and readable; its problem is logged (`what` cannot happen).
+fn seal_key(config: &Config, what: &str) -> Option<crate::secrets::SealKey> {
+    let path = config.secrets.key_file.as_ref()?;
+    match crate::secrets::SealKey::from_config(Some(path), config.secrets.generate_if_missing) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::error!(error = %e, "{what}: the [secrets] key cannot be read");
+            None
+        }
+    }
+}
+
 /// What the accounts' sync tasks share. Without a usable `[secrets]` key no account can log
 /// in: each says so in its status (and the key's problem is logged once here).
 pub fn sync_env(config: &Config, store: Arc<crate::mailstore::MailStore>) -> crate::sync::account::SyncEnv {
-    let key = match &config.secrets.key_file {
-        None => None,
-        Some(path) => match crate::secrets::SealKey::from_config(Some(path), config.secrets.generate_if_missing) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                tracing::error!(error = %e, "connected accounts cannot sync: the [secrets] key cannot be read");
-                None
-            }
-        },
-    };
+    let key = seal_key(config, "connected accounts cannot sync");
     crate::sync::account::SyncEnv {
         store,
         key,

@@ -18,8 +18,11 @@ use crate::store::{EventKind, QueueRecord};
 /// Bump when the schema or the document changes: the index is then rebuilt at start.
 /// 3: times in microseconds, `id` a fast field (results ordered by full time, then id), and a
 /// `possibly-delivered` state term. 4: subject and text words without frequencies or
-/// positions (every filter is a set of words, never a phrase or a ranking).
-pub const SCHEMA_VERSION: u32 = 4;
+/// positions (every filter is a set of words, never a phrase or a ranking). 5: the route
+/// (`system`, or the connected account's name it was sent as).
+pub const SCHEMA_VERSION: u32 = 5;
+/// The route term of mail through the system relay (no account may be called this).
+pub const SYSTEM_ROUTE: &str = "system";
 /// An extra `state` term: some attempt may have delivered the message without a reply.
 pub const POSSIBLY_DELIVERED: &str = "possibly-delivered";
 /// Content beyond this many bytes of text is not indexed (a search still finds the record by
@@ -36,6 +39,7 @@ pub struct Fields {
     pub relay_ip: Field,
     pub system_ip: Field,
     pub state: Field,
+    pub route: Field,
     pub subject: Field,
     pub text: Field,
     pub submitted: Field,
@@ -63,6 +67,7 @@ pub fn schema() -> (Schema, Fields) {
         relay_ip: b.add_text_field("relay_ip", STRING),
         system_ip: b.add_text_field("system_ip", STRING),
         state: b.add_text_field("state", STRING),
+        route: b.add_text_field("route", STRING),
         subject: b.add_text_field("subject", words()),
         text: b.add_text_field("text", words()),
         submitted: b.add_i64_field("submitted", INDEXED | FAST),
@@ -161,6 +166,7 @@ pub fn document(f: &Fields, rec: &QueueRecord, body: Option<&[u8]>) -> TantivyDo
     if rec.recipients.iter().any(|r| r.possibly_delivered > 0) {
         doc.add_text(f.state, POSSIBLY_DELIVERED); // `trace --state possibly-delivered`
     }
+    doc.add_text(f.route, rec.route.as_deref().unwrap_or(SYSTEM_ROUTE));
     if let Some(s) = &rec.subject {
         doc.add_text(f.subject, s);
     }

@@ -131,6 +131,10 @@ impl TraceIndex {
         if let Some(s) = q.state {
             must.push(term(f.state, s.as_str()));
         }
+        if let Some(r) = &q.route {
+            let system = r.eq_ignore_ascii_case(super::document::SYSTEM_ROUTE);
+            must.push(term(f.route, if system { super::document::SYSTEM_ROUTE } else { r }));
+        }
         if q.possibly_delivered {
             must.push(term(f.state, super::document::POSSIBLY_DELIVERED));
         }

@@ -35,6 +35,8 @@ pub struct TraceQuery {
     /// Every word must be in the subject or a text part.
     pub text: Option<String>,
     pub state: Option<QueueState>,
+    /// `system`, or the connected account it was sent as (its name as written).
+    pub route: Option<String>,
     /// Only messages some attempt may have delivered without a reply (`--state possibly-delivered`).
     pub possibly_delivered: bool,
     /// The most records returned, newest first.

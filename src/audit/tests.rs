@@ -67,6 +67,7 @@ fn fixture() -> Fixture {
     c.client = "[2001:db8::5]:40000".parse().unwrap();
     c.subject = None;
     c.submitted_at = ts("2026-11-22T12:00:00Z");
+    c.route = Some("Work".into());
     put(&store, &c, b"\r\nno headers, just words\r\n");
 
     let mut w = index.writer().unwrap();
@@ -106,6 +107,9 @@ fn every_filter_finds_what_it_names_and_nothing_else() {
         ("content of html", TraceQuery { text: Some("quarterly".into()), ..q() }, vec![&b]),
         ("content has subject", TraceQuery { text: Some("greetings".into()), ..q() }, vec![&a]),
         ("state", TraceQuery { state: Some(QueueState::Cancelled), ..q() }, vec![&c]),
+        ("route of an account", TraceQuery { route: Some("Work".into()), ..q() }, vec![&c]),
+        ("route is the name as written", TraceQuery { route: Some("work".into()), ..q() }, vec![]),
+        ("system route", TraceQuery { route: Some("System".into()), ..q() }, vec![&b, &a]),
         (
             "combined",
             TraceQuery { sender: Some("@example.com".into()), state: Some(QueueState::Held), ..q() },

@@ -74,6 +74,9 @@ struct Filters {
     /// held, due, sending, sent, failed or cancelled; or possibly-delivered.
     #[arg(long)]
     state: Option<String>,
+    /// `system` (the system relay), or the connected account the mail was sent as.
+    #[arg(long)]
+    route: Option<String>,
     /// Most records shown, newest first.
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -174,6 +177,7 @@ fn build_query(f: &Filters, tz: &jiff::tz::TimeZone) -> Result<TraceQuery, Vec<S
         subject: f.subject.clone(),
         text: f.text.clone(),
         state,
+        route: f.route.clone(),
         possibly_delivered,
         limit: f.limit,
     })

@@ -25,6 +25,9 @@ pub fn timeline(r: &QueueRecord) -> String {
     );
     s += &format!("message-id:   {}\nsize:         {} octets\n", value(r.message_id.as_deref().unwrap_or("-")), r.size);
     s += &format!("client:       {}\n", value(&r.client_text()));
+    if let Some(account) = &r.route {
+        s += &format!("route:        account {} (its own SMTP server, sent as written)\n", value(account));
+    }
     s += &format!("submitted:    {}\nsession:      {}\nrecipients:\n", local(r.submitted_at), value(&r.session_id));
     for rc in &r.recipients {
         s += &format!(

@@ -22,7 +22,7 @@ impl HoldQueue {
     /// The user as the submission rules see them (addresses they may send as, their zone).
     pub fn sender(&self, name: &str) -> Option<AuthedUser> {
         let user = self.store.get_user(name).ok().flatten()?;
-        Some(crate::smtp::driver::authed_user(&user))
+        Some(crate::smtp::driver::authed_user(&self.store, &user))
     }
 
     /// Queue durably; the record as stored. Called from the blocking pool only.

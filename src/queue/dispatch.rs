@@ -15,6 +15,7 @@ use super::attempts::{self, Claim, RetryPolicy};
 use super::dsn::{self, FailedRecipient};
 use super::{Queue, Submission};
 use crate::clock::Clock;
+use crate::relay::accounts::{AccountRoutes, Unusable};
 use crate::relay::{Delivery, Outgoing, RecipientResult, Refusal, Relay};
 use crate::schedule::{RecipientRelease, ScheduleSource};
 use crate::store::{EventKind, INTERNAL_CLIENT, QueueId, QueueRecord, Store, StoreError, sha256_hex};
@@ -34,6 +35,9 @@ pub struct DispatchSettings {
     pub envelope_sender: Option<String>,
     /// Our name, for delivery status notifications.
     pub hostname: String,
+    /// Connected accounts' own servers, for mail whose route names one (SPEC §10); without
+    /// them such mail waits (deferred), never taking the system relay.
+    pub accounts: Option<Arc<AccountRoutes>>,
 }
 
 impl Default for DispatchSettings {
@@ -44,9 +48,14 @@ impl Default for DispatchSettings {
             retry: RetryPolicy::default(),
             envelope_sender: None,
             hostname: "localhost".into(),
+            accounts: None,
         }
     }
 }
+
+/// The way out of a batch's messages: a user and their connected account, or `None`, the
+/// system relay.
+type Route = Option<(String, String)>;
 
 /// Turns a stored body into the bytes that leave (the rewrite step).
 pub type Prepare = dyn Fn(&QueueRecord, Vec<u8>) -> Result<Vec<u8>, String> + Send + Sync;
@@ -206,12 +215,19 @@ impl Dispatcher {
     }
 
     async fn deliver(self: Arc<Self>, batch: Vec<(Claim, QueueRecord)>, _permit: OwnedSemaphorePermit) {
-        let mut outgoing = Vec::new();
         let mut results: Vec<(Claim, Option<Delivery>)> = Vec::new();
+        // What is ready to leave, by route (user and account; `None` the system relay), with
+        // each message's place in `results`.
+        let mut routes: Vec<(Route, Vec<(usize, Outgoing)>)> = Vec::new();
         for (claim, rec) in batch {
             match self.outgoing(&claim, &rec).await {
                 Ok(o) => {
-                    outgoing.push(o);
+                    let route = rec.route.clone().map(|account| (rec.user.clone(), account));
+                    let place = (results.len(), o);
+                    match routes.iter_mut().find(|(r, _)| *r == route) {
+                        Some((_, msgs)) => msgs.push(place),
+                        None => routes.push((route, vec![place])),
+                    }
                     results.push((claim, None));
                 }
                 Err(why) => {
@@ -222,14 +238,43 @@ impl Dispatcher {
                 }
             }
         }
-        let mut delivered =
-            if outgoing.is_empty() { Vec::new() } else { self.relay.deliver_batch(&outgoing).await }.into_iter();
-        for (_, d) in results.iter_mut().filter(|(_, d)| d.is_none()) {
-            *d = Some(delivered.next().unwrap_or_else(|| {
-                Delivery::all(1, RecipientResult::Deferred(Refusal::why("relay gave no result")), "")
-            }));
+        for (route, msgs) in routes {
+            let (places, outgoing): (Vec<usize>, Vec<Outgoing>) = msgs.into_iter().unzip();
+            let delivered = match &route {
+                None => self.relay.deliver_batch(&outgoing).await,
+                Some((user, account)) => self.through_account(user, account, &outgoing).await,
+            };
+            let mut delivered = delivered.into_iter();
+            for place in places {
+                results[place].1 = Some(delivered.next().unwrap_or_else(|| {
+                    Delivery::all(1, RecipientResult::Deferred(Refusal::why("relay gave no result")), "")
+                }));
+            }
         }
         self.record(results).await;
+    }
+
+    /// Hand a batch to the account's own server; if the route cannot carry it now, each
+    /// message is deferred or failed for the reason (never sent another way).
+    async fn through_account(&self, user: &str, account: &str, msgs: &[Outgoing]) -> Vec<Delivery> {
+        let relay = match &self.settings.accounts {
+            None => Err(Unusable::Wait("this server cannot send as connected accounts".into())),
+            Some(routes) => {
+                let (routes, user, account) = (routes.clone(), user.to_string(), account.to_string());
+                tokio::task::spawn_blocking(move || routes.relay(&user, &account))
+                    .await
+                    .unwrap_or_else(|e| Err(Unusable::Wait(format!("route task failed: {e}"))))
+            }
+        };
+        let unsent = |why: &str, result: fn(Refusal) -> RecipientResult| {
+            tracing::warn!(account, "{why}");
+            msgs.iter().map(|m| Delivery::all(m.recipients.len(), result(Refusal::why(why)), why)).collect()
+        };
+        match relay {
+            Ok(relay) => relay.deliver_batch(msgs).await,
+            Err(Unusable::Wait(why)) => unsent(&why, RecipientResult::Deferred),
+            Err(Unusable::Never(why)) => unsent(&why, RecipientResult::Failed),
+        }
     }
 
     /// Read, verify and prepare the body of one claimed message.
@@ -245,9 +290,12 @@ impl Dispatcher {
         }
         // A notice goes as written, from the null sender (RFC 5321 §4.5.5): no rewrite, no
         // notice about it can ever be sent back.
-        let (body, sender) = match rec.notice_of {
-            Some(_) => (body, String::new()),
-            None => (
+        // Mail sent as a connected account keeps its own envelope sender: that server is
+        // the account's, and the address is its own (SPEC §10).
+        let (body, sender) = match (rec.notice_of, &rec.route) {
+            (Some(_), _) => (body, String::new()),
+            (None, Some(_)) => ((self.prepare)(rec, body)?, rec.sender.clone()),
+            (None, None) => (
                 (self.prepare)(rec, body)?,
                 self.settings.envelope_sender.clone().unwrap_or_else(|| rec.sender.clone()),
             ),
@@ -320,6 +368,7 @@ impl Dispatcher {
             timezone: rec.timezone.clone(),
             body,
             notice_of: Some(rec.id),
+            route: None,
         };
         let outcome = match self.queue.submit(sub).await {
             Ok(acc) => format!("delivery status notification {} queued to {}", acc.id, rec.sender),

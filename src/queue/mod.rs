@@ -39,6 +39,8 @@ pub struct Submission {
     pub body: Vec<u8>,
     /// For a delivery status notification: the queue id it reports on.
     pub notice_of: Option<QueueId>,
+    /// The connected account whose own server sends it (SPEC §10); `None`: the system relay.
+    pub route: Option<String>,
 }
 
 /// What the client is told in the 250 reply.
@@ -199,6 +201,7 @@ fn build_record(id: QueueId, sub: &Submission) -> QueueRecord {
         timezone: sub.timezone.clone(),
         state: QueueState::Held,
         notice_of: sub.notice_of,
+        route: sub.route.clone(),
         paused: false,
         attempts: vec![],
         events: vec![],
@@ -207,6 +210,10 @@ fn build_record(id: QueueId, sub: &Submission) -> QueueRecord {
     let from = match &sub.notice_of {
         Some(original) => format!("written by gatepost (internal): a delivery status notification about {original}"),
         None => format!("from {} over {}", sub.client, sub.tls.as_deref().unwrap_or("plaintext")),
+    };
+    let from = match &sub.route {
+        Some(account) => format!("{from}; leaves through account {account:?}'s own server"),
+        None => from,
     };
     rec.push_event(sub.submitted_at, EventKind::Submitted, from);
     if rec.state == QueueState::Held {

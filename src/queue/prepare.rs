@@ -37,8 +37,16 @@ pub fn rewrite_message(policy: &RewritePolicy, rec: &QueueRecord, body: &[u8]) -
     Ok(out.message)
 }
 
+/// The rewrite for the system relay, and for mail sent as a connected account its own: From
+/// and Sender as written and no footer (the account's server sends for its own address, so
+/// DMARC aligns), the rest as for any release (Bcc, Deliver-On and date tags removed,
+/// Message-ID and Date added when missing, the Received line).
 pub fn prepare(policy: RewritePolicy) -> Arc<Prepare> {
-    Arc::new(move |rec, body| rewrite_message(&policy, rec, &body))
+    let as_written = RewritePolicy { rewrite_from: false, footer_template: String::new(), ..policy.clone() };
+    Arc::new(move |rec, body| {
+        let policy = if rec.route.is_some() { &as_written } else { &policy };
+        rewrite_message(policy, rec, &body)
+    })
 }
 
 #[cfg(test)]
@@ -66,5 +74,32 @@ mod tests {
         let err = rewrite_message(&policy, &rec, smuggled).unwrap_err();
         assert!(err.starts_with("cannot relay the message:"), "{err}");
         assert!(err.contains("bare CR"), "{err}");
+    }
+
+    /// Mail sent as a connected account goes as written: its From, no Reply-To, no footer;
+    /// Bcc and Deliver-On still go, and a Received line is still added.
+    #[test]
+    fn mail_sent_as_an_account_keeps_its_from_and_gets_no_footer() {
+        let mut config = crate::config::Config::default();
+        config.rewrite.rewrite_from = true;
+        let mut policy = crate::app::settings::rewrite_policy(&config);
+        policy.relay_address = "relay@thirdparty.example".into();
+        let prepare = prepare(policy);
+        let at: Timestamp = "2026-12-25T08:00:00Z".parse().unwrap();
+        let mut rec =
+            crate::store::tests::sample_record("01JD0000000000000000000000", "alice", at, QueueState::Sending);
+        let body = b"From: Alice <alice@work.example>\r\nBcc: boss@work.example\r\nDeliver-On: 2026-12-25\r\nSubject: hi\r\n\r\nHello.\r\n";
+
+        let system = String::from_utf8(prepare(&rec, body.to_vec()).unwrap()).unwrap();
+        assert!(system.contains("relay@thirdparty.example") && system.contains("Reply-To:"), "{system}");
+        assert!(system.contains("through gatepost."), "the footer: {system}");
+
+        rec.route = Some("Work".into());
+        let own = String::from_utf8(prepare(&rec, body.to_vec()).unwrap()).unwrap();
+        assert!(own.contains("\r\nFrom: Alice <alice@work.example>\r\n"), "{own}");
+        assert!(!own.contains("thirdparty") && !own.contains("Reply-To:"), "{own}");
+        assert!(own.ends_with("\r\n\r\nHello.\r\n"), "no footer: {own}");
+        assert!(!own.contains("Bcc:") && !own.contains("Deliver-On:"), "{own}");
+        assert!(own.starts_with("Received: "), "{own}");
     }
 }

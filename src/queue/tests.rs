@@ -33,6 +33,7 @@ fn submission(body: &[u8], releases: &[(&str, &str)]) -> Submission {
         timezone: "UTC".into(),
         body: body.to_vec(),
         notice_of: None,
+        route: None,
     }
 }
 

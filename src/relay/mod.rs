@@ -2,6 +2,7 @@
 //! and demos, and (in `smtp`) an SMTP client to a third-party server. Both report, per
 //! message, each recipient's result and where the message went (relay IP, our local IP).
 
+pub mod accounts;
 pub mod file;
 pub mod reply;
 pub mod smtp;

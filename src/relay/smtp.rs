@@ -88,6 +88,16 @@ impl SmtpRelay {
         Ok(SmtpRelay { config, tls })
     }
 
+    /// As `new`, trusting what `tls` trusts (a connected account's own route: its extra
+    /// certificate is kept in its record, not in a file).
+    pub fn with_tls(config: SmtpRelayConfig, tls: Arc<ClientConfig>) -> Result<SmtpRelay, String> {
+        let plain = SmtpRelayConfig { security: Security::Plain, ..config };
+        let checked = SmtpRelay::new(plain)?;
+        let config = SmtpRelayConfig { security: config.security, ..checked.config };
+        let tls = (config.security != Security::Plain).then_some(tls);
+        Ok(SmtpRelay { config, tls })
+    }
+
     pub fn config(&self) -> &SmtpRelayConfig {
         &self.config
     }

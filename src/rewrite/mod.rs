@@ -132,8 +132,12 @@ pub fn rewrite_with_notes(message: &[u8], env: &Envelope, policy: &RewritePolicy
     let block = header_of(message)?;
     let mut edits = Edits::new(block.fields.len());
     edit_header(message, &block, env, policy, &mut edits);
-    let footer = footer::Footer::new(env, policy);
-    let (mut splices, notes) = mime::decorate(message, &block, &footer, &mut edits);
+    // An empty footer template means no footer: the body is not touched at all.
+    let (mut splices, notes) = if policy.footer_template.trim().is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        mime::decorate(message, &block, &footer::Footer::new(env, policy), &mut edits)
+    };
 
     let mut out = edits.render(message, &block);
     if block.separator {

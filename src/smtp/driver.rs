@@ -74,10 +74,24 @@ struct Conn {
     ticket: Option<SessionTicket>,
 }
 
-pub fn authed_user(user: &UserRecord) -> AuthedUser {
+/// The user as submission judges them: their own address and the connected accounts' that
+/// may send now (read at login; a route checked later counts from the next session). If the
+/// accounts cannot be read, only the user's own address: never more than is known.
+pub fn authed_user(store: &Store, user: &UserRecord) -> AuthedUser {
+    let send_as = store.send_routes(&user.name).unwrap_or_else(|e| {
+        tracing::error!(user = %user.name, error = %e, "cannot read the connected accounts: sending as them is refused");
+        Vec::new()
+    });
+    let mut addresses = user.sender_addresses();
+    for s in &send_as {
+        if !addresses.contains(&s.address) {
+            addresses.push(s.address.clone());
+        }
+    }
     AuthedUser {
         name: user.name.clone(),
-        addresses: user.sender_addresses(),
+        addresses,
+        send_as,
         timezone: user
             .timezone
             .as_ref()
@@ -147,7 +161,9 @@ async fn handshake(shared: &Shared, conn: &Conn, tcp: TcpStream) -> Option<tokio
 fn trusted_user(shared: &Shared, peer: SocketAddr) -> Option<(AuthedUser, SessionTicket)> {
     let net = shared.trusted.iter().find(|n| n.network.contains(peer.ip()))?;
     match shared.store.get_user(&net.user) {
-        Ok(Some(u)) if u.may_log_in() => Some((authed_user(&u), shared.sessions.register(&u.name, u.generation))),
+        Ok(Some(u)) if u.may_log_in() => {
+            Some((authed_user(&shared.store, &u), shared.sessions.register(&u.name, u.generation)))
+        }
         Ok(_) => {
             let network = net.network.to_string();
             if let Some(held_back) = shared.quiet_logs.allow(&format!("trusted {network}"), Instant::now()) {
@@ -307,7 +323,7 @@ async fn authenticate(shared: &Shared, conn: &mut Conn, ip: IpAddr, username: St
         LoginOutcome::Accepted { user, generation } => {
             conn.ticket = Some(shared.sessions.register(&user.name, generation));
             conn.preauth_deadline = None;
-            AuthOutcome::Accepted(authed_user(&user))
+            AuthOutcome::Accepted(authed_user(&shared.store, &user))
         }
         LoginOutcome::Refused(refusal) => AuthOutcome::Refused(refusal),
         LoginOutcome::Throttled => AuthOutcome::Throttled,

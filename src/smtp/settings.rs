@@ -31,4 +31,6 @@ pub struct AuthedUser {
     pub addresses: Vec<String>,
     /// The user's own zone, when set.
     pub timezone: Option<(String, TimeZone)>,
+    /// Addresses (also in `addresses`) that leave through a connected account's own server.
+    pub send_as: Vec<crate::store::SendAs>,
 }

@@ -80,6 +80,38 @@ pub fn check_senders(settings: &SessionSettings, summary: &HeaderSummary, user: 
     Ok(())
 }
 
+/// The route a message leaves by (SPEC §10): the connected account whose address is in From,
+/// or `None`, the system relay. One message, one route: a From and a MAIL FROM that would
+/// leave by different routes are refused (mail from an account's address never goes out
+/// through the system relay, and the account's server would refuse the other address).
+pub fn route(user: &AuthedUser, from: &[String], mail_from: &str) -> Result<Option<String>, Refusal> {
+    let of = |address: &str| {
+        let address = address.to_lowercase();
+        user.send_as.iter().find(|s| s.address == address).map(|s| s.account.clone())
+    };
+    let route = from.first().and_then(|a| of(a));
+    let name = |r: &Option<String>| match r {
+        Some(account) => format!("through account {account:?}"),
+        None => "through the system relay".to_string(),
+    };
+    let envelope = std::iter::once(mail_from).filter(|a| !a.is_empty());
+    for address in from.iter().map(String::as_str).chain(envelope) {
+        let other = of(address);
+        if other != route {
+            return Err((
+                codes::SENDER_NOT_ALLOWED,
+                format!(
+                    "<{address}> leaves {}, but <{}> {}: a message takes one route (send it from one address)",
+                    name(&other),
+                    from[0],
+                    name(&route)
+                ),
+            ));
+        }
+    }
+    Ok(route)
+}
+
 /// The zone schedules are read in: the user's own, else the operator's.
 pub fn user_zone(settings: &SessionSettings, user: Option<&AuthedUser>) -> (String, TimeZone) {
     match user.and_then(|u| u.timezone.clone()) {
@@ -120,6 +152,7 @@ pub fn scheduled(
     let body = canonical_message(settings, raw.to_vec())?;
     let summary = summarize(&body);
     check_senders(settings, &summary, user)?;
+    let route = route(user, &summary.from_addresses, "")?;
     let recipients = recipients_of(&body);
     if recipients.is_empty() {
         return Err((codes::NO_VALID_RECIPIENTS, "message has no To, Cc or Bcc address: no recipients".into()));
@@ -150,10 +183,49 @@ pub fn scheduled(
         timezone: tz_name,
         body,
         notice_of: None,
+        route,
     })
 }
 
 /// Addresses for a reply: `<a>, <b>`.
 pub fn list(addresses: &[String]) -> String {
     addresses.iter().map(|a| format!("<{a}>")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+    use crate::store::SendAs;
+
+    fn user() -> AuthedUser {
+        let send_as = |address: &str, account: &str| SendAs { address: address.into(), account: account.into() };
+        AuthedUser {
+            name: "alice".into(),
+            addresses: vec!["alice@example.net".into(), "alice@work.example".into(), "al@old.example".into()],
+            timezone: None,
+            send_as: vec![send_as("alice@work.example", "Work"), send_as("al@old.example", "Old")],
+        }
+    }
+
+    #[test]
+    fn a_message_takes_the_route_of_its_from_and_only_one() {
+        let u = user();
+        let route = |from: &[&str], mail_from: &str| {
+            let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+            route(&u, &from, mail_from)
+        };
+        assert_eq!(route(&["alice@example.net"], "alice@example.net"), Ok(None));
+        assert_eq!(route(&["alice@work.example"], "alice@work.example"), Ok(Some("Work".into())));
+        assert_eq!(route(&["Alice@WORK.example"], "alice@work.example"), Ok(Some("Work".into())), "any case");
+        assert_eq!(route(&["al@old.example"], ""), Ok(Some("Old".into())), "IMAP Scheduled: no envelope");
+        for (from, mail_from, says) in [
+            (&["alice@work.example"][..], "alice@example.net", "<alice@example.net> leaves through the system relay"),
+            (&["alice@example.net"][..], "alice@work.example", "<alice@work.example> leaves through account \"Work\""),
+            (&["alice@work.example", "al@old.example"][..], "alice@work.example", "through account \"Old\""),
+        ] {
+            let (code, text) = route(from, mail_from).unwrap_err();
+            assert_eq!(code, codes::SENDER_NOT_ALLOWED);
+            assert!(text.contains(says) && text.contains("one route"), "{text}");
+        }
+    }
 }

@@ -59,6 +59,23 @@ pub struct ConnectedAccount {
     pub created_at: Timestamp,
 }
 
+impl ConnectedAccount {
+    /// Whether its address may send, through its own server, now (SPEC §10): it has an SMTP
+    /// route whose login the last check accepted, and it was not removed. A paused account
+    /// still sends as it (its mail waits: `queue::dispatch`).
+    pub fn sends(&self) -> bool {
+        self.smtp.is_some() && self.smtp_checked_at.is_some() && !self.removed
+    }
+}
+
+/// An address a user may send as, and the account whose server it leaves through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAs {
+    /// Lower case.
+    pub address: String,
+    pub account: String,
+}
+
 fn key(user: &str, name: &str) -> String {
     format!("{user}\0{name}")
 }
@@ -74,6 +91,9 @@ pub fn validate_account_name(name: &str) -> Result<(), String> {
     }
     if name.chars().any(|c| c.is_control() || c == '/' || c == '*' || c == '%') {
         return Err(format!("account name {name:?} may not contain / * % or control characters"));
+    }
+    if name.eq_ignore_ascii_case("system") {
+        return Err("account name \"system\" is taken: it names the system relay in `trace --route`".into());
     }
     if name.trim() != name || name.starts_with('.') {
         return Err(format!("account name {name:?} may not start with a dot or space, nor end with a space"));
@@ -129,6 +149,19 @@ impl Store {
         for entry in table.range(from.as_str()..to.as_str())? {
             let (k, v) = entry?;
             out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The addresses `user` may send as through connected accounts, by account name (the
+    /// first account of an address wins when two share it).
+    pub fn send_routes(&self, user: &str) -> Result<Vec<SendAs>, StoreError> {
+        let mut out: Vec<SendAs> = Vec::new();
+        for a in self.list_connected(Some(user))?.into_iter().filter(ConnectedAccount::sends) {
+            let address = a.address.to_lowercase();
+            if !out.iter().any(|s| s.address == address) {
+                out.push(SendAs { address, account: a.name });
+            }
         }
         Ok(out)
     }
@@ -298,7 +331,7 @@ mod tests {
         for good in ["Work", "Old mail", "gmail.com", "Büro"] {
             assert!(validate_account_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a/b", "star*", "pct%", " lead", "trail ", ".hidden", "tab\there", &"x".repeat(65)] {
+        for bad in ["", "a/b", "star*", "pct%", " lead", "trail ", ".hidden", "tab\there", "System", &"x".repeat(65)] {
             assert!(validate_account_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -32,7 +32,7 @@ use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 pub use bodies::{Bodies, create_private, sha256_hex, sync_dir};
-pub use connected::{ConnectedAccount, SentCopy, validate_account_name};
+pub use connected::{ConnectedAccount, SendAs, SentCopy, validate_account_name};
 pub use event::{Event, EventKind};
 pub use id::{BadQueueId, QueueId};
 pub use integrity::{DataDirState, Integrity};

@@ -172,6 +172,10 @@ pub struct QueueRecord {
     /// Such a message is sent with a null sender and never answered by another notice.
     #[serde(default)]
     pub notice_of: Option<QueueId>,
+    /// The route it leaves by (SPEC §10): a connected account's name, whose own server sends
+    /// it as written; `None` (and in records from before routes): the system relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     /// Release stopped by the user (`\\Deleted` on its entry in the IMAP `Scheduled` view):
     /// it keeps its recipients' states but has no due entry until resumed.
     #[serde(default, skip_serializing_if = "is_false")]

@@ -35,6 +35,7 @@ pub(crate) fn sample_record(id: &str, user: &str, release: Timestamp, state: Que
         timezone: "UTC".into(),
         state,
         notice_of: None,
+        route: None,
         paused: false,
         attempts: vec![],
         events: vec![],

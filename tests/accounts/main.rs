@@ -10,6 +10,7 @@ mod dovecot;
 mod faults;
 mod import;
 mod pop3;
+mod send_as;
 mod serve;
 mod smtp;
 mod sync;

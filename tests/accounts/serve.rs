@@ -22,6 +22,7 @@ pub struct Gatepost {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub imap_port: u16,
+    pub smtp_port: u16,
     child: Option<Child>,
 }
 
@@ -60,7 +61,7 @@ impl Gatepost {
         let o = gatepost(&config, &["user", "add", "alice", "--email", "alice@example.net", "--password-file", &own]);
         assert!(o.status.success(), "{}", text(&o));
         std::fs::write(d.join("work-pw"), format!("{PASSWORD}\n")).unwrap();
-        Gatepost { dir, config, imap_port, child: None }
+        Gatepost { dir, config, imap_port, smtp_port, child: None }
     }
 
     pub fn serve(&mut self) {

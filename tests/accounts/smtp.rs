@@ -16,6 +16,7 @@ import ssl, sys, time
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 port, cert, key, login, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+outdir = sys.argv[6] if len(sys.argv) > 6 else None
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
 def auth(server, session, envelope, mechanism, data):
@@ -23,7 +24,14 @@ def auth(server, session, envelope, mechanism, data):
     return AuthResult(success=ok, handled=False)
 class Handler:
     async def handle_DATA(self, server, session, envelope):
-        return "250 2.0.0 Ok"
+        if outdir:
+            name = "%s/%d.eml" % (outdir, time.time_ns())
+            with open(name + ".tmp", "wb") as f:
+                f.write(("X-Envelope: %s %s\r\n" % (envelope.mail_from, " ".join(envelope.rcpt_tos))).encode())
+                f.write(envelope.original_content)
+            import os
+            os.rename(name + ".tmp", name)
+        return "250 2.0.0 Ok: queued as ACCOUNT"
 c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
                authenticator=auth, auth_required=True, auth_require_tls=True)
 c.start()
@@ -31,7 +39,7 @@ while True:
     time.sleep(3600)
 "#;
 
-struct Smtp(std::process::Child, u16);
+pub struct Smtp(std::process::Child, pub u16);
 
 impl Drop for Smtp {
     fn drop(&mut self) {
@@ -40,7 +48,13 @@ impl Drop for Smtp {
     }
 }
 
-fn aiosmtpd(dir: &std::path::Path, password: &str) -> Option<Smtp> {
+pub fn aiosmtpd(dir: &std::path::Path, password: &str) -> Option<Smtp> {
+    aiosmtpd_into(dir, password, None)
+}
+
+/// As `aiosmtpd`, keeping each message it accepts in `outdir` (first line: `X-Envelope:
+/// sender recipients`).
+pub fn aiosmtpd_into(dir: &std::path::Path, password: &str, outdir: Option<&std::path::Path>) -> Option<Smtp> {
     let ok = Command::new(PYTHON).args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
     if !ok {
         assert!(
@@ -59,6 +73,7 @@ fn aiosmtpd(dir: &std::path::Path, password: &str) -> Option<Smtp> {
         .arg(cert())
         .arg(repo().join("certs/localhost-key.pem"))
         .args([LOGIN, password])
+        .args(outdir.map(|d| d.display().to_string()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

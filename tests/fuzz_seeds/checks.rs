@@ -52,7 +52,7 @@ fn session_settings(rewrite_from: bool) -> Arc<SessionSettings> {
 }
 
 fn alice() -> AuthedUser {
-    AuthedUser { name: "alice".into(), addresses: vec!["alice@example.com".into()], timezone: None }
+    AuthedUser { name: "alice".into(), addresses: vec!["alice@example.com".into()], timezone: None, send_as: vec![] }
 }
 
 /// Splits `body` into at most four chunks at the fractions given by `points` (each /255).

@@ -165,6 +165,7 @@ async fn at_most_two_copies_then_failed_and_reported() {
         timezone: "UTC".into(),
         body: b"From: alice@example.com\r\nSubject: once, please\r\n\r\nhello\r\n".to_vec(),
         notice_of: None,
+        route: None,
     };
     let id = queue.submit(sub).await.unwrap().id;
     let to_bob = || copies.lock().unwrap().iter().filter(|r| r.contains("bob@")).count();

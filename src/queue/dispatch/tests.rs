@@ -107,6 +107,7 @@ impl Rig {
             timezone: "UTC".into(),
             body: b"From: alice@example.com\r\n\r\nx\r\n".to_vec(),
             notice_of: None,
+            route: None,
         };
         self.queue.submit(sub).await.unwrap().id
     }

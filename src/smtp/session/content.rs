@@ -41,6 +41,13 @@ impl Session {
             self.error(code, text);
             return None;
         }
+        let route = match submission::route(&user, &summary.from_addresses, &tx.sender) {
+            Ok(r) => r,
+            Err((code, text)) => {
+                self.error(code, text);
+                return None;
+            }
+        };
         let (tz_name, tz) = self.user_zone();
         let ctx = self.ctx(&tz, now);
         let req =
@@ -68,6 +75,7 @@ impl Session {
             timezone: tz_name,
             body,
             notice_of: None,
+            route,
         })))
     }
 

@@ -29,7 +29,7 @@ pub(super) fn settings() -> Arc<SessionSettings> {
 }
 
 pub(super) fn alice() -> AuthedUser {
-    AuthedUser { name: "alice".into(), addresses: vec!["alice@example.com".into()], timezone: None }
+    AuthedUser { name: "alice".into(), addresses: vec!["alice@example.com".into()], timezone: None, send_as: vec![] }
 }
 
 /// Drives a session like the real driver does, answering its requests from fixed tables.
