@@ -17,9 +17,9 @@ use tokio::sync::watch;
 
 use crate::accounts::quota::Writer;
 use crate::clock::Clock;
-use crate::mailstore::db::{NewMessage, Origin};
+use crate::mailstore::db::{NewMessage, Origin, SentCopyFiled};
 use crate::mailstore::{MailError, MailStore};
-use crate::store::{FILE_INBOX, FILE_SENT, QueueRecord, Store};
+use crate::store::{ConnectedAccount, FILE_INBOX, FILE_SENT, QueueRecord, SentCopy, Store};
 
 /// How often the feed is looked at (a delivery is filed within about this long).
 const POLL: Duration = Duration::from_millis(500);
@@ -98,19 +98,68 @@ impl Filer {
         let sent = db.mailbox_id(user, "Sent")?;
         let queue = rec.id.to_string();
         let message_id = crate::mailstore::db::message_id_of(&raw);
-        let already = db.members(user, sent, 1..=u32::MAX)?.into_iter().any(|m| {
+        let already = db.members(user, sent, 1..=u32::MAX)?.into_iter().find(|m| {
             m.message.origin == (Origin::SentCopy { queue: queue.clone() })
                 || (message_id.is_some() && m.message.message_id == message_id)
         });
-        if already {
-            return Ok(Filed::AlreadyThere);
+        let (id, filed) = match already {
+            Some(m) => (m.id, Filed::AlreadyThere),
+            None => {
+                let flags = ["\\Seen".to_string()];
+                let new =
+                    NewMessage { raw: &raw, flags: &flags, internaldate: rec.submitted_at, writer: Writer::System };
+                let a = db.file(self.mail.blobs.as_ref(), user, sent, &new, Origin::SentCopy { queue })?;
+                tracing::info!(queue_id = %rec.id, user = %rec.user, "filed in Sent");
+                let id = db.members_of(user, sent, &[a.uid])?.first().map(|m| m.id);
+                (id.ok_or_else(|| MailError::Db("a filed message has no membership".into()))?, Filed::Filed)
+            }
+        };
+        if let Some(account) = &rec.route {
+            self.account_sent_copy(rec, user, account, id)?;
         }
-        let flags = ["\\Seen".to_string()];
-        let new = NewMessage { raw: &raw, flags: &flags, internaldate: rec.submitted_at, writer: Writer::System };
-        db.file(self.mail.blobs.as_ref(), user, sent, &new, Origin::SentCopy { queue })?;
         self.mail.changed(user);
-        tracing::info!(queue_id = %rec.id, user = %rec.user, "filed in Sent");
-        Ok(Filed::Filed)
+        Ok(filed)
+    }
+
+    /// Mail sent as a connected account is also a member of that account's Sent mailbox, and
+    /// (by its `--sent-copy`) queued for APPEND to the source's Sent folder.
+    fn account_sent_copy(&self, rec: &QueueRecord, user: u32, account: &str, id: u64) -> Result<(), MailError> {
+        let append = match self.store.connected(&rec.user, account) {
+            Ok(Some(a)) if !a.removed => appends(&a),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(queue_id = %rec.id, error = %e, "cannot read the account: its Sent copy is not appended");
+                false
+            }
+        };
+        match self.mail.db.add_sent_copy(user, account, id, append)? {
+            SentCopyFiled::Filed { appending } => {
+                tracing::info!(queue_id = %rec.id, account, appending, "sent copy in the account's Sent")
+            }
+            SentCopyFiled::NoSentFolder => tracing::warn!(
+                queue_id = %rec.id, account,
+                "the account's sync has found no Sent folder at the source: the copy stays in Sent only"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Whether gatepost APPENDs the Sent copy to the source: `append` always, `none` never,
+/// `auto` unless the account's SMTP server files its own copy of what it sends (as Gmail's
+/// and Microsoft's do: a second copy would be a double there).
+pub fn appends(account: &ConnectedAccount) -> bool {
+    const FILE_THEIR_OWN: [&str; 4] =
+        ["smtp.gmail.com", "smtp.googlemail.com", "smtp.office365.com", "smtp-mail.outlook.com"];
+    match account.sent_copy {
+        SentCopy::Append => true,
+        SentCopy::None => false,
+        SentCopy::Auto => {
+            let host = account.smtp.as_deref().and_then(|u| {
+                crate::net::server_url::ServerUrl::parse(u, &[crate::net::server_url::Protocol::Smtp], "smtp").ok()
+            });
+            host.is_some_and(|u| !FILE_THEIR_OWN.iter().any(|h| u.host.eq_ignore_ascii_case(h)))
+        }
     }
 }
 
@@ -130,5 +179,43 @@ impl Filer {
         self.mail.changed(user);
         tracing::info!(queue_id = %rec.id, user = %rec.user, "DSN filed in INBOX");
         Ok(Filed::Filed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Sealed;
+
+    #[test]
+    fn auto_appends_unless_the_server_files_its_own_copy() {
+        let account = |smtp: Option<&str>, sent_copy| ConnectedAccount {
+            user: "alice".into(),
+            name: "Work".into(),
+            address: "alice@work.example".into(),
+            incoming: "imaps://imap.work.example".into(),
+            smtp: smtp.map(str::to_string),
+            login: "alice".into(),
+            credential: Sealed { kind: "password".into(), key: String::new(), data: String::new() },
+            ca_pem: None,
+            connections: 2,
+            sent_copy,
+            pop3_delete_after_days: None,
+            paused: false,
+            removed: false,
+            incoming_checked_at: None,
+            smtp_checked_at: None,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        for (smtp, mode, want) in [
+            (Some("smtps://smtp.work.example"), SentCopy::Auto, true),
+            (Some("smtp+starttls://SMTP.Gmail.com:587"), SentCopy::Auto, false),
+            (Some("smtp+starttls://smtp.office365.com"), SentCopy::Auto, false),
+            (Some("smtp+starttls://smtp.office365.com"), SentCopy::Append, true),
+            (Some("smtps://smtp.work.example"), SentCopy::None, false),
+            (None, SentCopy::Auto, false),
+        ] {
+            assert_eq!(appends(&account(smtp, mode)), want, "{smtp:?} {mode:?}");
+        }
     }
 }

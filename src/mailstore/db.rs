@@ -598,6 +598,7 @@ mod read;
 mod sync;
 mod sync_filing;
 mod sync_folders;
+mod sync_sent;
 mod unseen;
 mod verify;
 mod write;
@@ -609,6 +610,7 @@ pub use sync::{
     AccountSync, Destination, FolderChanges, FolderSync, Imported, Pending, REMOVED_AT_SOURCE, RemoteMessage,
     SyncStatus, Synced, TOO_LARGE_LISTED, same_flags,
 };
+pub use sync_sent::SentCopyFiled;
 pub use verify::VerifyReport;
 pub use write::{FlagOp, Stored, message_id_of};
 

@@ -206,6 +206,7 @@ async fn connected(
             // Changes from here on wake the wait; those before it are written back now.
             changes.borrow_and_update();
             write_back(&mut session, &ctx).await?;
+            super::sent_copy::append_pending(&mut session, &ctx).await?;
             let woke = if idle {
                 let (s, woke) =
                     idle_until(session, &ctx, &mut scanned, ctx.timeout, next_poll, &mut changes, stop).await?;
@@ -461,18 +462,20 @@ async fn idle_until(
     Ok((session, woke))
 }
 
-/// Whether local flag changes of this account wait to be written back. `scanned`: up to
+/// Whether local flag changes of this account wait to be written back, or sent copies to be
+/// appended. `scanned`: up to
 /// where none did (kept in memory, so a wake costs a read, not a commit).
 async fn has_pending(ctx: &Ctx, scanned: &mut u64) -> bool {
     let (store, user, name, account, from) =
         (ctx.store.clone(), ctx.user, ctx.account_name.clone(), ctx.account, *scanned);
     let found = tokio::task::spawn_blocking(move || {
         let since = store.db.sync_account(user, &name)?.written_back.max(from);
-        store.db.pending_write_back(user, account, since)
+        let appends = store.db.pending_appends(user, account)?;
+        store.db.pending_write_back(user, account, since).map(|(p, cursor)| (p, cursor, appends))
     })
     .await;
     match found {
-        Ok(Ok((pending, cursor))) if pending.is_empty() => {
+        Ok(Ok((pending, cursor, appends))) if pending.is_empty() && appends.is_empty() => {
             *scanned = cursor;
             false
         }

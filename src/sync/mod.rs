@@ -1,7 +1,7 @@
 //! Connected accounts' servers (docs/accounts.md): reaching them (`connect`), and what went
 //! wrong when it fails (`problem`); the pure sync planner (`plan`), one pass over an
 //! account's folders (`pass`), and the task that keeps an account in sync in `serve`
-//! (`account`, `supervisor`).
+//! (`account`, `supervisor`), with the Sent copies of mail sent as the account (`sent_copy`).
 
 pub mod account;
 pub mod connect;
@@ -14,4 +14,5 @@ pub mod pop3;
 pub mod pop3_pass;
 pub mod problem;
 pub mod rename;
+pub mod sent_copy;
 pub mod supervisor;

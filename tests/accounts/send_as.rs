@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+
 use crate::dovecot::{Dovecot, available, cert};
 use crate::serve::{Gatepost, LOGIN, PASSWORD, gatepost, text};
 use crate::smtp::aiosmtpd_into;
+use crate::sync::{append, session};
 
 /// One message from `sender` to bob over STARTTLS as alice; prints `SENT` or `REFUSED code text`.
 const SUBMIT: &str = r#"
@@ -21,6 +24,8 @@ m = EmailMessage()
 m["From"] = "Alice <%s>" % sender
 m["To"] = "bob@example.org"
 m["Subject"] = subject
+if len(sys.argv) > 5:
+    m["Message-ID"] = sys.argv[5]
 m.set_content("Hello Bob.\n")
 try:
     with smtplib.SMTP("localhost", port, timeout=20) as s:
@@ -33,6 +38,10 @@ except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
 "#;
 
 fn submit(g: &Gatepost, sender: &str, subject: &str) -> String {
+    submit_with_id(g, sender, subject, None)
+}
+
+fn submit_with_id(g: &Gatepost, sender: &str, subject: &str, message_id: Option<&str>) -> String {
     let script = g.dir.path().join("submit.py");
     std::fs::write(&script, SUBMIT).unwrap();
     let o = Command::new("/usr/bin/python3")
@@ -40,6 +49,7 @@ fn submit(g: &Gatepost, sender: &str, subject: &str) -> String {
         .arg(g.smtp_port.to_string())
         .arg(cert())
         .args([sender, subject])
+        .args(message_id)
         .output()
         .unwrap();
     text(&o)
@@ -161,4 +171,78 @@ fn mail_from_an_account_leaves_through_its_own_server_as_written() {
     assert!(files_with(&sent_there, "before removal").is_empty());
     let said = submit(&g, LOGIN, "after removal");
     assert!(said.starts_with("REFUSED 550"), "a removed account's address is no sender: {said}");
+}
+
+/// Messages in a folder of a session (a gatepost or the source), by subject.
+async fn subjects(s: &mut gatepost::sync::connect::Session, folder: &str) -> Vec<String> {
+    let exists = s.select(folder).await.unwrap_or_else(|e| panic!("SELECT {folder}: {e}")).exists;
+    if exists == 0 {
+        return Vec::new();
+    }
+    let f: Vec<_> = s.fetch("1:*", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await.unwrap().collect().await;
+    f.iter()
+        .map(|m| String::from_utf8_lossy(m.as_ref().unwrap().header().unwrap_or_default()).trim().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sent_copy_is_in_the_accounts_sent_here_and_at_the_source_once() {
+    if !available() {
+        return;
+    }
+    let dv = Dovecot::start_with(
+        &[(LOGIN, PASSWORD)],
+        "namespace inbox {\n  inbox = yes\n  mailbox Sent {\n    special_use = \\Sent\n    auto = create\n  }\n}\n",
+    );
+    let mut g = Gatepost::new("[sync]\npoll_interval = \"2s\"\n");
+    let Some(smtp) = aiosmtpd_into(g.dir.path(), PASSWORD, None) else { return };
+    let (ca, url) = (cert().display().to_string(), format!("smtp+starttls://localhost:{}", smtp.1));
+    let o = g.add_account(&dv, &["--smtp", &url, "--ca-file", &ca, "--no-follow"]);
+    assert!(o.status.success(), "{}", text(&o));
+    g.serve();
+    let o = gatepost(&g.config, &["account", "show", "alice", "Work", "--follow"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), g.log());
+
+    // --sent-copy auto (a server that does not file its own): appended at the source, and
+    // that copy is the local one, not a second.
+    assert!(submit_with_id(&g, LOGIN, "appended", Some("<appended@work.example>")).starts_with("SENT"));
+    let mut src = session(&dv).await;
+    let mut c = g.imap().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subjects(&mut src, "Sent").await.is_empty() {
+        assert!(Instant::now() < deadline, "no copy at the source:\n{}", g.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(subjects(&mut src, "Sent").await, ["Subject: appended"]);
+    // Polls of every folder come and go (2 s): still one copy on each side.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(subjects(&mut src, "Sent").await, ["Subject: appended"], "appended once");
+    assert_eq!(subjects(&mut c, "Accounts/Work/Sent").await, ["Subject: appended"], "{}", g.log());
+    assert_eq!(subjects(&mut c, "Sent").await, ["Subject: appended"]);
+    // One message in both: a flag set in one is seen in the other.
+    c.select("Accounts/Work/Sent").await.unwrap();
+    let _: Vec<_> = c.store("1", "+FLAGS (\\Flagged)").await.unwrap().collect().await;
+    c.select("Sent").await.unwrap();
+    let f: Vec<_> = c.fetch("1", "FLAGS").await.unwrap().collect().await;
+    assert!(format!("{:?}", f[0].as_ref().unwrap().flags().collect::<Vec<_>>()).contains("Flagged"), "{f:?}");
+
+    // --sent-copy none, and the provider files its own copy (other bytes, same Message-ID):
+    // mapped to the local copy by Message-ID, not filed a second time.
+    let o = gatepost(&g.config, &["account", "set", "alice", "Work", "--sent-copy", "none"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(submit_with_id(&g, LOGIN, "filed by them", Some("<theirs@work.example>")).starts_with("SENT"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subjects(&mut c, "Accounts/Work/Sent").await.len() < 2 {
+        assert!(Instant::now() < deadline, "no local copy:\n{}", g.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(subjects(&mut src, "Sent").await.len(), 1, "none: nothing appended");
+    let theirs = b"Received: by smtp.work.example\r\nFrom: Alice <alice@work.example>\r\nTo: bob@example.org\r\n\
+Subject: filed by them\r\nMessage-ID: <theirs@work.example>\r\n\r\nHello Bob.\r\n";
+    append(&mut src, "Sent", theirs, Some("(\\Seen)")).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut mine = subjects(&mut c, "Accounts/Work/Sent").await;
+    mine.sort();
+    assert_eq!(mine, ["Subject: appended", "Subject: filed by them"], "{}", g.log());
 }

@@ -160,7 +160,7 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), MailErro
     txn.open_table(SYNC_BY_MESSAGE)?;
     txn.open_table(SYNC_HASHES)?;
     txn.open_table(SYNC_POP3)?;
-    Ok(())
+    super::sync_sent::create_tables(txn)
 }
 
 pub(super) fn encode_flags(flags: &[String]) -> Vec<u8> {
@@ -268,6 +268,7 @@ impl MailDb {
             let zero = [0u8; 32];
             let full = [0xffu8; 32];
             txn.open_table(SYNC_HASHES)?.retain_in((user, acc.id, &zero)..=(user, acc.id, &full), |_, _| false)?;
+            self.forget_sent_copies(&txn, user, acc.id)?;
             txn.open_table(SYNC_ACCOUNTS)?.remove((user, name))?;
         }
         txn.commit()?;

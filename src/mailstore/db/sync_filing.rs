@@ -31,21 +31,27 @@ impl MailDb {
         let &Destination { name, account, mailbox, pair, folder, uidvalidity } = to;
         let hashes: Vec<BlobHash> = batch.iter().map(|m| BlobHash::of(m.raw)).collect();
         let known = self.known_by_content(user, account, &hashes)?;
+        let message_ids: Vec<Option<String>> = batch.iter().map(|m| message_id_of(m.raw)).collect();
+        // New content may still be a sent copy's own (the provider filed it): by Message-ID.
+        let unknown: Vec<Option<String>> =
+            message_ids.iter().zip(&known).map(|(mid, k)| if k.is_none() { mid.clone() } else { None }).collect();
+        let sent = self.sent_copies_waiting(user, account, &unknown)?;
         let state = self.user_state(user)?;
         // A message to file that cannot fit even alone is refused before its blob costs disk.
         let mut refused: Vec<Option<MailError>> = batch
             .iter()
-            .zip(&known)
+            .zip(known.iter().zip(&sent))
             .map(|(m, k)| match k {
-                Some(_) => None,
-                None => {
+                (Some(_), _) | (_, Some(_)) => None,
+                (None, None) => {
                     quota::decide(&self.rule, state.ceiling, state.limit, state.used, m.raw.len() as u64, Writer::User)
                         .err()
                         .map(MailError::from)
                 }
             })
             .collect();
-        let to_write: Vec<usize> = (0..batch.len()).filter(|&i| known[i].is_none() && refused[i].is_none()).collect();
+        let to_write: Vec<usize> =
+            (0..batch.len()).filter(|&i| known[i].is_none() && sent[i].is_none() && refused[i].is_none()).collect();
         let _writing = self.blob_writes.read().unwrap_or_else(|e| e.into_inner());
         let places = self.packed_places(to_write.iter().map(|&i| hashes[i]))?;
         let fresh: Vec<(BlobHash, &[u8])> = to_write
@@ -69,8 +75,15 @@ impl MailDb {
                 out.push(Err(e));
                 continue;
             }
-            let outcome = match stored[i].take() {
-                Some(place) => {
+            let outcome = match (stored[i].take(), sent[i], &message_ids[i]) {
+                (_, Some(id), Some(mid)) => {
+                    // The source's copy of a sent copy: mapped to it (a tombstone if the user
+                    // expunged it meanwhile), never filed a second time.
+                    MailDb::sent_copy_found(&txn, user, account, mid)?;
+                    map_entry(&txn, user, account, mailbox, m, id, &hashes[i])?;
+                    Ok(Imported::Found)
+                }
+                (Some(place), _, _) => {
                     let filing = Filing {
                         user,
                         mailbox,
@@ -88,7 +101,7 @@ impl MailDb {
                             uid: m.uid,
                             first_import: true,
                         },
-                        message_id: message_id_of(m.raw),
+                        message_id: message_ids[i].clone(),
                         // Parsed when first wanted (FETCH BODYSTRUCTURE stores it), as Dovecot
                         // fills its cache: import is bound by this parse otherwise (D44).
                         structure: None,
@@ -104,7 +117,13 @@ impl MailDb {
                         Err(e) => Err(e),
                     }
                 }
-                None => self.found_again(&txn, user, account, mailbox, m, &hashes[i])?,
+                (None, _, mid) => {
+                    let found = self.found_again(&txn, user, account, mailbox, m, &hashes[i])?;
+                    if let (Ok(Imported::Found), Some(mid)) = (&found, mid) {
+                        MailDb::sent_copy_found(&txn, user, account, mid)?;
+                    }
+                    found
+                }
             };
             out.push(outcome);
         }
