@@ -14,6 +14,7 @@ pub mod audit;
 pub mod blobs;
 pub mod clock;
 pub mod config;
+pub mod discover;
 pub mod filing;
 pub mod imap;
 pub mod mailstore;

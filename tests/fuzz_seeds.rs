@@ -26,6 +26,9 @@ const TARGETS: &[&str] = &[
     "mbox",
     "sync_plan",
     "pop3_reply",
+    "autoconfig",
+    "dns_srv",
+    "http_response",
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -165,4 +168,19 @@ fn sync_plan_seeds() {
 #[test]
 fn pop3_reply_seeds() {
     replay("pop3_reply", checks::pop3_reply);
+}
+
+#[test]
+fn autoconfig_seeds() {
+    replay("autoconfig", checks::autoconfig);
+}
+
+#[test]
+fn dns_srv_seeds() {
+    replay("dns_srv", checks::dns_srv);
+}
+
+#[test]
+fn http_response_seeds() {
+    replay("http_response", checks::http_response);
 }

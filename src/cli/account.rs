@@ -9,43 +9,17 @@ use anyhow::Context;
 use clap::Subcommand;
 use gatepost::net::server_url::{Protocol, ServerUrl};
 use gatepost::secrets::{SealKey, Secret, owner};
-use gatepost::store::{ConnectedAccount, SentCopy, ServerLock, Store, validate_account_name};
+use gatepost::store::{ConnectedAccount, ServerLock, Store};
 use serde::Serialize;
 
 use super::account_check::{check, check_smtp, find, parse_incoming, report_failure, report_smtp_failure, seal_key};
 use super::output::{self, value};
-use super::{account_set, account_sync, open_store, read_password};
+use super::{account_set, account_sync, open_store};
 
 #[derive(Subcommand)]
 pub enum AccountCommand {
-    /// Add an external mailbox: logs in to its server first, then stores it.
-    Add {
-        user: String,
-        /// The folder under Accounts/ (e.g. Work).
-        #[arg(long)]
-        name: String,
-        /// The address of the mailbox.
-        #[arg(long)]
-        address: String,
-        /// The incoming server: imaps://, imap+starttls://, pop3s:// or pop3+starttls://host[:port].
-        #[arg(long, visible_alias = "imap")]
-        incoming: String,
-        /// The outgoing server, for sending as this address: smtps:// or smtp+starttls://.
-        #[arg(long)]
-        smtp: Option<String>,
-        /// The login at the server (default: the address).
-        #[arg(long)]
-        login: Option<String>,
-        /// Read the password from this file instead of asking twice on the terminal.
-        #[arg(long)]
-        password_file: Option<PathBuf>,
-        /// Trust one extra CA, or exactly this self-signed certificate (PEM).
-        #[arg(long)]
-        ca_file: Option<PathBuf>,
-        /// Return at once instead of following the first import.
-        #[arg(long)]
-        no_follow: bool,
-    },
+    /// Add an external mailbox: finds its servers when not given, logs in first, then stores it.
+    Add(super::account_add::AddArgs),
     /// Change an account; a new server, login, password or certificate is checked first.
     Set {
         user: String,
@@ -115,75 +89,7 @@ pub fn run(config_path: &Path, cmd: AccountCommand) -> anyhow::Result<ExitCode> 
     let (config, store) = open_store(config_path)?;
     let now = jiff::Timestamp::now();
     match cmd {
-        AccountCommand::Add { user, name, address, incoming, smtp, login, password_file, ca_file, no_follow } => {
-            let owner_record = store.get_user(&user)?.ok_or_else(|| anyhow::anyhow!("no user {user:?}"))?;
-            validate_account_name(&name).map_err(anyhow::Error::msg)?;
-            gatepost::accounts::validate_email(&address)?;
-            let url = parse_incoming(&incoming)?;
-            let smtp = smtp
-                .map(|s| ServerUrl::parse(&s, &[Protocol::Smtp], "outgoing server").map_err(anyhow::Error::msg))
-                .transpose()?;
-            if let Some(s) =
-                smtp.iter().find(|s| s.security == gatepost::net::server_url::Security::Plain && !s.is_loopback())
-            {
-                anyhow::bail!("{s}: plain text to another machine; use smtps:// or smtp+starttls://");
-            }
-            if store.connected(&user, &name)?.is_some() {
-                anyhow::bail!("{user} already has an account named {name:?} (or had one whose mail is still kept)");
-            }
-            let key = seal_key(&config)?;
-            let ca_pem = ca_file
-                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("--ca-file {}", p.display())))
-                .transpose()?;
-            let login = login.unwrap_or_else(|| address.clone());
-            let password =
-                zeroize::Zeroizing::new(read_password(password_file.as_deref(), &format!("Password of {address}: "))?);
-            anyhow::ensure!(
-                !gatepost::accounts::verify_password(&owner_record.password_hash, &password),
-                "that is {user}'s own gatepost password: give the password of the account at {}",
-                url.host
-            );
-            let caps = match check(&url, &login, &password, ca_pem.as_deref())? {
-                Ok(caps) => caps,
-                Err(e) => return report_failure(&e),
-            };
-            if let Some(s) = &smtp
-                && let Err(why) = check_smtp(&config, s, &login, &password, ca_pem.as_deref())?
-            {
-                return report_smtp_failure(s, &why);
-            }
-            let account = ConnectedAccount {
-                user: user.clone(),
-                name: name.clone(),
-                address: address.to_lowercase(),
-                incoming: url.to_string(),
-                smtp: smtp.as_ref().map(|s| s.to_string()),
-                login,
-                credential: key.seal(&Secret::Password { password: password.to_string() }, &owner(&user, &name)),
-                ca_pem,
-                connections: 2,
-                sent_copy: SentCopy::Auto,
-                pop3_delete_after_days: None,
-                paused: false,
-                removed: false,
-                incoming_checked_at: Some(now),
-                smtp_checked_at: smtp.is_some().then_some(now),
-                created_at: now,
-            };
-            anyhow::ensure!(store.insert_connected(&account)?, "{user} already has an account named {name:?}");
-            output::println(&format!(
-                "added account {} for {user}: logged in to {url} ({})",
-                value(&name),
-                value(&caps.join(" "))
-            ))?;
-            if !ServerLock::server_seems_running(&config.data_dir) {
-                output::println("the import starts when gatepost serve runs (only the server syncs)")?;
-            } else if no_follow {
-                output::println(&format!("the server imports it now: gatepost account show {user} {name} --follow"))?;
-            } else {
-                return account_sync::follow(config_path, &config, &user, &name);
-            }
-        }
+        AccountCommand::Add(args) => return super::account_add::add(config_path, &config, &store, args, now),
         AccountCommand::Set {
             user,
             name,

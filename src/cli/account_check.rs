@@ -27,7 +27,7 @@ pub(super) fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
     ServerUrl::parse(url, &[Protocol::Imap, Protocol::Pop3], "incoming server").map_err(anyhow::Error::msg)
 }
 
-fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub(super) fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let config = match ca_pem {
         Some(pem) => gatepost::relay::trust::client_config_pem(pem, "--ca-file"),
         None => gatepost::relay::trust::client_config(None, "--ca-file"),

@@ -2,6 +2,7 @@
 //! always through `output` (terminal escapes, closed pipes).
 
 pub mod account;
+mod account_add;
 mod account_check;
 mod account_set;
 mod account_sync;

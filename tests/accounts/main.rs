@@ -6,6 +6,7 @@ mod ports;
 
 mod cli;
 mod connect;
+mod discover;
 mod dovecot;
 mod faults;
 mod import;

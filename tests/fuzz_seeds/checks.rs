@@ -854,3 +854,23 @@ pub fn pop3_reply(data: &[u8]) {
         assert!(u.len() == line.len() || (u.len() + 1 == line.len() && line.starts_with(b"..")));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// autoconfig, dns_srv, http_response: discovery's parsers; each check lives beside its parser
+// (`fuzz_one`), so the library's own tests can reach it too.
+// ---------------------------------------------------------------------------------------------
+
+/// An autoconfig file: never a panic; every server kept is usable as an account URL.
+pub fn autoconfig(data: &[u8]) {
+    gatepost::discover::autoconfig::fuzz_one(data);
+}
+
+/// A DNS answer read for SRV records: never a panic, names within bounds.
+pub fn dns_srv(data: &[u8]) {
+    gatepost::discover::dns::fuzz_one(data);
+}
+
+/// An HTTP answer (head, length, chunks): never a panic, a body never longer than the answer.
+pub fn http_response(data: &[u8]) {
+    gatepost::discover::https::fuzz_one(data);
+}
