@@ -108,3 +108,57 @@ async fn commands_pipelined_after_starttls_are_dropped() {
     assert!(r.starts_with("503"), "{r}");
     assert_eq!(server.store().message_count().unwrap(), 0);
 }
+
+/// A connected account of `user` (sealed credential: any bytes, submission never opens it).
+fn account(user: &str, name: &str, address: &str, route_accepted: bool) -> gatepost::store::ConnectedAccount {
+    let now = jiff::Timestamp::now();
+    gatepost::store::ConnectedAccount {
+        user: user.into(),
+        name: name.into(),
+        address: address.into(),
+        incoming: "imaps://imap.corp.example:993".into(),
+        smtp: Some("smtps://smtp.corp.example:465".into()),
+        login: address.into(),
+        credential: gatepost::secrets::Sealed { kind: "password".into(), key: "0".repeat(16), data: String::new() },
+        ca_pem: None,
+        connections: 2,
+        sent_copy: gatepost::store::SentCopy::Auto,
+        pop3_delete_after_days: None,
+        paused: false,
+        removed: false,
+        incoming_checked_at: Some(now),
+        smtp_checked_at: route_accepted.then_some(now),
+        created_at: now,
+    }
+}
+
+/// Connected accounts add senders only for their own user, only while their SMTP route is
+/// accepted, and a message takes one route: never another user's account, never an address
+/// whose route was not checked, never half the user's and half an account's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_accounts_send_only_for_their_user_and_by_one_route() {
+    let server = TestServer::start().await;
+    server.add_user("bob", "bob's password");
+    let store = server.store();
+    for a in [
+        account("bob", "Work", "bob@corp.example", true),
+        account(USER, "Old", "old@corp.example", false),
+        account(USER, "Mine", "mine@corp.example", true),
+    ] {
+        assert!(store.insert_connected(&a).unwrap());
+    }
+    let (c, _) = Client::plain(server.submission).await;
+    let mut c = c.starttls().await;
+    c.login().await;
+    for sender in ["bob@corp.example", "old@corp.example"] {
+        let r = c.submit(sender, &["x@example.net"], &plain_message(sender)).await;
+        assert!(r.starts_with("550 5.7.1") && r.contains("is not yours"), "{sender}: {r}");
+    }
+    let r = c.submit(EMAIL, &["x@example.net"], &plain_message("mine@corp.example")).await;
+    assert!(r.starts_with("550 5.7.1") && r.contains("one route"), "{r}");
+    let r = c.submit("mine@corp.example", &["x@example.net"], &plain_message("mine@corp.example")).await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let records = store.list_messages(None, None, 10).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].route.as_deref(), Some("Mine"), "kept in the record");
+}
