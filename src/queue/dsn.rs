@@ -55,8 +55,8 @@ fn header_block(body: &[u8]) -> &[u8] {
     }
 }
 
-/// Build the notice. `boundary_seed` keeps the boundary unique (the DSN's queue id is not
-/// known yet; the original's id is).
+/// Build the notice (mail-builder assembles the `multipart/report`; the report's parts are
+/// written as they are, 8bit: RFC 3464 wants `message/delivery-status` unencoded).
 pub fn build(
     rec: &QueueRecord,
     original: &[u8],
@@ -64,8 +64,12 @@ pub fn build(
     now: Timestamp,
     hostname: &str,
 ) -> Vec<u8> {
-    let boundary = format!("gatepost-dsn-{}", rec.id);
-    let date = now.to_zoned(jiff::tz::TimeZone::UTC).strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::content_type::ContentType;
+    use mail_builder::headers::raw::Raw;
+    use mail_builder::mime::{BodyPart, MimePart};
+
+    let date = rfc5322(now);
     let subject = rec.subject.as_deref().unwrap_or("(no subject)");
     let mut human = format!(
         "gatepost could not deliver your message \"{}\"\r\n(queue id {}, submitted {}) to:\r\n\r\n",
@@ -95,25 +99,25 @@ pub fn build(
             status.push_str("X-Gatepost-Possibly-Delivered: yes\r\n");
         }
     }
-
-    let mut out = Vec::new();
-    out.extend_from_slice(
-        format!(
-            "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\nTo: <{to}>\r\nSubject: Undelivered Mail Returned to Sender\r\n\
-             Date: {date}\r\nMessage-ID: <{id}.dsn@{hostname}>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
-             Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\r\n\
-             This is a MIME-encapsulated delivery status notification.\r\n\r\n\
-             --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{human}\r\n\
-             --{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n{status}\r\n\
-             --{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n",
-            to = rec.sender,
-            id = rec.id,
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(header_block(original));
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
+    let report = ContentType::new("multipart/report").attribute("report-type", "delivery-status");
+    let parts = vec![
+        MimePart::new("text/plain", human).transfer_encoding("8bit"),
+        MimePart::new(ContentType::new("message/delivery-status"), BodyPart::Binary(status.into_bytes().into()))
+            .transfer_encoding("8bit"),
+        MimePart::new(ContentType::new("text/rfc822-headers"), BodyPart::Binary(header_block(original).into()))
+            .transfer_encoding("8bit"),
+    ];
+    let daemon = format!("MAILER-DAEMON@{hostname}");
+    MessageBuilder::new()
+        .from(("Mail Delivery System", daemon.as_str()))
+        .to(rec.sender.as_str())
+        .subject("Undelivered Mail Returned to Sender")
+        .date(now.as_second())
+        .message_id(format!("{}.dsn@{hostname}", rec.id))
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .body(MimePart::new(report, BodyPart::Multipart(parts)))
+        .write_to_vec()
+        .unwrap_or_default()
 }
 
 /// The human part's lines about one recipient.

@@ -6,21 +6,33 @@ use jiff::Timestamp;
 
 /// The notice that an account's import paused at the user's quota ceiling.
 pub fn quota_paused(account: &str, hostname: &str, now: Timestamp) -> Vec<u8> {
-    let date = jiff::fmt::rfc2822::to_string(&now.to_zoned(jiff::tz::TimeZone::UTC)).unwrap_or_default();
+    use mail_builder::MessageBuilder;
+    use mail_builder::headers::address::Address;
+    use mail_builder::headers::raw::Raw;
+
     let account = account.replace(['\r', '\n'], " ");
-    format!(
-        "From: gatepost <postmaster@{hostname}>\r\nTo: undisclosed-recipients:;\r\n\
-         Subject: Import of {account} paused: your mailbox is full\r\nDate: {date}\r\n\
-         Message-ID: <quota.{secs}.{hash}@{hostname}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
-         gatepost stopped importing mail from your account {account} because your mailbox has\r\n\
+    let text = format!(
+        "gatepost stopped importing mail from your account {account} because your mailbox has\r\n\
          reached its size limit. Nothing is lost: the mail stays at {account} and the import\r\n\
          resumes by itself as soon as there is room (delete mail, or ask your operator for a\r\n\
-         larger limit).\r\n",
-        secs = now.as_second(),
-        hash = crate::store::sha256_hex(account.as_bytes()).get(..12).unwrap_or_default(),
-    )
-    .into_bytes()
+         larger limit).\r\n"
+    );
+    let id = format!(
+        "quota.{}.{}@{hostname}",
+        now.as_second(),
+        crate::store::sha256_hex(account.as_bytes()).get(..12).unwrap_or_default()
+    );
+    let postmaster = format!("postmaster@{hostname}");
+    MessageBuilder::new()
+        .from(("gatepost", postmaster.as_str()))
+        .to(Address::new_group(Some("undisclosed-recipients"), Vec::new()))
+        .subject(format!("Import of {account} paused: your mailbox is full"))
+        .date(now.as_second())
+        .message_id(id)
+        .header("Auto-Submitted", Raw::new("auto-generated"))
+        .text_body(text)
+        .write_to_vec()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
