@@ -1,8 +1,9 @@
 //! Keeping one account in sync while `serve` runs (docs/accounts.md, "Push and polling"): log
-//! in, a full pass over every folder, then IDLE on the source INBOX (re-issued before the
-//! 29 minutes RFC 2177 allows), a pass over INBOX when it speaks, over the folders holding
-//! local flag changes when the user makes some, and over everything every poll interval. A
-//! failure is recorded in the status with its time and retried with backoff and jitter.
+//! in, a full pass over every folder, then wait on the source INBOX (`push`: IDLE, or a NOOP
+//! every 15 s where the server has no IDLE), a pass over INBOX when it speaks, over the
+//! folders holding local flag changes when the user makes some, and over everything every
+//! poll interval. A failure is recorded in the status with its time and retried with backoff
+//! and jitter.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,8 @@ use crate::net::server_url::ServerUrl;
 use crate::secrets::{SealKey, owner};
 use crate::store::ConnectedAccount;
 
-/// IDLE is ended and re-issued after this (servers drop it at 30 minutes; RFC 2177).
-pub const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+pub use super::push::IDLE_RENEW;
+use super::push::{Woke, idle_until, noop_until, wait_until};
 /// Reconnect backoff: from this, doubling, to `BACKOFF_MAX`, with ±25 % jitter.
 const BACKOFF_MIN: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
@@ -212,6 +213,8 @@ async fn connected(
                     idle_until(session, &ctx, &mut scanned, ctx.timeout, next_poll, &mut changes, stop).await?;
                 session = s;
                 woke
+            } else if inbox_folder.is_some() {
+                noop_until(&mut session, &ctx, &mut scanned, next_poll, &mut changes, stop).await?
             } else {
                 wait_until(next_poll, &mut changes, stop).await
             };
@@ -285,12 +288,6 @@ async fn pop3_polling(
             _ = stop.changed() => return Ok(()),
         }
     }
-}
-
-enum Woke {
-    Source,
-    Local,
-    Timer,
 }
 
 /// The INBOX's folder record, if the source has one.
@@ -394,92 +391,4 @@ async fn write_back(session: &mut Session, ctx: &Ctx) -> Result<(), SyncError> {
     }
     ctx.store.db.set_written_back(ctx.user, &ctx.account_name, cursor)?;
     Ok(())
-}
-
-async fn wait_until(
-    until: tokio::time::Instant,
-    changes: &mut watch::Receiver<u64>,
-    stop: &mut watch::Receiver<bool>,
-) -> Woke {
-    tokio::select! {
-        _ = tokio::time::sleep_until(until) => Woke::Timer,
-        r = changes.changed() => if r.is_ok() { Woke::Local } else { Woke::Timer },
-        _ = stop.changed() => Woke::Timer,
-    }
-}
-
-/// IDLE on the source INBOX until it speaks, a local change, the poll time, or stop.
-async fn idle_until(
-    mut session: Session,
-    ctx: &Ctx,
-    scanned: &mut u64,
-    limit: Duration,
-    until: tokio::time::Instant,
-    changes: &mut watch::Receiver<u64>,
-    stop: &mut watch::Receiver<bool>,
-) -> Result<(Session, Woke), SyncError> {
-    pass::select_inbox(&mut session, limit).await?;
-    // async-imap's IDLE takes the session by value and gives it back at DONE.
-    let mut handle = session.idle();
-    let init = tokio::time::timeout(limit, handle.init()).await;
-    match init {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(SyncError::Timeout),
-    }
-    let idle_for = until.saturating_duration_since(tokio::time::Instant::now()).min(IDLE_RENEW);
-    let woke = {
-        let (wait, interrupt) = handle.wait_with_timeout(idle_for);
-        tokio::pin!(wait);
-        let mut interrupt = Some(interrupt);
-        let mut local = false;
-        let outcome = loop {
-            tokio::select! {
-                r = &mut wait => break r,
-                r = changes.changed(), if interrupt.is_some() => {
-                    // The user's store changed (often by another account's import): IDLE
-                    // ends only when this account has flags to write back.
-                    if r.is_err() || has_pending(ctx, scanned).await {
-                        local = r.is_ok();
-                        interrupt = None;
-                    }
-                }
-                _ = stop.changed(), if interrupt.is_some() => { interrupt = None; }
-            }
-        };
-        match outcome? {
-            async_imap::extensions::idle::IdleResponse::NewData(_) => Woke::Source,
-            _ if local => Woke::Local,
-            _ => Woke::Timer,
-        }
-    };
-    let session = match tokio::time::timeout(limit, handle.done()).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(e.into()),
-        Err(_) => return Err(SyncError::Timeout),
-    };
-    while session.unsolicited_responses.try_recv().is_ok() {}
-    Ok((session, woke))
-}
-
-/// Whether local flag changes of this account wait to be written back, or sent copies to be
-/// appended. `scanned`: up to
-/// where none did (kept in memory, so a wake costs a read, not a commit).
-async fn has_pending(ctx: &Ctx, scanned: &mut u64) -> bool {
-    let (store, user, name, account, from) =
-        (ctx.store.clone(), ctx.user, ctx.account_name.clone(), ctx.account, *scanned);
-    let found = tokio::task::spawn_blocking(move || {
-        let since = store.db.sync_account(user, &name)?.written_back.max(from);
-        let appends = store.db.pending_appends(user, account)?;
-        store.db.pending_write_back(user, account, since).map(|(p, cursor)| (p, cursor, appends))
-    })
-    .await;
-    match found {
-        Ok(Ok((pending, cursor, appends))) if pending.is_empty() && appends.is_empty() => {
-            *scanned = cursor;
-            false
-        }
-        // When in doubt, end IDLE and let the pass look.
-        _ => true,
-    }
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod pop3;
 pub mod pop3_pass;
 pub mod problem;
+mod push;
 pub mod rename;
 pub mod sent_copy;
 pub mod supervisor;

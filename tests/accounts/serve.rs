@@ -296,3 +296,34 @@ async fn sync_stays_within_a_provider_connection_limit() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sync"]["problem"], serde_json::Value::Null, "{v}");
 }
+
+/// A server without IDLE (Dovecot told to advertise none): new mail at the source INBOX is
+/// found by the NOOP every 15 s, long before the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_idle_a_noop_finds_new_mail() {
+    if !available() {
+        return;
+    }
+    let dv = Dovecot::start_with(
+        &[(LOGIN, PASSWORD)],
+        "protocol imap {\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS\n}\n",
+    );
+    let mut src = session(&dv).await;
+    append(&mut src, "INBOX", &message(1, "first"), None).await;
+    let mut g = Gatepost::new("[sync]\npoll_interval = \"10m\"\n");
+    let o = g.add_account(&dv, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    g.serve();
+    let o = gatepost(&g.config, &["account", "show", "alice", "Work", "--follow"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), g.log());
+    let mut c = g.imap().await;
+    assert_eq!(exists(&mut c, "Accounts/Work/INBOX").await, 1);
+    let sent = Instant::now();
+    append(&mut src, "INBOX", &message(2, "no idle"), None).await;
+    while exists(&mut c, "Accounts/Work/INBOX").await < 2 {
+        assert!(sent.elapsed() < Duration::from_secs(25), "not found by NOOP within 25 s\n{}", g.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let caps = src.capabilities().await.unwrap();
+    assert!(!caps.has_str("IDLE") && caps.has_str("UIDPLUS"), "the source offers no IDLE");
+}
