@@ -359,16 +359,25 @@ async fn a_server_that_meets_damage_stops_and_names_the_file() {
     // A fresh server has not read the record's page yet. That page is the whole messages
     // table, so the next insert walks into it.
     damage_a_record(&data.join("gatepost.redb"), "marker1", 7);
-    let (mut c, _) = Client::plain(addr).await;
-    assert!(c.cmd("EHLO test.client").await.starts_with("250"));
-    let r = c.submit(EMAIL, &["bob@example.net"], held(2).as_bytes()).await;
-    assert!(!r.starts_with("250"), "acknowledged into a damaged store: {r}");
+    // A background reader (the filer, the indexer) may meet the damage first and stop the
+    // server before this client connects: refused either way, never acknowledged.
+    if let Ok((mut c, greeting)) = Client::try_plain(addr).await
+        && greeting.starts_with("220")
+        && c.cmd("EHLO test.client").await.starts_with("250")
+    {
+        let r = c.submit(EMAIL, &["bob@example.net"], held(2).as_bytes()).await;
+        assert!(!r.starts_with("250"), "acknowledged into a damaged store: {r}");
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the server kept running on a damaged store");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let log = log.join().unwrap().join("\n");
+            panic!("the server kept running on a damaged store:\n{log}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     let log = log.join().unwrap().join("\n");

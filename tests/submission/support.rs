@@ -134,6 +134,15 @@ impl Client {
         (c, greeting)
     }
 
+    /// As `plain`, for a server that may have stopped: the connection's error instead of a panic.
+    #[allow(dead_code)]
+    pub async fn try_plain(addr: SocketAddr) -> std::io::Result<(Client, String)> {
+        let tcp = TcpStream::connect(addr).await?;
+        let mut c = Client { io: BufReader::new(Box::new(tcp)) };
+        let greeting = c.read_reply().await;
+        Ok((c, greeting))
+    }
+
     /// Connect with implicit TLS (port 465 style) and read the greeting.
     pub async fn implicit_tls(addr: SocketAddr) -> (Client, String) {
         let tcp = TcpStream::connect(addr).await.unwrap();
