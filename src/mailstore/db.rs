@@ -318,6 +318,7 @@ impl MailDb {
         txn.open_table(HELD)?;
         txn.open_table(UNSEEN)?;
         sync::create_tables(&txn)?;
+        sync_sent::create_tables(&txn)?;
         txn.commit()?;
         let db = MailDb {
             db,

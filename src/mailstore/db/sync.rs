@@ -160,7 +160,7 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), MailErro
     txn.open_table(SYNC_BY_MESSAGE)?;
     txn.open_table(SYNC_HASHES)?;
     txn.open_table(SYNC_POP3)?;
-    super::sync_sent::create_tables(txn)
+    Ok(())
 }
 
 pub(super) fn encode_flags(flags: &[String]) -> Vec<u8> {
@@ -238,38 +238,6 @@ impl MailDb {
             drop(v);
             rec.written_back = rec.written_back.max(modseq);
             table.insert((user, name), json(&rec).as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Forget an account's sync state (`account remove --delete-mail`): its record, folders,
-    /// map, tombstones and content index. Its messages are the caller's to delete.
-    pub fn forget_sync_account(&self, user: u32, name: &str) -> Result<(), MailError> {
-        let Some(acc) = self.find_sync_account(user, name)? else { return Ok(()) };
-        let folders = self.sync_folders(user, acc.id)?;
-        let txn = self.write()?;
-        {
-            let mut map = txn.open_table(SYNC_MAP)?;
-            let mut reverse = txn.open_table(SYNC_BY_MESSAGE)?;
-            let mut table = txn.open_table(SYNC_FOLDERS)?;
-            for (remote, rec) in &folders {
-                let range = (user, rec.mailbox, 0)..=(user, rec.mailbox, u32::MAX);
-                let mut ids = Vec::new();
-                for entry in map.range(range.clone())? {
-                    ids.push(entry?.1.value().0);
-                }
-                map.retain_in(range, |_, _| false)?;
-                for id in ids {
-                    reverse.remove((user, id))?;
-                }
-                table.remove((user, acc.id, remote.as_str()))?;
-            }
-            let zero = [0u8; 32];
-            let full = [0xffu8; 32];
-            txn.open_table(SYNC_HASHES)?.retain_in((user, acc.id, &zero)..=(user, acc.id, &full), |_, _| false)?;
-            self.forget_sent_copies(&txn, user, acc.id)?;
-            txn.open_table(SYNC_ACCOUNTS)?.remove((user, name))?;
         }
         txn.commit()?;
         Ok(())

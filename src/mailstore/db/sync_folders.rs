@@ -1,12 +1,12 @@
 //! The source folders of accounts (docs/accounts.md, "Folders"): their records, their local
 //! mailboxes under `Accounts/<NAME>/` (never shared by two source folders), UIDVALIDITY
-//! resets, renames, and the roles `mailbox list` shows.
+//! resets, renames, the roles `mailbox list` shows, and forgetting an account.
 
 use jiff::Timestamp;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::folders::create_in;
-use super::sync::{FolderSync, SYNC_BY_MESSAGE, SYNC_FOLDERS, SYNC_MAP};
+use super::sync::{FolderSync, SYNC_ACCOUNTS, SYNC_BY_MESSAGE, SYNC_FOLDERS, SYNC_HASHES, SYNC_MAP};
 use super::*;
 
 impl MailDb {
@@ -167,5 +167,39 @@ impl MailDb {
         }
         txn.commit()?;
         Ok(rec)
+    }
+}
+
+impl MailDb {
+    /// Forget an account's sync state (`account remove --delete-mail`): its record, folders,
+    /// map, tombstones and content index. Its messages are the caller's to delete.
+    pub fn forget_sync_account(&self, user: u32, name: &str) -> Result<(), MailError> {
+        let Some(acc) = self.find_sync_account(user, name)? else { return Ok(()) };
+        let folders = self.sync_folders(user, acc.id)?;
+        let txn = self.write()?;
+        {
+            let mut map = txn.open_table(SYNC_MAP)?;
+            let mut reverse = txn.open_table(SYNC_BY_MESSAGE)?;
+            let mut table = txn.open_table(SYNC_FOLDERS)?;
+            for (remote, rec) in &folders {
+                let range = (user, rec.mailbox, 0)..=(user, rec.mailbox, u32::MAX);
+                let mut ids = Vec::new();
+                for entry in map.range(range.clone())? {
+                    ids.push(entry?.1.value().0);
+                }
+                map.retain_in(range, |_, _| false)?;
+                for id in ids {
+                    reverse.remove((user, id))?;
+                }
+                table.remove((user, acc.id, remote.as_str()))?;
+            }
+            let zero = [0u8; 32];
+            let full = [0xffu8; 32];
+            txn.open_table(SYNC_HASHES)?.retain_in((user, acc.id, &zero)..=(user, acc.id, &full), |_, _| false)?;
+            self.forget_sent_copies(&txn, user, acc.id)?;
+            txn.open_table(SYNC_ACCOUNTS)?.remove((user, name))?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 }
