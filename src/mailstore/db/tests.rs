@@ -218,3 +218,4 @@ fn appends_at_once_are_committed_together_and_each_decided_on_its_own() {
 
 mod ops;
 mod packs;
+mod sent;

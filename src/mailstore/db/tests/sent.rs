@@ -1,0 +1,55 @@
+//! Sent copies of mail sent as an account (`sync_sent.rs`): which source folder is Sent, the
+//! copy joining it once, and the feed of copies to APPEND.
+
+use super::*;
+use crate::mailstore::db::sync::FolderSync;
+
+fn folder(mailbox: u32, role: Option<&str>) -> FolderSync {
+    FolderSync {
+        mailbox,
+        uidvalidity: 7,
+        uidnext: 1,
+        highestmodseq: 0,
+        exists: 0,
+        role: role.map(str::to_string),
+        gone: false,
+    }
+}
+
+#[test]
+fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_once() {
+    let (_dir, db) = open();
+    let blobs = MemoryBlobs::default();
+    let now = ts("2026-12-02T10:00:00Z");
+    let user = db.user("alice", now).unwrap();
+    let account = db.sync_account(user, "Work").unwrap().id;
+    assert_eq!(db.add_sent_copy(user, "Work", 1, true).unwrap(), SentCopyFiled::NoSentFolder, "no folders yet");
+
+    db.open_sync_folder(user, account, "Sent Items", "Accounts/Work/Sent Items", folder(0, None), now).unwrap();
+    let (name, _) = db.sent_folder(user, account).unwrap().unwrap();
+    assert_eq!(name, "Sent Items", "a usual name");
+    db.open_sync_folder(user, account, "Gesendet", "Accounts/Work/Gesendet", folder(0, Some("\\Sent")), now).unwrap();
+    let (name, rec) = db.sent_folder(user, account).unwrap().unwrap();
+    assert_eq!(name, "Gesendet", "the role wins over a name");
+
+    let sent = db.mailbox_id(user, "Sent").unwrap();
+    let raw = b"From: alice@work.example\r\nMessage-ID: <m1@work.example>\r\nSubject: s\r\n\r\nx\r\n";
+    let new = NewMessage { raw, flags: &[], internaldate: now, writer: Writer::System };
+    let a = db.file(&blobs, user, sent, &new, Origin::Append).unwrap();
+    let id = db.members_of(user, sent, &[a.uid]).unwrap()[0].id;
+    for _ in 0..2 {
+        assert_eq!(db.add_sent_copy(user, "Work", id, true).unwrap(), SentCopyFiled::Filed { appending: true });
+    }
+    let members = db.members(user, rec.mailbox, 1..=u32::MAX).unwrap();
+    assert_eq!(members.len(), 1, "one membership, however often");
+    assert_eq!(members[0].id, id, "the same message as in Sent");
+    assert_eq!(db.pending_appends(user, account).unwrap(), [id]);
+    let (bytes, mid) = db.sent_copy_bytes(&blobs, user, id).unwrap().unwrap();
+    assert_eq!((bytes.as_slice(), mid.as_deref()), (&raw[..], Some("<m1@work.example>")));
+    assert_eq!(db.sent_copies_waiting(user, account, &[mid.clone(), None]).unwrap(), [Some(id), None]);
+    db.append_done(user, account, id).unwrap();
+    assert!(db.pending_appends(user, account).unwrap().is_empty());
+    // Forgetting the account forgets what waited for it.
+    db.forget_sync_account(user, "Work").unwrap();
+    assert_eq!(db.sent_copies_waiting(user, account, &[mid]).unwrap(), [None]);
+}
