@@ -56,6 +56,18 @@ impl MailDb {
     pub fn add_sent_copy(&self, user: u32, name: &str, id: u64, append: bool) -> Result<SentCopyFiled, MailError> {
         let Some(account) = self.find_sync_account(user, name)? else { return Ok(SentCopyFiled::NoSentFolder) };
         let Some((_, folder)) = self.sent_folder(user, account.id)? else { return Ok(SentCopyFiled::NoSentFolder) };
+        // A client that files its own copy in the account's Sent (over gatepost's IMAP) wins,
+        // as in `Sent`: that copy, matched by Message-ID, is the one the source's is mapped to.
+        let message_id = self.sent_copy_id(user, id)?;
+        let own = match &message_id {
+            Some(mid) => self
+                .members(user, folder.mailbox, 1..=u32::MAX)?
+                .into_iter()
+                .find(|m| m.message.message_id.as_ref() == Some(mid))
+                .map(|m| m.id),
+            None => None,
+        };
+        let id = own.unwrap_or(id);
         let txn = self.write()?;
         {
             let mut work = Work::open(&txn, user, self.expunge_keep)?;
@@ -109,6 +121,13 @@ impl MailDb {
         };
         let hash: BlobHash = msg.blob.parse().map_err(|e| MailError::Damaged(format!("message {id}: {e}")))?;
         Ok(Some((self.read_blob(blobs, &hash)?, msg.message_id)))
+    }
+
+    /// A message's Message-ID, if it exists and has one.
+    fn sent_copy_id(&self, user: u32, id: u64) -> Result<Option<String>, MailError> {
+        let txn = self.db.begin_read()?;
+        let Some(v) = txn.open_table(MESSAGES)?.get((user, id))? else { return Ok(None) };
+        Ok(read::<Message>("message", v.value())?.message_id)
     }
 
     /// The source has the copy (APPENDed, or found there already): off the feed.

@@ -49,6 +49,19 @@ fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_onc
     assert_eq!(db.sent_copies_waiting(user, account, &[mid.clone(), None]).unwrap(), [Some(id), None]);
     db.append_done(user, account, id).unwrap();
     assert!(db.pending_appends(user, account).unwrap().is_empty());
+    // A client that appended its own copy to the account's Sent: that copy is the one.
+    let theirs = b"From: alice@work.example\r\nMessage-ID: <m2@work.example>\r\nX-Client: yes\r\n\r\nx\r\n";
+    let ours = b"From: alice@work.example\r\nMessage-ID: <m2@work.example>\r\n\r\nx\r\n";
+    let new = NewMessage { raw: theirs, flags: &[], internaldate: now, writer: Writer::User };
+    let c = db.file(&blobs, user, rec.mailbox, &new, Origin::Append).unwrap();
+    let client = db.members_of(user, rec.mailbox, &[c.uid]).unwrap()[0].id;
+    let new = NewMessage { raw: ours, flags: &[], internaldate: now, writer: Writer::System };
+    let o = db.file(&blobs, user, sent, &new, Origin::Append).unwrap();
+    let ours_id = db.members_of(user, sent, &[o.uid]).unwrap()[0].id;
+    db.add_sent_copy(user, "Work", ours_id, true).unwrap();
+    assert_eq!(db.members(user, rec.mailbox, 1..=u32::MAX).unwrap().len(), 2, "m1 and the client's m2 only");
+    assert_eq!(db.pending_appends(user, account).unwrap(), [client]);
+    db.append_done(user, account, client).unwrap();
     // Forgetting the account forgets what waited for it.
     db.forget_sync_account(user, "Work").unwrap();
     assert_eq!(db.sent_copies_waiting(user, account, &[mid]).unwrap(), [None]);
