@@ -252,6 +252,11 @@ struct View {
     connections: u32,
     incoming_checked_at: Option<String>,
     smtp_checked_at: Option<String>,
+    /// Whether the user may send as the address now (through the account's own server).
+    sends: bool,
+    /// `auto`, `append` or `none`, and whether copies are appended at the source now.
+    sent_copy: String,
+    sent_copy_appended: bool,
     created_at: String,
     /// The server's sync status (absent until the server has started syncing the account).
     sync: Option<gatepost::mailstore::db::SyncStatus>,
@@ -272,6 +277,12 @@ impl View {
             connections: a.connections,
             incoming_checked_at: a.incoming_checked_at.map(|t| t.to_string()),
             smtp_checked_at: a.smtp_checked_at.map(|t| t.to_string()),
+            sends: a.sends(),
+            sent_copy: serde_json::to_value(a.sent_copy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            sent_copy_appended: gatepost::filing::filer::appends(a),
             created_at: a.created_at.to_string(),
             sync: None,
         }
@@ -290,6 +301,19 @@ impl View {
             ("extra certificate", if self.trusts_extra_certificate { "trusted" } else { "none" }.into()),
             ("incoming checked", self.incoming_checked_at.clone().unwrap_or_else(never)),
             ("outgoing checked", self.smtp_checked_at.clone().unwrap_or_else(never)),
+            (
+                "sends as it",
+                if self.sends { "yes, through its own server" } else { "no (no SMTP route whose login was accepted)" }
+                    .into(),
+            ),
+            (
+                "sent copies",
+                format!(
+                    "{} ({})",
+                    self.sent_copy,
+                    if self.sent_copy_appended { "appended to its Sent" } else { "not appended at the source" }
+                ),
+            ),
             ("added", self.created_at.clone()),
         ]
     }

@@ -122,6 +122,10 @@ fn mail_from_an_account_leaves_through_its_own_server_as_written() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
+    let o = gatepost(&g.config, &["account", "show", "alice", "Work"]);
+    assert!(text(&o).contains("yes, through its own server"), "{}", text(&o));
+    let o = gatepost(&g.config, &["account", "show", "alice", "Old"]);
+    assert!(text(&o).contains("no (no SMTP route whose login was accepted)"), "{}", text(&o));
     g.serve();
 
     let said = submit(&g, LOGIN, "as work");
