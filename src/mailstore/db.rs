@@ -522,4 +522,3 @@ pub use write::{FlagOp, Stored, message_id_of};
 
 #[cfg(test)]
 mod tests;
-

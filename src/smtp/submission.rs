@@ -89,7 +89,8 @@ pub fn route(user: &AuthedUser, from: &[String], mail_from: &str) -> Result<Opti
         let address = address.to_lowercase();
         user.send_as.iter().find(|s| s.address == address).map(|s| s.account.clone())
     };
-    let route = from.first().and_then(|a| of(a));
+    let author = from.first().map_or(mail_from, String::as_str);
+    let route = of(author);
     let name = |r: &Option<String>| match r {
         Some(account) => format!("through account {account:?}"),
         None => "through the system relay".to_string(),
@@ -103,7 +104,7 @@ pub fn route(user: &AuthedUser, from: &[String], mail_from: &str) -> Result<Opti
                 format!(
                     "<{address}> leaves {}, but <{}> {}: a message takes one route (send it from one address)",
                     name(&other),
-                    from[0],
+                    author,
                     name(&route)
                 ),
             ));
@@ -218,6 +219,7 @@ mod route_tests {
         assert_eq!(route(&["alice@work.example"], "alice@work.example"), Ok(Some("Work".into())));
         assert_eq!(route(&["Alice@WORK.example"], "alice@work.example"), Ok(Some("Work".into())), "any case");
         assert_eq!(route(&["al@old.example"], ""), Ok(Some("Old".into())), "IMAP Scheduled: no envelope");
+        assert_eq!(route(&[], "al@old.example"), Ok(Some("Old".into())), "no From: the envelope's (never a panic)");
         for (from, mail_from, says) in [
             (&["alice@work.example"][..], "alice@example.net", "<alice@example.net> leaves through the system relay"),
             (&["alice@example.net"][..], "alice@work.example", "<alice@work.example> leaves through account \"Work\""),
