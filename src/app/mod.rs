@@ -141,7 +141,12 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         retention: config.trace.retention,
     };
     tasks.push(tokio::spawn(indexer.run(shutdown_rx.clone())));
-    let filer = crate::filing::filer::Filer { store: store.clone(), mail: mail.clone(), clock: clock.clone() };
+    let filer = crate::filing::filer::Filer {
+        store: store.clone(),
+        mail: mail.clone(),
+        clock: clock.clone(),
+        hostname: config.hostname.clone(),
+    };
     tasks.push(tokio::spawn(filer.run(shutdown_rx.clone())));
     tasks.push(tokio::spawn(crate::mailstore::collector(mail.clone(), shutdown_rx.clone())));
     tasks.push(tokio::spawn(crate::sync::supervisor::supervise(

@@ -29,6 +29,8 @@ pub struct Filer {
     pub store: Arc<Store>,
     pub mail: Arc<MailStore>,
     pub clock: Arc<dyn Clock>,
+    /// gatepost's host name: the release's Message-ID for mail that had none.
+    pub hostname: String,
 }
 
 /// What became of one pending entry.
@@ -132,7 +134,8 @@ impl Filer {
                 false
             }
         };
-        match self.mail.db.add_sent_copy(user, account, id, append)? {
+        let released = crate::rewrite::release_message_id(&rec.id.to_string(), &self.hostname);
+        match self.mail.db.add_sent_copy(user, account, id, append, Some(&released))? {
             SentCopyFiled::Filed { appending } => {
                 tracing::info!(queue_id = %rec.id, account, appending, "sent copy in the account's Sent")
             }

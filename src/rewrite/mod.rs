@@ -201,13 +201,19 @@ fn edit_header(buf: &[u8], block: &Block, env: &Envelope, policy: &RewritePolicy
         }
     }
     if block.find(buf, "message-id").is_none() {
-        let id = format!("Message-ID: <{}@{}>", token(env.queue_id), token(&policy.hostname));
+        let id = format!("Message-ID: {}", release_message_id(env.queue_id, &policy.hostname));
         edits.append.extend_from_slice(&headers::fold_words(&id, eol));
     }
     if block.find(buf, "date").is_none() {
         edits.append.extend_from_slice(&headers::fold_words(&format!("Date: {}", date(env.submitted_at)), eol));
     }
     edits.prepend = received(env, policy, eol);
+}
+
+/// The Message-ID the release gives a message that has none (`<queue id@host>`): the Sent
+/// filer registers it too, so the provider's own copy of mail sent as an account is matched.
+pub fn release_message_id(queue_id: &str, hostname: &str) -> String {
+    format!("<{}@{}>", token(queue_id), token(hostname))
 }
 
 /// The Received line of the submission (RFC 5321 §4.4), with RFC 3848's protocol name: the

@@ -52,8 +52,8 @@ pub fn canonical_message(settings: &SessionSettings, raw: Vec<u8>) -> Result<Vec
 }
 
 /// RFC 5322 §3.6 and the rule that gatepost is never an open relay: exactly one From field,
-/// every address in it the user's; and when From goes out as written (no rewrite), every
-/// Sender, Resent-From and Resent-Sender address the user's too.
+/// every address in it the user's; and when From goes out as written (no rewrite, or sent as a
+/// connected account), every Sender, Resent-From and Resent-Sender address the user's too.
 pub fn check_senders(settings: &SessionSettings, summary: &HeaderSummary, user: &AuthedUser) -> Result<(), Refusal> {
     let allowed = || format!("{} may send as {}", user.name, list(&user.addresses));
     if summary.from_fields > 1 {
@@ -66,7 +66,9 @@ pub fn check_senders(settings: &SessionSettings, summary: &HeaderSummary, user: 
     if let Some(bad) = summary.from_addresses.iter().find(|a| !user.addresses.contains(a)) {
         return Err((codes::SENDER_NOT_ALLOWED, format!("From <{bad}> is not yours; {}", allowed())));
     }
-    if settings.rewrite_from {
+    // Mail from a connected account's address goes out as written too (its own server).
+    let by_account = summary.from_addresses.iter().any(|a| user.send_as.iter().any(|s| &s.address == a));
+    if settings.rewrite_from && !by_account {
         return Ok(()); // the rewrite removes them
     }
     for (name, addresses) in &summary.sender_fields {

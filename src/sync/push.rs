@@ -28,8 +28,10 @@ pub(super) async fn noop_until(
 ) -> Result<Woke, SyncError> {
     pass::select_inbox(session, ctx.timeout).await?;
     while session.unsolicited_responses.try_recv().is_ok() {}
+    // Kept across wakes: local changes that need nothing (another account's import) must
+    // not keep pushing the next NOOP away.
+    let mut next = (tokio::time::Instant::now() + NOOP_EVERY).min(until);
     loop {
-        let next = (tokio::time::Instant::now() + NOOP_EVERY).min(until);
         let woke = tokio::select! {
             _ = tokio::time::sleep_until(next) => None,
             r = changes.changed() => match r {
@@ -45,6 +47,7 @@ pub(super) async fn noop_until(
         if tokio::time::Instant::now() >= until {
             return Ok(Woke::Timer);
         }
+        next = (tokio::time::Instant::now() + NOOP_EVERY).min(until);
         session.get_mut().allow(super::connect::COMMAND_BUDGET);
         pass::timed(ctx.timeout, session.noop()).await?;
         let mut news = false;

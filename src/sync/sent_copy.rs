@@ -27,8 +27,20 @@ pub async fn append_pending(session: &mut Session, ctx: &Ctx) -> Result<bool, Sy
             && !already_there(session, ctx, &name, message_id.as_deref()).await?
         {
             session.get_mut().allow(COMMAND_BUDGET);
-            timed(ctx.timeout, session.append(&name, Some("(\\Seen)"), None, &raw)).await?;
-            tracing::info!(account = %ctx.account_name, folder = %name, "sent copy appended at the source");
+            let appended = tokio::time::timeout(ctx.timeout, session.append(&name, Some("(\\Seen)"), None, &raw));
+            match appended.await {
+                Err(_) => return Err(SyncError::Timeout),
+                Ok(Ok(())) => {
+                    tracing::info!(account = %ctx.account_name, folder = %name, "sent copy appended at the source")
+                }
+                // Refused (over quota there, too large): the copy stays here, and the account's
+                // sync goes on — a refusal retried at every connection would stop it for good.
+                Ok(Err(async_imap::error::Error::No(why) | async_imap::error::Error::Bad(why))) => tracing::warn!(
+                    account = %ctx.account_name, folder = %name, why = %super::connect::escape(&why),
+                    "the source refused the sent copy: it stays in gatepost only"
+                ),
+                Ok(Err(e)) => return Err(e.into()),
+            }
         }
         pass::db(ctx, move |db| db.append_done(user, account, id)).await?;
     }

@@ -156,6 +156,10 @@ async fn connected_accounts_send_only_for_their_user_and_by_one_route() {
     }
     let r = c.submit(EMAIL, &["x@example.net"], &plain_message("mine@corp.example")).await;
     assert!(r.starts_with("550 5.7.1") && r.contains("one route"), "{r}");
+    // Mail sent as an account goes out as written (no rewrite), so a foreign Sender would too.
+    let forged = b"From: mine@corp.example\r\nSender: ceo@bank.example\r\nSubject: s\r\n\r\nx\r\n";
+    let r = c.submit("mine@corp.example", &["x@example.net"], forged).await;
+    assert!(r.starts_with("550 5.7.1") && r.contains("Sender <ceo@bank.example> is not yours"), "{r}");
     let r = c.submit("mine@corp.example", &["x@example.net"], &plain_message("mine@corp.example")).await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let records = store.list_messages(None, None, 10).unwrap();

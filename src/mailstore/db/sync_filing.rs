@@ -35,7 +35,7 @@ impl MailDb {
         // New content may still be a sent copy's own (the provider filed it): by Message-ID.
         let unknown: Vec<Option<String>> =
             message_ids.iter().zip(&known).map(|(mid, k)| if k.is_none() { mid.clone() } else { None }).collect();
-        let sent = self.sent_copies_waiting(user, account, &unknown)?;
+        let sent = self.sent_copies_waiting(user, account, mailbox, &unknown)?;
         let state = self.user_state(user)?;
         // A message to file that cannot fit even alone is refused before its blob costs disk.
         let mut refused: Vec<Option<MailError>> = batch

@@ -12,7 +12,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::sync::{FolderSync, SYNC_HASHES};
+use super::sync::{FolderSync, SYNC_BY_MESSAGE, SYNC_HASHES};
 use super::write::Work;
 use super::*;
 
@@ -53,7 +53,16 @@ impl MailDb {
     /// Message `id` (the user's Sent copy of mail sent as account `name`) joins the account's
     /// Sent mailbox and waits for the source's copy, by content and Message-ID; with `append`
     /// it is queued for APPEND. One transaction; doing it twice changes nothing.
-    pub fn add_sent_copy(&self, user: u32, name: &str, id: u64, append: bool) -> Result<SentCopyFiled, MailError> {
+    /// `released_id` is the Message-ID the release gave a message that had none (the stored
+    /// copy lacks it; the provider's own copy of what it sent carries it).
+    pub fn add_sent_copy(
+        &self,
+        user: u32,
+        name: &str,
+        id: u64,
+        append: bool,
+        released_id: Option<&str>,
+    ) -> Result<SentCopyFiled, MailError> {
         let Some(account) = self.find_sync_account(user, name)? else { return Ok(SentCopyFiled::NoSentFolder) };
         let Some((_, folder)) = self.sent_folder(user, account.id)? else { return Ok(SentCopyFiled::NoSentFolder) };
         // A client that files its own copy in the account's Sent (over gatepost's IMAP) wins,
@@ -70,6 +79,11 @@ impl MailDb {
         let id = own.unwrap_or(id);
         let txn = self.write()?;
         {
+            // Once the source's copy is mapped, nothing waits any more (a filing repeated
+            // after a crash must not queue the APPEND or the Message-ID again).
+            if txn.open_table(SYNC_BY_MESSAGE)?.get((user, id))?.is_some() {
+                return Ok(SentCopyFiled::Filed { appending: false });
+            }
             let mut work = Work::open(&txn, user, self.expunge_keep)?;
             if !work.message_exists(id)? {
                 return Ok(SentCopyFiled::NoSentFolder);
@@ -85,8 +99,8 @@ impl MailDb {
             if hashes.get((user, account.id, &hash.0))?.is_none() {
                 hashes.insert((user, account.id, &hash.0), (id, folder.mailbox))?;
             }
-            if let Some(mid) = &msg.message_id {
-                txn.open_table(SYNC_SENT)?.insert((user, account.id, mid.as_str()), id)?;
+            if let Some(mid) = msg.message_id.as_deref().or(released_id) {
+                txn.open_table(SYNC_SENT)?.insert((user, account.id, mid), id)?;
             }
             if append {
                 txn.open_table(SYNC_APPENDS)?.insert((user, account.id, id), ())?;
@@ -140,22 +154,35 @@ impl MailDb {
 
     /// For fetched messages the content index did not know, by their Message-IDs: the sent
     /// copy each is the source's copy of, if one waits (a provider's own copy of mail sent
-    /// through it may differ in its bytes).
+    /// through it may differ in its bytes). Only a copy that is a member of `mailbox` — the
+    /// account's Sent, where the fetched message is going — matches: a message with the
+    /// same Message-ID in another folder (a Bcc to oneself in INBOX, a forged id) is its own.
     pub(super) fn sent_copies_waiting(
         &self,
         user: u32,
         account: u32,
+        mailbox: u32,
         message_ids: &[Option<String>],
     ) -> Result<Vec<Option<u64>>, MailError> {
         let txn = self.db.begin_read()?;
         let Ok(table) = txn.open_table(SYNC_SENT) else { return Ok(vec![None; message_ids.len()]) };
-        message_ids
-            .iter()
-            .map(|mid| match mid {
-                Some(mid) => Ok(table.get((user, account, mid.as_str()))?.map(|v| v.value())),
-                None => Ok(None),
-            })
-            .collect()
+        let messages = txn.open_table(MESSAGES)?;
+        let mut out = Vec::with_capacity(message_ids.len());
+        for mid in message_ids {
+            let id = match mid {
+                Some(mid) => table.get((user, account, mid.as_str()))?.map(|v| v.value()),
+                None => None,
+            };
+            let member_here = |id: u64| -> Result<bool, MailError> {
+                let Some(v) = messages.get((user, id))? else { return Ok(false) };
+                Ok(read::<Message>("message", v.value())?.members.iter().any(|(b, _)| *b == mailbox))
+            };
+            out.push(match id {
+                Some(id) if member_here(id)? => Some(id),
+                _ => None,
+            });
+        }
+        Ok(out)
     }
 
     /// The source's copy of a waiting sent copy is mapped: it waits no more.

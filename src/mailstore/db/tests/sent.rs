@@ -23,7 +23,7 @@ fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_onc
     let now = ts("2026-12-02T10:00:00Z");
     let user = db.user("alice", now).unwrap();
     let account = db.sync_account(user, "Work").unwrap().id;
-    assert_eq!(db.add_sent_copy(user, "Work", 1, true).unwrap(), SentCopyFiled::NoSentFolder, "no folders yet");
+    assert_eq!(db.add_sent_copy(user, "Work", 1, true, None).unwrap(), SentCopyFiled::NoSentFolder, "no folders yet");
 
     db.open_sync_folder(user, account, "Sent Items", "Accounts/Work/Sent Items", folder(0, None), now).unwrap();
     let (name, _) = db.sent_folder(user, account).unwrap().unwrap();
@@ -38,7 +38,7 @@ fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_onc
     let a = db.file(&blobs, user, sent, &new, Origin::Append).unwrap();
     let id = db.members_of(user, sent, &[a.uid]).unwrap()[0].id;
     for _ in 0..2 {
-        assert_eq!(db.add_sent_copy(user, "Work", id, true).unwrap(), SentCopyFiled::Filed { appending: true });
+        assert_eq!(db.add_sent_copy(user, "Work", id, true, None).unwrap(), SentCopyFiled::Filed { appending: true });
     }
     let members = db.members(user, rec.mailbox, 1..=u32::MAX).unwrap();
     assert_eq!(members.len(), 1, "one membership, however often");
@@ -46,7 +46,13 @@ fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_onc
     assert_eq!(db.pending_appends(user, account).unwrap(), [id]);
     let (bytes, mid) = db.sent_copy_bytes(&blobs, user, id).unwrap().unwrap();
     assert_eq!((bytes.as_slice(), mid.as_deref()), (&raw[..], Some("<m1@work.example>")));
-    assert_eq!(db.sent_copies_waiting(user, account, &[mid.clone(), None]).unwrap(), [Some(id), None]);
+    assert_eq!(db.sent_copies_waiting(user, account, rec.mailbox, &[mid.clone(), None]).unwrap(), [Some(id), None]);
+    let inbox = db.mailbox_id(user, "INBOX").unwrap();
+    assert_eq!(
+        db.sent_copies_waiting(user, account, inbox, std::slice::from_ref(&mid)).unwrap(),
+        [None],
+        "only into its own folder"
+    );
     db.append_done(user, account, id).unwrap();
     assert!(db.pending_appends(user, account).unwrap().is_empty());
     // A client that appended its own copy to the account's Sent: that copy is the one.
@@ -58,11 +64,11 @@ fn the_sent_folder_is_the_marked_one_else_a_usual_name_and_the_copy_joins_it_onc
     let new = NewMessage { raw: ours, flags: &[], internaldate: now, writer: Writer::System };
     let o = db.file(&blobs, user, sent, &new, Origin::Append).unwrap();
     let ours_id = db.members_of(user, sent, &[o.uid]).unwrap()[0].id;
-    db.add_sent_copy(user, "Work", ours_id, true).unwrap();
+    db.add_sent_copy(user, "Work", ours_id, true, None).unwrap();
     assert_eq!(db.members(user, rec.mailbox, 1..=u32::MAX).unwrap().len(), 2, "m1 and the client's m2 only");
     assert_eq!(db.pending_appends(user, account).unwrap(), [client]);
     db.append_done(user, account, client).unwrap();
     // Forgetting the account forgets what waited for it.
     db.forget_sync_account(user, "Work").unwrap();
-    assert_eq!(db.sent_copies_waiting(user, account, &[mid]).unwrap(), [None]);
+    assert_eq!(db.sent_copies_waiting(user, account, rec.mailbox, &[mid]).unwrap(), [None]);
 }
