@@ -28,10 +28,7 @@ pub(super) fn parse_incoming(url: &str) -> anyhow::Result<ServerUrl> {
 }
 
 pub(super) fn tls_for(ca_pem: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let config = match ca_pem {
-        Some(pem) => gatepost::relay::trust::client_config_pem(pem, "--ca-file"),
-        None => gatepost::relay::trust::client_config(None, "--ca-file"),
-    };
+    let config = gatepost::relay::trust::account_client_config(ca_pem, "--ca-file");
     Ok(Arc::new(config.map_err(anyhow::Error::msg)?))
 }
 

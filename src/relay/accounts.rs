@@ -62,11 +62,8 @@ impl AccountRoutes {
         let Secret::Password { password } = &secret;
         let url = ServerUrl::parse(smtp, &[Protocol::Smtp], "SMTP server")
             .map_err(|e| Unusable::Never(format!("account {name:?}: {e}")))?;
-        let tls = match &account.ca_pem {
-            Some(pem) => super::trust::client_config_pem(pem, "the account's --ca-file"),
-            None => super::trust::client_config(None, "the account's --ca-file"),
-        }
-        .map_err(|e| Unusable::Wait(format!("account {name:?}: {e}")))?;
+        let tls = super::trust::account_client_config(account.ca_pem.as_deref(), "the account's --ca-file")
+            .map_err(|e| Unusable::Wait(format!("account {name:?}: {e}")))?;
         let config = SmtpRelayConfig {
             host: url.host,
             port: url.port,

@@ -54,6 +54,15 @@ pub fn client_config_pem(pem: &str, what: &str) -> Result<ClientConfig, String> 
     build(certs, true, Path::new(SYSTEM_CA_BUNDLE), what)
 }
 
+/// A connected account's trust: the system roots, plus the PEM text of its `--ca-file` when
+/// it has one (kept in its record).
+pub fn account_client_config(ca_pem: Option<&str>, what: &str) -> Result<ClientConfig, String> {
+    match ca_pem {
+        Some(pem) => client_config_pem(pem, what),
+        None => client_config(None, what),
+    }
+}
+
 fn build(pinned: Vec<CertificateDer<'static>>, extra: bool, system: &Path, what: &str) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();

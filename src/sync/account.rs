@@ -159,11 +159,8 @@ async fn connected(
     use crate::net::server_url::Protocol;
     let url = ServerUrl::parse(&account.incoming, &[Protocol::Imap, Protocol::Pop3], "incoming server")
         .map_err(Stopped::Setup)?;
-    let tls = match &account.ca_pem {
-        Some(pem) => crate::relay::trust::client_config_pem(pem, "ca_pem"),
-        None => crate::relay::trust::client_config(None, "ca_pem"),
-    }
-    .map_err(Stopped::Setup)?;
+    let tls =
+        crate::relay::trust::account_client_config(account.ca_pem.as_deref(), "ca_pem").map_err(Stopped::Setup)?;
     if url.protocol == Protocol::Pop3 {
         return pop3_polling(env, account, user, id, password, &url, Arc::new(tls), stop).await;
     }
